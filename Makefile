@@ -1,0 +1,41 @@
+# lemgrid: `make run` and `make test` work on a fresh machine with Python >= 3.12 and make.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Candidates are tried in order until one runs and is >= 3.12: an explicit
+# LEMGRID_PYTHON, the usual names on PATH, then pyenv-managed interpreters
+# called directly (pyenv shims fail unless a version is selected).
+PYENV_ROOT ?= $(HOME)/.pyenv
+FIND_PYTHON := for c in $$LEMGRID_PYTHON python3.13 python3.12 python3 python \
+	$$(ls -d $$(pyenv root 2>/dev/null || echo $(PYENV_ROOT))/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -r); do \
+	  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
+	done; echo "no Python >= 3.12 found (tried python3.13, python3.12, python3, python and pyenv versions); set LEMGRID_PYTHON=/path/to/python3.12" >&2; exit 1
+
+.PHONY: run test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { py=$$($(FIND_PYTHON)) && echo "using $$py" && "$$py" -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/lemgrid run
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/interval_phases.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check model agents grid experiments tests benchmarks
+	$(VENV)/bin/ruff format --check model agents grid experiments tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Mesa agents (households, retailer), their devices' profiles and trading strategies."""

@@ -1,0 +1,350 @@
+"""The lemgrid Mesa model: one ``step()`` is one market interval followed by a power flow.
+
+Per interval (DESIGN.md, "The loop"): observe the households' load and PV,
+let each strategy place orders, clear the local market, settle with the
+retailer as fallback, pass rewards back, put every household's net injection
+on its bus and phase, run the three-phase power flow, measure, and record.
+SimPy's environment is the only clock: ``step()`` advances it by one interval.
+"""
+
+import time
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import simpy
+
+from agents.household import Household, Retailer
+from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
+from agents.strategies import STRATEGIES, Observation, Order
+from grid.feeders import PHASES, load_feeder
+from grid.metrics import IntervalMetrics, interval_metrics
+from grid.solver import GridState, make_solver
+from model.market import ClearingResult, make_mechanism
+from model.population import draw_population
+from model.recorder import Recorder
+from model.scenario import Scenario
+from model.settlement import Settlement, settle
+from model.summary import summarise
+
+PHASES_TIMED = ("decide", "clear", "grid", "record")
+
+
+class PowerFlowError(RuntimeError):
+    """A power flow failed and the scenario says to abort (``grid.on_nonconvergence=abort``)."""
+
+
+class Model(mesa.Model):
+    """A local energy market on a three-phase LV feeder, interval by interval.
+
+    Args:
+        scenario: what to simulate; ``None`` is the default scenario.
+        rng: seed of the run; when given it replaces ``scenario.seed``.
+        out_dir: where to write the run's files; ``None`` writes nothing.
+
+    Attributes:
+        config: the validated lemgrid scenario (``self.scenario`` is Mesa's own).
+        feeder: the feeder the households are connected to.
+        population: one row per household with its drawn parameters.
+        load_kw, pv_kw: each household's base load and PV output per interval.
+        timings: seconds spent in each phase of the loop so far.
+    """
+
+    def __init__(self, scenario: Scenario | None = None, *, rng: int | None = None, out_dir: str | Path | None = None) -> None:
+        scenario = scenario or Scenario()
+        if rng is not None:
+            scenario = scenario.model_copy(update={"seed": int(rng)})
+        super().__init__(rng=scenario.seed)
+        self.config = scenario
+        self.feeder = load_feeder(scenario.feeder.name)
+        self.population = draw_population(scenario, self.feeder, self.rng)
+        self.times = pd.date_range(
+            pd.Timestamp(scenario.start, tz=zoneinfo.ZoneInfo(scenario.site.timezone)),
+            periods=scenario.n_intervals,
+            freq=f"{scenario.interval_minutes}min",
+        )
+        self._times_utc = self.times.tz_convert("UTC").tz_localize(None).to_numpy()
+        self._make_profiles()
+        self._phase_col = np.array([PHASES.index(p) for p in self.population.phase])
+
+        for row in self.population.itertuples():
+            strategy = STRATEGIES[row.strategy]()
+            Household(self, int(row.Index), str(row.household), int(row.bus), str(row.phase), strategy)
+        self.households = self.agents_by_type[Household]
+        self.retailer = Retailer(self, scenario.market.retail_price_eur_per_kwh, scenario.market.feed_in_tariff_eur_per_kwh)
+
+        self.mechanism = make_mechanism(scenario.market.mechanism)
+        self.solver = make_solver(scenario.grid.solver, self.feeder, scenario.grid.max_iterations)
+        self._lv_bus_pos = self.feeder.net.bus.index.get_indexer(self.feeder.lv_buses)
+        self._bus_ids = self.feeder.net.bus.index.to_numpy()
+        self._recorded_bus_pos = self._bus_positions_to_record()
+
+        self.interval = 0
+        self.last_price_eur_per_kwh: float | None = None
+        self.last_clearing: ClearingResult | None = None
+        self.last_settlement: Settlement | None = None
+        self.last_grid: GridState | None = None
+        self.last_metrics: IntervalMetrics | None = None
+        self.interval_rows: list[dict[str, Any]] = []
+        self.timings = dict.fromkeys(PHASES_TIMED, 0.0)
+        self.summary: dict[str, Any] | None = None
+
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.recorder: Recorder | None = None
+        if self.out_dir is not None:
+            tables = ["intervals", "households", "trades"]
+            if scenario.output.bus_voltages != "none":
+                tables.append("bus_voltages")
+            self.recorder = Recorder(self.out_dir, tables)
+            self.recorder.write_json("scenario.json", scenario.to_json())
+            self.population.to_parquet(self.out_dir / "population.parquet", index=False)
+
+        self.env = simpy.Environment()
+        self._interval_s = scenario.interval_minutes * 60
+        self.env.process(self._market_cycle())
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _make_profiles(self) -> None:
+        cfg = self.config
+        pop = self.population
+        self.load_kw = base_load_kw(
+            self.times,
+            cfg.interval_minutes,
+            pop.annual_consumption_kwh.to_numpy(),
+            pop.profile_shift_minutes.to_numpy(),
+            cfg.households.noise_sigma,
+            cfg.households.noise_autocorrelation,
+            self.rng,
+        )
+        self.clearness = clear_sky_index(
+            self.times,
+            cfg.weather.clear_day_probability,
+            cfg.weather.cloudy_day_mean_clearness,
+            cfg.weather.cloudy_variability,
+            cfg.weather.autocorrelation,
+            self.rng,
+        )
+        self.pv_kw = np.zeros_like(self.load_kw)
+        has_pv = pop.has_pv.to_numpy()
+        if has_pv.any():
+            self.pv_kw[has_pv] = pv_ac_kw(
+                self.times,
+                cfg.interval_minutes,
+                cfg.site.latitude_deg,
+                cfg.site.longitude_deg,
+                cfg.site.annual_mean_temperature_c,
+                self.clearness,
+                pop.pv_kwp.to_numpy()[has_pv],
+                pop.pv_tilt_deg.to_numpy()[has_pv],
+                pop.pv_azimuth_deg.to_numpy()[has_pv],
+                cfg.pv.inverter_ac_dc_ratio,
+                cfg.pv.system_losses,
+                cfg.pv.temperature_coefficient_per_k,
+            )
+        # Households draw reactive power at a fixed power factor; PV inverters run at unity.
+        self.load_kvar = self.load_kw * np.tan(np.arccos(cfg.households.power_factor))
+
+    def _bus_positions_to_record(self) -> np.ndarray:
+        mode = self.config.output.bus_voltages
+        if mode == "all":
+            return np.arange(len(self._bus_ids))
+        if mode == "households":
+            return np.unique(self.feeder.net.bus.index.get_indexer(self.population.bus))
+        return np.array([], dtype=int)
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def _market_cycle(self):  # noqa: ANN202 - a SimPy process generator
+        """SimPy process: one pass of the interval loop, then wait one interval."""
+        while True:
+            self._run_interval()
+            yield self.env.timeout(self._interval_s)
+
+    def step(self) -> None:
+        """Advance the market and the grid by exactly one interval."""
+        if self.interval >= self.config.n_intervals:
+            raise RuntimeError(f"the run has ended: all {self.config.n_intervals} intervals are simulated")
+        self.env.run(until=self.env.now + self._interval_s)
+
+    # --- one interval ---------------------------------------------------------------------
+
+    def _run_interval(self) -> None:
+        k = self.interval
+        cfg = self.config
+        market = cfg.market
+        tic = time.perf_counter()
+
+        # observe + decide
+        net_kw = self.pv_kw[:, k] - self.load_kw[:, k]
+        net_kwh = net_kw * cfg.interval_hours
+        observations = [
+            Observation(
+                household=i,
+                interval=k,
+                net_energy_kwh=float(net_kwh[i]),
+                retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
+                feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
+                last_price_eur_per_kwh=self.last_price_eur_per_kwh,
+            )
+            for i in range(len(net_kwh))
+        ]
+        orders: list[Order] = []
+        for household in self.households:
+            orders.extend(household.decide(observations[household.index]))
+        toc = self._lap("decide", tic)
+
+        # clear + settle + learn
+        clearing = self.mechanism.clear(orders)
+        settlement = settle(net_kwh, clearing.trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh)
+        retailer_only_bill = np.where(
+            net_kwh < 0, -net_kwh * market.retail_price_eur_per_kwh, -net_kwh * market.feed_in_tariff_eur_per_kwh
+        )
+        reward = retailer_only_bill - settlement.bill_eur
+        bills = settlement.bill_eur
+        for household in self.households:
+            household.bill_eur += float(bills[household.index])
+            household.learn(observations[household.index], float(reward[household.index]))
+        self.retailer.revenue_eur += settlement.retailer_revenue_eur
+        if clearing.price_eur_per_kwh is not None:
+            self.last_price_eur_per_kwh = clearing.price_eur_per_kwh
+        toc = self._lap("clear", toc)
+
+        # grid + measure
+        rows = np.arange(len(net_kw))
+        p_kw = np.zeros((len(net_kw), 3))
+        q_kvar = np.zeros((len(net_kw), 3))
+        p_kw[rows, self._phase_col] = net_kw
+        q_kvar[rows, self._phase_col] = -self.load_kvar[:, k]
+        state = self.solver.solve(p_kw, q_kvar)
+        metrics = interval_metrics(
+            state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
+        )
+        toc = self._lap("grid", toc)
+
+        self.last_clearing, self.last_settlement = clearing, settlement
+        self.last_grid, self.last_metrics = state, metrics
+        self._record(k, net_kw, q_kvar[rows, self._phase_col], clearing, settlement, state, metrics)
+        self._lap("record", toc)
+        self.interval += 1
+
+        if not state.converged and cfg.grid.on_nonconvergence == "abort":
+            self.running = False
+            self.finalize()
+            raise PowerFlowError(
+                f"interval {k} ({self.times[k]}): {state.error}; stopped because "
+                f"grid.on_nonconvergence='abort' (results so far are written)"
+            )
+        if self.interval == cfg.n_intervals:
+            self.running = False
+            self.finalize()
+
+    def _lap(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[phase] += now - since
+        return now
+
+    def _record(
+        self,
+        k: int,
+        net_kw: np.ndarray,
+        q_kvar: np.ndarray,
+        clearing: ClearingResult,
+        settlement: Settlement,
+        state: GridState,
+        m: IntervalMetrics,
+    ) -> None:
+        names = self.population.household.to_numpy()
+        row: dict[str, Any] = {
+            "interval": k,
+            "time": self._times_utc[k],
+            "clearing_price_eur_per_kwh": np.nan if clearing.price_eur_per_kwh is None else clearing.price_eur_per_kwh,
+            "local_volume_kwh": clearing.volume_kwh,
+            "n_trades": len(clearing.trades),
+            "retail_import_kwh": float(settlement.bought_retail_kwh.sum()),
+            "retail_export_kwh": float(settlement.sold_retail_kwh.sum()),
+            "retailer_revenue_eur": settlement.retailer_revenue_eur,
+            "load_kw": float(self.load_kw[:, k].sum()),
+            "pv_kw": float(self.pv_kw[:, k].sum()),
+            "household_injection_kw": float(net_kw.sum()),
+            "converged": state.converged,
+            "power_flow_error": state.error,
+            **{f"vm_min_{p}_pu": m.vm_min_pu[i] for i, p in enumerate(PHASES)},
+            **{f"vm_max_{p}_pu": m.vm_max_pu[i] for i, p in enumerate(PHASES)},
+            "vuf_max_percent": m.vuf_max_percent,
+            "pvur_max_percent": m.pvur_max_percent,
+            "n_buses_outside_limits": m.n_buses_outside_limits,
+            **{f"trafo_loading_{p}_percent": m.trafo_loading_percent[i] for i, p in enumerate(PHASES)},
+            "line_loading_max_percent": m.line_loading_max_percent,
+            "n_lines_overloaded": m.n_lines_overloaded,
+            "losses_kw": m.losses_kw,
+            "feeder_import_kw": m.ext_grid_import_kw,
+        }
+        self.interval_rows.append(row)
+        if self.recorder is None:
+            return
+        rec = self.recorder
+        rec.add("intervals", {key: np.array([value]) for key, value in row.items()})
+        rec.add(
+            "households",
+            {
+                "interval": k,
+                "household": names,
+                "phase": self.population.phase.to_numpy(),
+                "load_kw": self.load_kw[:, k],
+                "pv_kw": self.pv_kw[:, k],
+                "net_injection_kw": net_kw,
+                "q_injection_kvar": q_kvar,
+                "bought_local_kwh": settlement.bought_local_kwh,
+                "sold_local_kwh": settlement.sold_local_kwh,
+                "bought_retail_kwh": settlement.bought_retail_kwh,
+                "sold_retail_kwh": settlement.sold_retail_kwh,
+                "local_payment_eur": settlement.local_payment_eur,
+                "retail_payment_eur": settlement.retail_payment_eur,
+                "bill_eur": settlement.bill_eur,
+            },
+        )
+        if clearing.trades:
+            rec.add(
+                "trades",
+                {
+                    "interval": k,
+                    "buyer": names[[t.buyer for t in clearing.trades]],
+                    "seller": names[[t.seller for t in clearing.trades]],
+                    "energy_kwh": np.array([t.energy_kwh for t in clearing.trades]),
+                    "price_eur_per_kwh": np.array([t.price_eur_per_kwh for t in clearing.trades]),
+                },
+            )
+        pos = self._recorded_bus_pos
+        if len(pos):
+            rec.add(
+                "bus_voltages",
+                {
+                    "interval": k,
+                    "bus": np.repeat(self._bus_ids[pos], 3),
+                    "phase": np.tile(np.array(PHASES, dtype=object), len(pos)),
+                    "vm_pu": state.vm_pu[pos].ravel(),
+                    "va_degree": state.va_degree[pos].ravel(),
+                },
+            )
+        rec.end_interval()
+
+    # --- the end --------------------------------------------------------------------------
+
+    def finalize(self) -> dict[str, Any]:
+        """Summarise the run so far and, with an output folder, close its files.
+
+        Called automatically after the last interval (or an abort); call it
+        yourself to stop a run early. Returns the summary.
+        """
+        self.summary = summarise(
+            self.config, self.interval_rows, self.households, self.retailer.revenue_eur
+        )
+        if self.recorder is not None and not self.recorder.closed:
+            self.recorder.close()
+            self.recorder.write_json("summary.json", self.summary)
+            self.recorder.write_json("timings.json", {k: round(v, 6) for k, v in self.timings.items()})
+        return self.summary

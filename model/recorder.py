@@ -1,0 +1,175 @@
+"""Streams a run's tables to Parquet in chunks and writes them atomically.
+
+Each table is written to ``<name>.parquet.tmp`` as the run goes and renamed to
+``<name>.parquet`` only when the run closes, so a half-written file is never
+mistaken for a result. Rows are buffered and written every ``flush_every``
+intervals, so memory stays flat over long runs.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_F = pa.float64()
+_I = pa.int32()
+_S = pa.string()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "intervals": pa.schema(
+        [
+            ("interval", _I),
+            ("time", pa.timestamp("s", tz="UTC")),
+            ("clearing_price_eur_per_kwh", _F),
+            ("local_volume_kwh", _F),
+            ("n_trades", _I),
+            ("retail_import_kwh", _F),
+            ("retail_export_kwh", _F),
+            ("retailer_revenue_eur", _F),
+            ("load_kw", _F),
+            ("pv_kw", _F),
+            ("household_injection_kw", _F),
+            ("converged", pa.bool_()),
+            ("power_flow_error", _S),
+            ("vm_min_a_pu", _F),
+            ("vm_min_b_pu", _F),
+            ("vm_min_c_pu", _F),
+            ("vm_max_a_pu", _F),
+            ("vm_max_b_pu", _F),
+            ("vm_max_c_pu", _F),
+            ("vuf_max_percent", _F),
+            ("pvur_max_percent", _F),
+            ("n_buses_outside_limits", _I),
+            ("trafo_loading_a_percent", _F),
+            ("trafo_loading_b_percent", _F),
+            ("trafo_loading_c_percent", _F),
+            ("line_loading_max_percent", _F),
+            ("n_lines_overloaded", _I),
+            ("losses_kw", _F),
+            ("feeder_import_kw", _F),
+        ]
+    ),
+    "households": pa.schema(
+        [
+            ("interval", _I),
+            ("household", _S),
+            ("phase", _S),
+            ("load_kw", _F),
+            ("pv_kw", _F),
+            ("net_injection_kw", _F),
+            ("q_injection_kvar", _F),
+            ("bought_local_kwh", _F),
+            ("sold_local_kwh", _F),
+            ("bought_retail_kwh", _F),
+            ("sold_retail_kwh", _F),
+            ("local_payment_eur", _F),
+            ("retail_payment_eur", _F),
+            ("bill_eur", _F),
+        ]
+    ),
+    "trades": pa.schema(
+        [
+            ("interval", _I),
+            ("buyer", _S),
+            ("seller", _S),
+            ("energy_kwh", _F),
+            ("price_eur_per_kwh", _F),
+        ]
+    ),
+    "bus_voltages": pa.schema(
+        [
+            ("interval", _I),
+            ("bus", _I),
+            ("phase", _S),
+            ("vm_pu", _F),
+            ("va_degree", _F),
+        ]
+    ),
+}
+
+
+class Recorder:
+    """Buffered, atomic Parquet writer for one run's tables."""
+
+    def __init__(self, out_dir: Path, tables: list[str], flush_every: int = 96) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.flush_every = flush_every
+        self._buffers: dict[str, list[dict[str, Any]]] = {t: [] for t in tables}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._pending = 0
+        self.closed = False
+
+    def add(self, table: str, columns: dict[str, Any]) -> None:
+        """Queue a block of rows (columns of equal length, or scalars broadcast)."""
+        self._buffers[table].append(columns)
+
+    def end_interval(self) -> None:
+        """Mark an interval complete; flush every ``flush_every`` intervals."""
+        self._pending += 1
+        if self._pending >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered block to its temporary Parquet file."""
+        for table, blocks in self._buffers.items():
+            if not blocks:
+                continue
+            schema = SCHEMAS[table]
+            data = {
+                f.name: np.concatenate([np.atleast_1d(_broadcast(b, f.name)) for b in blocks]) for f in schema
+            }
+            arrow = pa.Table.from_pydict(
+                {name: _to_arrow(values, schema.field(name).type) for name, values in data.items()}, schema=schema
+            )
+            self._writer(table).write_table(arrow)
+            blocks.clear()
+        self._pending = 0
+
+    def close(self) -> None:
+        """Flush, finish every file and move it into place."""
+        if self.closed:
+            return
+        self.flush()
+        for table in self._buffers:
+            writer = self._writer(table)  # an empty table still gets a file with its schema
+            writer.close()
+            tmp = self.out_dir / f"{table}.parquet.tmp"
+            os.replace(tmp, self.out_dir / f"{table}.parquet")
+        self.closed = True
+
+    def write_json(self, name: str, payload: dict[str, Any] | str) -> None:
+        """Write ``name`` atomically (temporary file, then rename)."""
+        text = payload if isinstance(payload, str) else json.dumps(payload, indent=2, sort_keys=True)
+        tmp = self.out_dir / f"{name}.tmp"
+        tmp.write_text(text + "\n")
+        os.replace(tmp, self.out_dir / name)
+
+    def _writer(self, table: str) -> pq.ParquetWriter:
+        if table not in self._writers:
+            self._writers[table] = pq.ParquetWriter(self.out_dir / f"{table}.parquet.tmp", SCHEMAS[table])
+        return self._writers[table]
+
+
+def _broadcast(block: dict[str, Any], name: str) -> Any:
+    """A scalar column value is repeated to the block's length."""
+    value = block[name]
+    if np.ndim(value) == 0:
+        length = max((len(v) for v in block.values() if np.ndim(v) > 0), default=1)
+        return np.full(length, value, dtype=object if isinstance(value, str) or value is None else None)
+    return value
+
+
+def _to_arrow(values: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """Convert a column, turning None (and NaN in integer columns) into nulls."""
+    if pa.types.is_integer(typ):
+        mask = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+        clean = np.where(mask, 0, values).astype(np.int64) if mask.any() else values.astype(np.int64)
+        return pa.array(clean, type=typ, mask=mask)
+    if pa.types.is_timestamp(typ):
+        return pa.array(values.astype("datetime64[s]"), type=typ)
+    return pa.array(values, type=typ, from_pandas=False)

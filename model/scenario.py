@@ -1,0 +1,427 @@
+"""The scenario: every input of a run, typed, validated and with defaults.
+
+``Scenario()`` is the default run. A YAML file and ``--set key=value``
+overrides are validated the same way, and every bad value is rejected before
+anything runs with one message naming the field, the value and what is allowed.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agents.strategies import STRATEGIES
+from grid.feeders import FEEDERS
+from grid.solver import SOLVERS
+
+Phase = Literal["a", "b", "c"]
+
+
+class ScenarioError(ValueError):
+    """A scenario input that is not allowed; the message names field, value and rule."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- distributions of per-household parameters -------------------------------------------
+
+
+class Fixed(_Section):
+    """Every household gets ``value``."""
+
+    dist: Literal["fixed"] = "fixed"
+    value: float
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take."""
+        return self.value, self.value
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values."""
+        return np.full(n, self.value)
+
+
+class Uniform(_Section):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take."""
+        return self.low, self.high
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values."""
+        return rng.uniform(self.low, self.high, n)
+
+
+class Normal(_Section):
+    """Normal with ``mean`` and ``std``, clipped to [low, high]."""
+
+    dist: Literal["normal"]
+    mean: float
+    std: float = Field(ge=0)
+    low: float = -np.inf
+    high: float = np.inf
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take."""
+        return self.low, self.high
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values."""
+        return np.clip(rng.normal(self.mean, self.std, n), self.low, self.high)
+
+
+class LogNormal(_Section):
+    """Log-normal with arithmetic ``mean`` and log-space standard deviation ``sigma``."""
+
+    dist: Literal["lognormal"]
+    mean: float = Field(gt=0)
+    sigma: float = Field(ge=0)
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take."""
+        return 0.0, np.inf
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values."""
+        mu = np.log(self.mean) - self.sigma**2 / 2  # so that E[X] = mean
+        return rng.lognormal(mu, self.sigma, n)
+
+
+class Choice(_Section):
+    """One of ``values``, with optional ``weights`` (normalised)."""
+
+    dist: Literal["choice"]
+    values: list[float] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> Self:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values) or min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative, one per value, and not all zero")
+        return self
+
+    def support(self) -> tuple[float, float]:
+        """Smallest and largest value a draw can take."""
+        return min(self.values), max(self.values)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` values."""
+        p = None if self.weights is None else np.asarray(self.weights) / sum(self.weights)
+        return rng.choice(np.asarray(self.values, dtype=float), size=n, p=p)
+
+
+Distribution = Annotated[Fixed | Uniform | Normal | LogNormal | Choice, Field(discriminator="dist")]
+
+
+def _as_distribution(value: Any) -> Any:
+    """A bare number in a distribution field means a fixed value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "fixed", "value": float(value)}
+    return value
+
+
+def _check_support(dist: Fixed | Uniform | Normal | LogNormal | Choice, low: float, high: float) -> None:
+    lo, hi = dist.support()
+    if lo < low or hi > high:
+        raise ValueError(f"draws must lie within [{low}, {high}], but this distribution spans [{lo}, {hi}]")
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+class Site(_Section):
+    """Where the feeder is: sets the sun path, the climate and the local clock."""
+
+    latitude_deg: float = Field(53.48, ge=-90, le=90)
+    longitude_deg: float = Field(-2.24, ge=-180, le=180)
+    timezone: str = "Europe/London"
+    annual_mean_temperature_c: float = Field(10.0, ge=-30, le=40)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        if v not in zoneinfo.available_timezones():
+            raise ValueError("must be an IANA time zone name such as 'Europe/London'")
+        return v
+
+
+class FeederSection(_Section):
+    """Which feeder, and optional changes to its households' phases."""
+
+    name: str = "ieee_european_lv"
+    phase_overrides: dict[str, Phase] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_feeder(cls, v: str) -> str:
+        if v not in FEEDERS:
+            raise ValueError(f"must be one of {sorted(FEEDERS)}")
+        return v
+
+
+class Households(_Section):
+    """Base load of every household and how each one trades."""
+
+    annual_consumption_kwh: Distribution = Field(
+        default_factory=lambda: LogNormal(dist="lognormal", mean=3500.0, sigma=0.3)
+    )
+    power_factor: float = Field(0.95, gt=0, le=1)
+    profile_shift_max_minutes: int = Field(30, ge=0, le=180)
+    noise_sigma: float = Field(0.35, ge=0, le=2)
+    noise_autocorrelation: float = Field(0.7, ge=0, lt=1)
+    strategy: str = "truthful"
+
+    _dist_to_number = field_validator("annual_consumption_kwh", mode="before")(_as_distribution)
+
+    @field_validator("annual_consumption_kwh")
+    @classmethod
+    def _positive_consumption(cls, v: Any) -> Any:
+        _check_support(v, 0.0, 1e6)
+        return v
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        if v not in STRATEGIES:
+            raise ValueError(f"must be one of {sorted(STRATEGIES)}")
+        return v
+
+
+class Penetration(_Section):
+    """Share of households that own each device (0 to 1)."""
+
+    pv: float = Field(0.6, ge=0, le=1)
+
+
+class PV(_Section):
+    """Rooftop PV systems: size, orientation and losses (drawn per household)."""
+
+    kwp: Distribution = Field(default_factory=lambda: Uniform(dist="uniform", low=2.0, high=5.0))
+    tilt_deg: Distribution = Field(default_factory=lambda: Uniform(dist="uniform", low=20.0, high=45.0))
+    azimuth_deg: Distribution = Field(
+        default_factory=lambda: Normal(dist="normal", mean=180.0, std=45.0, low=90.0, high=270.0)
+    )
+    inverter_ac_dc_ratio: float = Field(0.9, gt=0, le=2)
+    system_losses: float = Field(0.14, ge=0, lt=1)
+    temperature_coefficient_per_k: float = Field(-0.004, ge=-0.02, le=0)
+
+    _dist_to_number = field_validator("kwp", "tilt_deg", "azimuth_deg", mode="before")(_as_distribution)
+
+    @field_validator("kwp")
+    @classmethod
+    def _kwp_range(cls, v: Any) -> Any:
+        _check_support(v, 0.0, 100.0)
+        return v
+
+    @field_validator("tilt_deg")
+    @classmethod
+    def _tilt_range(cls, v: Any) -> Any:
+        _check_support(v, 0.0, 90.0)
+        return v
+
+    @field_validator("azimuth_deg")
+    @classmethod
+    def _azimuth_range(cls, v: Any) -> Any:
+        _check_support(v, 0.0, 360.0)
+        return v
+
+
+class Weather(_Section):
+    """Stochastic clear-sky index: clear or cloudy days, with intra-day fluctuation."""
+
+    clear_day_probability: float = Field(0.4, ge=0, le=1)
+    cloudy_day_mean_clearness: float = Field(0.45, gt=0, lt=1)
+    cloudy_variability: float = Field(0.25, ge=0, le=1)
+    autocorrelation: float = Field(0.8, ge=0, lt=1)
+
+
+class Market(_Section):
+    """The local market and the retailer that backs it up."""
+
+    mechanism: str = "pay_as_clear"
+    retail_price_eur_per_kwh: float = Field(0.30, ge=0, le=10)
+    feed_in_tariff_eur_per_kwh: float = Field(0.08, ge=0, le=10)
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known_mechanism(cls, v: str) -> str:
+        from model.market import MECHANISMS
+
+        if v not in MECHANISMS:
+            raise ValueError(f"must be one of {sorted(MECHANISMS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _fit_below_retail(self) -> Self:
+        if self.feed_in_tariff_eur_per_kwh > self.retail_price_eur_per_kwh:
+            raise ValueError(
+                f"feed_in_tariff_eur_per_kwh ({self.feed_in_tariff_eur_per_kwh}) must not exceed "
+                f"retail_price_eur_per_kwh ({self.retail_price_eur_per_kwh})"
+            )
+        return self
+
+
+class GridSection(_Section):
+    """Power-flow backend, limits and what to do when a power flow fails."""
+
+    solver: str = "pandapower"
+    v_min_pu: float = Field(0.90, gt=0.5, lt=1.0)
+    v_max_pu: float = Field(1.10, gt=1.0, lt=1.5)
+    line_loading_limit_percent: float = Field(100.0, gt=0)
+    max_iterations: int = Field(30, ge=1, le=1000)
+    on_nonconvergence: Literal["continue", "abort"] = "continue"
+
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(f"must be one of {sorted(SOLVERS)}")
+        return v
+
+
+class Output(_Section):
+    """What the run writes besides the interval, household and trade tables."""
+
+    bus_voltages: Literal["all", "households", "none"] = "all"
+
+
+class Scenario(_Section):
+    """Every input of a run. ``Scenario()`` is the default day on the IEEE European LV feeder."""
+
+    name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80)
+    seed: int = Field(42, ge=0)
+    start: dt.date = dt.date(2026, 6, 1)
+    days: int = Field(1, ge=1, le=366)
+    interval_minutes: int = Field(15, ge=1, le=1440)
+    site: Site = Field(default_factory=Site)
+    feeder: FeederSection = Field(default_factory=FeederSection)
+    households: Households = Field(default_factory=Households)
+    penetration: Penetration = Field(default_factory=Penetration)
+    pv: PV = Field(default_factory=PV)
+    weather: Weather = Field(default_factory=Weather)
+    market: Market = Field(default_factory=Market)
+    grid: GridSection = Field(default_factory=GridSection)
+    output: Output = Field(default_factory=Output)
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _divides_day(cls, v: int) -> int:
+        if 1440 % v:
+            raise ValueError("must divide a day (1440 minutes) evenly, e.g. 5, 15, 30 or 60")
+        return v
+
+    @property
+    def interval_hours(self) -> float:
+        """Length of one market interval in hours."""
+        return self.interval_minutes / 60.0
+
+    @property
+    def n_intervals(self) -> int:
+        """Number of market intervals in the run."""
+        return self.days * 1440 // self.interval_minutes
+
+    def run_id(self) -> str:
+        """Stable identifier: the scenario name and a hash of the resolved scenario."""
+        digest = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        return f"{self.name}-{digest[:10]}"
+
+    def to_json(self) -> str:
+        """The fully resolved scenario as indented JSON (``Scenario.from_json`` reads it back)."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Scenario":
+        """Read a scenario written by :meth:`to_json`."""
+        return build_scenario(json.loads(text), _json=True)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: list[str] | None = None) -> "Scenario":
+        """Load a YAML scenario (or the defaults) and apply ``key.path=value`` overrides.
+
+        Raises:
+            ScenarioError: on unknown keys, wrong types or values outside what is allowed.
+        """
+        data: dict[str, Any] = {}
+        if path is not None:
+            text = Path(path).read_text()
+            try:
+                loaded = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ScenarioError(f"scenario file {path}: not valid YAML: {exc}") from None
+            if loaded is not None and not isinstance(loaded, dict):
+                raise ScenarioError(f"scenario file {path}: must hold a mapping of keys, got {type(loaded).__name__}")
+            data = loaded or {}
+        for item in overrides or []:
+            apply_override(data, item)
+        return build_scenario(data)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set ``a.b.c=value`` in nested ``data``; the value is parsed as YAML (``7`` is an int)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ScenarioError(f"override {item!r}: must look like key.path=value, e.g. market.mechanism=pay_as_clear")
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ScenarioError(f"override {item!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def build_scenario(data: dict[str, Any], _json: bool = False) -> Scenario:
+    """Validate ``data`` into a :class:`Scenario`, or raise one readable :class:`ScenarioError`."""
+    try:
+        if _json:
+            return Scenario.model_validate_json(json.dumps(data))
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc)) from None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Scenario
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``scenario field 'x.y' = value: what is allowed``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"fixed", "uniform", "normal", "lognormal", "choice"}))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            rule = "unknown field" + (f"; allowed fields here: {', '.join(allowed)}" if allowed else "")
+        else:
+            rule = err["msg"].removeprefix("Value error, ")
+        lines.append(f"scenario field {field!r} = {value!r}: {rule}")
+    return "invalid scenario:\n  " + "\n  ".join(lines)

@@ -1,0 +1,70 @@
+"""Settlement: who pays whom for one interval.
+
+Local trades are paid at their price; whatever a household's metered net
+energy differs from its local trades is settled with the retailer (imports at
+the retail price, exports at the feed-in tariff). Money is conserved: what
+buyers pay locally, sellers receive; what households pay the retailer is the
+retailer's revenue.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.market import Trade
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Per-household energy and money of one interval (arrays of length n_households).
+
+    Money is positive when the household pays.
+    """
+
+    bought_local_kwh: np.ndarray
+    sold_local_kwh: np.ndarray
+    bought_retail_kwh: np.ndarray
+    sold_retail_kwh: np.ndarray
+    local_payment_eur: np.ndarray
+    retail_payment_eur: np.ndarray
+
+    @property
+    def bill_eur(self) -> np.ndarray:
+        """Net payment of each household in the interval."""
+        return self.local_payment_eur + self.retail_payment_eur
+
+    @property
+    def retailer_revenue_eur(self) -> float:
+        """What the retailer received net of what it paid out."""
+        return float(self.retail_payment_eur.sum())
+
+
+def settle(
+    net_energy_kwh: np.ndarray,
+    trades: list[Trade],
+    retail_price_eur_per_kwh: float,
+    feed_in_tariff_eur_per_kwh: float,
+) -> Settlement:
+    """Settle one interval.
+
+    Args:
+        net_energy_kwh: each household's metered net export (import negative).
+        trades: the interval's local trades.
+        retail_price_eur_per_kwh: price of energy bought from the retailer.
+        feed_in_tariff_eur_per_kwh: price the retailer pays for exported energy.
+    """
+    n = len(net_energy_kwh)
+    bought = np.zeros(n)
+    sold = np.zeros(n)
+    local_payment = np.zeros(n)
+    for t in trades:
+        bought[t.buyer] += t.energy_kwh
+        sold[t.seller] += t.energy_kwh
+        money = t.energy_kwh * t.price_eur_per_kwh
+        local_payment[t.buyer] += money
+        local_payment[t.seller] -= money
+    residual = net_energy_kwh - sold + bought  # what the retailer must absorb (+) or supply (-)
+    sold_retail = np.clip(residual, 0.0, None)
+    bought_retail = np.clip(-residual, 0.0, None)
+    retail_payment = bought_retail * retail_price_eur_per_kwh - sold_retail * feed_in_tariff_eur_per_kwh
+    return Settlement(bought, sold, bought_retail, sold_retail, local_payment, retail_payment)

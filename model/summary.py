@@ -1,0 +1,90 @@
+"""Run-level summary metrics, computed from the per-interval rows.
+
+Definitions (also in the README):
+- self-sufficiency: share of the households' consumption not imported from
+  the retailer, ``1 - retail_import / load``;
+- self-consumption: share of PV generation not exported to the retailer,
+  ``1 - retail_export / pv``;
+- peak feeder import/export: extreme substation exchange over all intervals.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from model.scenario import Scenario
+
+
+def _max(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(values.max()) if len(values) else None
+
+
+def _min(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(values.min()) if len(values) else None
+
+
+def _share(part: float, whole: float) -> float | None:
+    return 1.0 - part / whole if whole > 0 else None
+
+
+def summarise(
+    config: Scenario, rows: list[dict[str, Any]], households: Iterable[Any], retailer_revenue_eur: float
+) -> dict[str, Any]:
+    """Headline numbers of a run (JSON-ready; None where a value does not exist)."""
+
+    def col(name: str) -> np.ndarray:
+        return np.array([r[name] for r in rows], dtype=float)
+
+    dt_h = config.interval_hours
+    converged = np.array([r["converged"] for r in rows], dtype=bool)
+    errors = [f"interval {r['interval']}: {r['power_flow_error']}" for r in rows if not r["converged"]]
+    feeder = col("feeder_import_kw")
+    volume = col("local_volume_kwh")
+    price = col("clearing_price_eur_per_kwh")
+    traded = volume > 0
+    load_kwh = float(col("load_kw").sum() * dt_h)
+    pv_kwh = float(col("pv_kw").sum() * dt_h)
+    retail_import = float(col("retail_import_kwh").sum())
+    retail_export = float(col("retail_export_kwh").sum())
+    outside = col("n_buses_outside_limits")
+    overloaded = col("n_lines_overloaded")
+    bills = np.array([h.bill_eur for h in households])
+    vm_min = np.stack([col(f"vm_min_{p}_pu") for p in "abc"])
+    vm_max = np.stack([col(f"vm_max_{p}_pu") for p in "abc"])
+    trafo = np.stack([col(f"trafo_loading_{p}_percent") for p in "abc"])
+    return {
+        "run_id": config.run_id(),
+        "intervals": len(rows),
+        "intervals_planned": config.n_intervals,
+        "intervals_not_converged": int((~converged).sum()),
+        "power_flow_errors": errors[:10],
+        "load_kwh": load_kwh,
+        "pv_kwh": pv_kwh,
+        "local_traded_kwh": float(volume.sum()),
+        "mean_clearing_price_eur_per_kwh": float((price[traded] * volume[traded]).sum() / volume[traded].sum())
+        if traded.any()
+        else None,
+        "retail_import_kwh": retail_import,
+        "retail_export_kwh": retail_export,
+        "self_sufficiency": _share(retail_import, load_kwh),
+        "self_consumption": _share(retail_export, pv_kwh),
+        "feeder_import_kwh": float(np.nansum(np.clip(feeder, 0, None)) * dt_h),
+        "feeder_export_kwh": float(np.nansum(np.clip(-feeder, 0, None)) * dt_h),
+        "losses_kwh": float(np.nansum(col("losses_kw")) * dt_h),
+        "peak_feeder_import_kw": _max(feeder),
+        "peak_feeder_export_kw": _max(-feeder),
+        "vm_min_pu": {p: _min(vm_min[i]) for i, p in enumerate("abc")},
+        "vm_max_pu": {p: _max(vm_max[i]) for i, p in enumerate("abc")},
+        "intervals_with_voltage_violation": int(np.nansum(outside > 0)),
+        "bus_intervals_outside_limits": int(np.nansum(outside)),
+        "vuf_max_percent": _max(col("vuf_max_percent")),
+        "pvur_max_percent": _max(col("pvur_max_percent")),
+        "trafo_loading_max_percent": {p: _max(trafo[i]) for i, p in enumerate("abc")},
+        "line_loading_max_percent": _max(col("line_loading_max_percent")),
+        "intervals_with_line_overload": int(np.nansum(overloaded > 0)),
+        "household_bills_eur": float(bills.sum()),
+        "retailer_revenue_eur": float(retailer_revenue_eur),
+    }
