@@ -57,6 +57,9 @@ def _ieee_european_lv() -> Feeder:
         }
     )
     net.asymmetric_load = net.asymmetric_load.iloc[0:0]
+    # The converted data predates pandapower 3's tap-dependency column; without it every
+    # power flow warns. Its transformer has no tap-dependent impedance.
+    net.trafo["tap_dependency_table"] = False
     for table in ("res_asymmetric_load", "res_asymmetric_load_3ph"):
         if table in net:
             net[table] = net[table].iloc[0:0]

@@ -65,6 +65,10 @@ class PandapowerSolver:
     """
 
     name = "pandapower"
+    # Tighter than pandapower's 1e-8 MVA default: at 1e-8 the active-power balance of
+    # the IEEE European LV feeder left ~8 W (of ~70 W losses) unaccounted at load buses,
+    # at 1e-10 about 2 W, for ~5 % more solve time.
+    tolerance_mva = 1e-10
 
     def __init__(self, feeder: Feeder, max_iteration: int = 30) -> None:
         self.feeder = feeder
@@ -83,7 +87,7 @@ class PandapowerSolver:
             loads[_P_COLS[k]] = -p_kw[:, k] / 1000.0
             loads[_Q_COLS[k]] = -q_kvar[:, k] / 1000.0
         try:
-            pp.runpp_3ph(self.net, max_iteration=self.max_iteration)
+            pp.runpp_3ph(self.net, max_iteration=self.max_iteration, tolerance_mva=self.tolerance_mva)
         except LoadflowNotConverged as exc:
             return self._failed(f"runpp_3ph did not converge in {self.max_iteration} iterations: {exc}")
         return self._state()

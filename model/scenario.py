@@ -28,7 +28,7 @@ class ScenarioError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
 
 # --- distributions of per-household parameters -------------------------------------------
@@ -196,7 +196,7 @@ class Households(_Section):
     @field_validator("annual_consumption_kwh")
     @classmethod
     def _positive_consumption(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 1e6)
+        _check_support(v, 0.0, np.inf)
         return v
 
     @field_validator("strategy")

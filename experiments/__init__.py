@@ -1,0 +1,1 @@
+"""Running lemgrid: the command line, single runs and (later) sweeps."""

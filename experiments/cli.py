@@ -1,0 +1,79 @@
+"""The ``lemgrid`` command. Heavy libraries load only after the arguments are parsed."""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lemgrid",
+        description="Co-simulate a local energy market and the three-phase LV grid it runs on.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def scenario_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scenario", type=Path, help="YAML scenario file (default: the built-in default scenario)")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override one scenario value, e.g. --set seed=7 --set penetration.pv=0.8 (repeatable)",
+        )
+
+    run = sub.add_parser("run", help="simulate one scenario and write its results")
+    scenario_args(run)
+    run.add_argument("--out", type=Path, help="results folder (default: results/<run-id>)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    show = sub.add_parser("scenario", help="print the fully resolved scenario as YAML")
+    scenario_args(show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lemgrid`` console command."""
+    args = _parser().parse_args(argv)
+
+    from model.scenario import ScenarioError, Scenario
+
+    try:
+        scenario = Scenario.load(args.scenario, args.overrides)
+    except ScenarioError as exc:
+        print(f"lemgrid: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"lemgrid: cannot read scenario file: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "scenario":
+        import json
+
+        import yaml
+
+        print(yaml.safe_dump(json.loads(scenario.to_json()), sort_keys=False), end="")
+        return 0
+
+    from experiments.run import format_summary, run_scenario
+    from model import PowerFlowError
+
+    out = args.out or Path("results") / scenario.run_id()
+    print(f"lemgrid: simulating {scenario.days} day(s) from {scenario.start} on {scenario.feeder.name!r} "
+          f"({scenario.n_intervals} intervals of {scenario.interval_minutes} min)", file=sys.stderr)
+    try:
+        summary = run_scenario(scenario, out, progress=None if args.quiet else sys.stderr)
+    except ScenarioError as exc:
+        print(f"lemgrid: {exc}", file=sys.stderr)
+        return 2
+    except PowerFlowError as exc:
+        print(f"lemgrid: {exc}\nlemgrid: partial results in {out}", file=sys.stderr)
+        return 1
+    print(format_summary(summary))
+    print(f"\nresults: {out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Run one scenario to completion and report what it did."""
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from model import Model, Scenario
+
+
+def run_scenario(scenario: Scenario, out_dir: str | Path, progress: TextIO | None = sys.stderr) -> dict[str, Any]:
+    """Simulate every interval of ``scenario``, write its files to ``out_dir`` and return the summary."""
+    started = time.perf_counter()
+    model = Model(scenario, out_dir=out_dir)
+    n = scenario.n_intervals
+    report_every = max(1, n // 10)
+    while model.running:
+        model.step()
+        if progress is not None and (model.interval % report_every == 0 or model.interval == n):
+            elapsed = time.perf_counter() - started
+            print(f"  interval {model.interval}/{n}  ({elapsed:.1f} s)", file=progress, flush=True)
+    assert model.summary is not None
+    return model.summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A readable table of the headline numbers of a run."""
+
+    def num(value: Any, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    def per_phase(values: dict[str, float | None], fmt: str) -> str:
+        return "  ".join(f"{p}={num(v, fmt)}" for p, v in values.items())
+
+    rows = [
+        ("intervals simulated", f"{summary['intervals']} of {summary['intervals_planned']}"),
+        ("power flows not converged", str(summary["intervals_not_converged"])),
+        ("household load", f"{summary['load_kwh']:.1f} kWh"),
+        ("PV generation", f"{summary['pv_kwh']:.1f} kWh"),
+        ("traded locally", f"{summary['local_traded_kwh']:.1f} kWh"),
+        ("mean local price", num(summary["mean_clearing_price_eur_per_kwh"], ".4f") + " EUR/kWh"),
+        ("self-sufficiency", num(summary["self_sufficiency"], ".1%")),
+        ("self-consumption", num(summary["self_consumption"], ".1%")),
+        ("feeder import / export", f"{summary['feeder_import_kwh']:.1f} / {summary['feeder_export_kwh']:.1f} kWh"),
+        ("peak import / export", f"{num(summary['peak_feeder_import_kw'], '.1f')} / {num(summary['peak_feeder_export_kw'], '.1f')} kW"),
+        ("losses", f"{summary['losses_kwh']:.2f} kWh"),
+        ("min voltage", per_phase(summary["vm_min_pu"], ".4f") + " p.u."),
+        ("max voltage", per_phase(summary["vm_max_pu"], ".4f") + " p.u."),
+        ("intervals with voltage violation", str(summary["intervals_with_voltage_violation"])),
+        ("max VUF / PVUR", f"{num(summary['vuf_max_percent'], '.3f')} / {num(summary['pvur_max_percent'], '.3f')} %"),
+        ("max transformer loading", per_phase(summary["trafo_loading_max_percent"], ".1f") + " %"),
+        ("max line loading", num(summary["line_loading_max_percent"], ".1f") + " %"),
+        ("household bills", f"{summary['household_bills_eur']:.2f} EUR"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
