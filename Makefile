@@ -36,6 +36,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check model agents grid experiments tests benchmarks
 	$(VENV)/bin/ruff format --check model agents grid experiments tests benchmarks
+	$(VENV)/bin/mypy model agents grid experiments
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

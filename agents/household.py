@@ -17,7 +17,9 @@ class Household(mesa.Agent):
     ``index``, so per-interval arithmetic stays vectorised across households.
     """
 
-    def __init__(self, model: "Model", index: int, name: str, bus: int, phase: str, strategy: Strategy) -> None:
+    def __init__(
+        self, model: "Model", index: int, name: str, bus: int, phase: str, strategy: Strategy
+    ) -> None:
         super().__init__(model)
         self.index = index
         self.name = name
@@ -38,7 +40,9 @@ class Household(mesa.Agent):
 class Retailer(mesa.Agent):
     """Fallback counterparty: sells at the retail price, buys at the feed-in tariff."""
 
-    def __init__(self, model: "Model", retail_price_eur_per_kwh: float, feed_in_tariff_eur_per_kwh: float) -> None:
+    def __init__(
+        self, model: "Model", retail_price_eur_per_kwh: float, feed_in_tariff_eur_per_kwh: float
+    ) -> None:
         super().__init__(model)
         self.retail_price_eur_per_kwh = retail_price_eur_per_kwh
         self.feed_in_tariff_eur_per_kwh = feed_in_tariff_eur_per_kwh

@@ -62,6 +62,7 @@ def base_load_kw(
         noise_sigma: standard deviation of the log-noise.
         noise_autocorrelation: lag-one autocorrelation of the log-noise per interval.
         rng: the model's random generator.
+
     """
     wall = starts.tz_localize(None)
     margin = int(np.abs(shift_minutes).max(initial=0)) + interval_minutes

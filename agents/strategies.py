@@ -19,6 +19,7 @@ class Order:
         side: ``'buy'`` or ``'sell'``.
         energy_kwh: quantity offered or wanted, > 0.
         price_eur_per_kwh: limit price: the most a buyer pays, the least a seller takes.
+
     """
 
     household: int
@@ -39,6 +40,7 @@ class Observation:
         retail_price_eur_per_kwh: what the retailer charges for imports.
         feed_in_tariff_eur_per_kwh: what the retailer pays for exports.
         last_price_eur_per_kwh: the previous interval's local clearing price, if any.
+
     """
 
     household: int

@@ -13,7 +13,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scenario", type=Path, help="YAML scenario file (default: the built-in default scenario)")
+        p.add_argument(
+            "--scenario",
+            type=Path,
+            help="YAML scenario file (default: the built-in default scenario)",
+        )
         p.add_argument(
             "--set",
             dest="overrides",
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lemgrid`` console command."""
     args = _parser().parse_args(argv)
 
-    from model.scenario import ScenarioError, Scenario
+    from model.scenario import Scenario, ScenarioError
 
     try:
         scenario = Scenario.load(args.scenario, args.overrides)
@@ -49,19 +53,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "scenario":
-        import json
-
         import yaml
 
-        print(yaml.safe_dump(json.loads(scenario.to_json()), sort_keys=False), end="")
+        print(yaml.safe_dump(scenario.model_dump(), sort_keys=False), end="")
         return 0
 
     from experiments.run import format_summary, run_scenario
     from model import PowerFlowError
 
     out = args.out or Path("results") / scenario.run_id()
-    print(f"lemgrid: simulating {scenario.days} day(s) from {scenario.start} on {scenario.feeder.name!r} "
-          f"({scenario.n_intervals} intervals of {scenario.interval_minutes} min)", file=sys.stderr)
+    print(
+        f"lemgrid: simulating {scenario.days} day(s) from {scenario.start} on {scenario.feeder.name!r} "
+        f"({scenario.n_intervals} intervals of {scenario.interval_minutes} min)",
+        file=sys.stderr,
+    )
     try:
         summary = run_scenario(scenario, out, progress=None if args.quiet else sys.stderr)
     except ScenarioError as exc:

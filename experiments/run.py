@@ -8,7 +8,9 @@ from typing import Any, TextIO
 from model import Model, Scenario
 
 
-def run_scenario(scenario: Scenario, out_dir: str | Path, progress: TextIO | None = sys.stderr) -> dict[str, Any]:
+def run_scenario(
+    scenario: Scenario, out_dir: str | Path, progress: TextIO | None = sys.stderr
+) -> dict[str, Any]:
     """Simulate every interval of ``scenario``, write its files to ``out_dir`` and return the summary."""
     started = time.perf_counter()
     model = Model(scenario, out_dir=out_dir)
@@ -41,13 +43,23 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("mean local price", num(summary["mean_clearing_price_eur_per_kwh"], ".4f") + " EUR/kWh"),
         ("self-sufficiency", num(summary["self_sufficiency"], ".1%")),
         ("self-consumption", num(summary["self_consumption"], ".1%")),
-        ("feeder import / export", f"{summary['feeder_import_kwh']:.1f} / {summary['feeder_export_kwh']:.1f} kWh"),
-        ("peak import / export", f"{num(summary['peak_feeder_import_kw'], '.1f')} / {num(summary['peak_feeder_export_kw'], '.1f')} kW"),
+        (
+            "feeder import / export",
+            f"{summary['feeder_import_kwh']:.1f} / {summary['feeder_export_kwh']:.1f} kWh",
+        ),
+        (
+            "peak import / export",
+            f"{num(summary['peak_feeder_import_kw'], '.1f')} / "
+            f"{num(summary['peak_feeder_export_kw'], '.1f')} kW",
+        ),
         ("losses", f"{summary['losses_kwh']:.2f} kWh"),
         ("min voltage", per_phase(summary["vm_min_pu"], ".4f") + " p.u."),
         ("max voltage", per_phase(summary["vm_max_pu"], ".4f") + " p.u."),
         ("intervals with voltage violation", str(summary["intervals_with_voltage_violation"])),
-        ("max VUF / PVUR", f"{num(summary['vuf_max_percent'], '.3f')} / {num(summary['pvur_max_percent'], '.3f')} %"),
+        (
+            "max VUF / PVUR",
+            f"{num(summary['vuf_max_percent'], '.3f')} / {num(summary['pvur_max_percent'], '.3f')} %",
+        ),
         ("max transformer loading", per_phase(summary["trafo_loading_max_percent"], ".1f") + " %"),
         ("max line loading", num(summary["line_loading_max_percent"], ".1f") + " %"),
         ("household bills", f"{summary['household_bills_eur']:.2f} EUR"),

@@ -24,6 +24,7 @@ class Feeder:
         households: one row per household connection point, in a fixed order,
             with columns ``household`` (name), ``bus`` (pandapower bus index)
             and ``phase`` (``'a'``, ``'b'`` or ``'c'``).
+
     """
 
     name: str
@@ -77,6 +78,7 @@ def load_feeder(name: str) -> Feeder:
 
     Raises:
         ValueError: if no feeder has that name.
+
     """
     if name not in FEEDERS:
         raise ValueError(f"feeder {name!r} does not exist; available: {sorted(FEEDERS)}")

@@ -79,6 +79,7 @@ def interval_metrics(
         v_min_pu: lower voltage limit (EN 50160: 0.9 p.u.).
         v_max_pu: upper voltage limit (EN 50160: 1.1 p.u.).
         line_loading_limit_percent: a line above this is overloaded.
+
     """
     if not state.converged:
         nan = float("nan")

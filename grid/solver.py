@@ -35,6 +35,7 @@ class GridState:
         losses_kw: active losses of all lines and transformers.
         ext_grid_import_kw: active power drawn from the upstream grid (import
             into the feeder positive, export negative).
+
     """
 
     converged: bool
@@ -97,9 +98,10 @@ class PandapowerSolver:
         bus = net.res_bus_3ph
         line = net.res_line_3ph
         trafo = net.res_trafo_3ph
-        losses_mw = line[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum() + trafo[
-            ["pl_a_mw", "pl_b_mw", "pl_c_mw"]
-        ].to_numpy().sum()
+        losses_mw = (
+            line[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum()
+            + trafo[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum()
+        )
         ext_mw = net.res_ext_grid_3ph[["p_a_mw", "p_b_mw", "p_c_mw"]].to_numpy().sum()
         return GridState(
             converged=True,

@@ -47,7 +47,9 @@ class Mechanism(Protocol):
         ...
 
 
-def _fill_by_level(orders: list[Order], total_kwh: float, marginal_price: float, better: np.ndarray) -> np.ndarray:
+def _fill_by_level(
+    orders: list[Order], total_kwh: float, marginal_price: float, better: np.ndarray
+) -> np.ndarray:
     """Fill ``orders`` up to ``total_kwh``: strictly better prices in full, the marginal level pro rata."""
     qty = np.array([o.energy_kwh for o in orders])
     fill = np.where(better, qty, 0.0)
@@ -58,7 +60,9 @@ def _fill_by_level(orders: list[Order], total_kwh: float, marginal_price: float,
     return fill
 
 
-def _pair(bids: list[Order], bid_fill: np.ndarray, asks: list[Order], ask_fill: np.ndarray, price: float) -> list[Trade]:
+def _pair(
+    bids: list[Order], bid_fill: np.ndarray, asks: list[Order], ask_fill: np.ndarray, price: float
+) -> list[Trade]:
     """Split filled quantities into buyer-seller pairs, walking both books in priority order."""
     trades: list[Trade] = []
     i = j = 0
@@ -93,8 +97,14 @@ class PayAsClear:
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
         """Match ``orders`` at one price."""
-        bids = sorted((o for o in orders if o.side == "buy"), key=lambda o: (-o.price_eur_per_kwh, o.household))
-        asks = sorted((o for o in orders if o.side == "sell"), key=lambda o: (o.price_eur_per_kwh, o.household))
+        bids = sorted(
+            (o for o in orders if o.side == "buy"),
+            key=lambda o: (-o.price_eur_per_kwh, o.household),
+        )
+        asks = sorted(
+            (o for o in orders if o.side == "sell"),
+            key=lambda o: (o.price_eur_per_kwh, o.household),
+        )
         volume = 0.0
         i = j = 0
         b_left = [o.energy_kwh for o in bids]
@@ -113,8 +123,18 @@ class PayAsClear:
         if last_bid is None or last_ask is None or volume <= 0:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
         price = (last_bid + last_ask) / 2
-        bid_fill = _fill_by_level(bids, volume, last_bid, np.array([o.price_eur_per_kwh > last_bid for o in bids], dtype=bool))
-        ask_fill = _fill_by_level(asks, volume, last_ask, np.array([o.price_eur_per_kwh < last_ask for o in asks], dtype=bool))
+        bid_fill = _fill_by_level(
+            bids,
+            volume,
+            last_bid,
+            np.array([o.price_eur_per_kwh > last_bid for o in bids], dtype=bool),
+        )
+        ask_fill = _fill_by_level(
+            asks,
+            volume,
+            last_ask,
+            np.array([o.price_eur_per_kwh < last_ask for o in asks], dtype=bool),
+        )
         return ClearingResult(trades=_pair(bids, bid_fill, asks, ask_fill, price), price_eur_per_kwh=price)
 
 

@@ -51,9 +51,16 @@ class Model(mesa.Model):
         population: one row per household with its drawn parameters.
         load_kw, pv_kw: each household's base load and PV output per interval.
         timings: seconds spent in each phase of the loop so far.
+
     """
 
-    def __init__(self, scenario: Scenario | None = None, *, rng: int | None = None, out_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        rng: int | None = None,
+        out_dir: str | Path | None = None,
+    ) -> None:
         scenario = scenario or Scenario()
         if rng is not None:
             scenario = scenario.model_copy(update={"seed": int(rng)})
@@ -74,7 +81,11 @@ class Model(mesa.Model):
             strategy = STRATEGIES[row.strategy]()
             Household(self, int(row.Index), str(row.household), int(row.bus), str(row.phase), strategy)
         self.households = self.agents_by_type[Household]
-        self.retailer = Retailer(self, scenario.market.retail_price_eur_per_kwh, scenario.market.feed_in_tariff_eur_per_kwh)
+        self.retailer = Retailer(
+            self,
+            scenario.market.retail_price_eur_per_kwh,
+            scenario.market.feed_in_tariff_eur_per_kwh,
+        )
 
         self.mechanism = make_mechanism(scenario.market.mechanism)
         self.solver = make_solver(scenario.grid.solver, self.feeder, scenario.grid.max_iterations)
@@ -199,9 +210,16 @@ class Model(mesa.Model):
 
         # clear + settle + learn
         clearing = self.mechanism.clear(orders)
-        settlement = settle(net_kwh, clearing.trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh)
+        settlement = settle(
+            net_kwh,
+            clearing.trades,
+            market.retail_price_eur_per_kwh,
+            market.feed_in_tariff_eur_per_kwh,
+        )
         retailer_only_bill = np.where(
-            net_kwh < 0, -net_kwh * market.retail_price_eur_per_kwh, -net_kwh * market.feed_in_tariff_eur_per_kwh
+            net_kwh < 0,
+            -net_kwh * market.retail_price_eur_per_kwh,
+            -net_kwh * market.feed_in_tariff_eur_per_kwh,
         )
         reward = retailer_only_bill - settlement.bill_eur
         bills = settlement.bill_eur
@@ -221,7 +239,11 @@ class Model(mesa.Model):
         q_kvar[rows, self._phase_col] = -self.load_kvar[:, k]
         state = self.solver.solve(p_kw, q_kvar)
         metrics = interval_metrics(
-            state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
+            state,
+            self._lv_bus_pos,
+            cfg.grid.v_min_pu,
+            cfg.grid.v_max_pu,
+            cfg.grid.line_loading_limit_percent,
         )
         toc = self._lap("grid", toc)
 
@@ -261,7 +283,9 @@ class Model(mesa.Model):
         row: dict[str, Any] = {
             "interval": k,
             "time": self._times_utc[k],
-            "clearing_price_eur_per_kwh": np.nan if clearing.price_eur_per_kwh is None else clearing.price_eur_per_kwh,
+            "clearing_price_eur_per_kwh": np.nan
+            if clearing.price_eur_per_kwh is None
+            else clearing.price_eur_per_kwh,
             "local_volume_kwh": clearing.volume_kwh,
             "n_trades": len(clearing.trades),
             "retail_import_kwh": float(settlement.bought_retail_kwh.sum()),
@@ -340,9 +364,7 @@ class Model(mesa.Model):
         Called automatically after the last interval (or an abort); call it
         yourself to stop a run early. Returns the summary.
         """
-        self.summary = summarise(
-            self.config, self.interval_rows, self.households, self.retailer.revenue_eur
-        )
+        self.summary = summarise(self.config, self.interval_rows, self.households, self.retailer.revenue_eur)
         if self.recorder is not None and not self.recorder.closed:
             self.recorder.close()
             self.recorder.write_json("summary.json", self.summary)

@@ -18,14 +18,17 @@ def draw_population(scenario: Scenario, feeder: Feeder, rng: np.random.Generator
     if unknown:
         raise ScenarioError(
             f"scenario field 'feeder.phase_overrides' names households {unknown} that feeder "
-            f"{feeder.name!r} does not have; its households are {pop.household.iloc[0]} ... {pop.household.iloc[-1]}"
+            f"{feeder.name!r} does not have; its households are "
+            f"{pop.household.iloc[0]} ... {pop.household.iloc[-1]}"
         )
     for name, phase in scenario.feeder.phase_overrides.items():
         pop.loc[pop.household == name, "phase"] = phase
     n = len(pop)
     hh = scenario.households
     pop["annual_consumption_kwh"] = hh.annual_consumption_kwh.sample(rng, n)
-    pop["profile_shift_minutes"] = rng.integers(-hh.profile_shift_max_minutes, hh.profile_shift_max_minutes + 1, n)
+    pop["profile_shift_minutes"] = rng.integers(
+        -hh.profile_shift_max_minutes, hh.profile_shift_max_minutes + 1, n
+    )
     n_pv = int(round(scenario.penetration.pv * n))
     has_pv = np.zeros(n, dtype=bool)
     has_pv[rng.choice(n, size=n_pv, replace=False)] = True

@@ -124,7 +124,8 @@ class Recorder:
                 f.name: np.concatenate([np.atleast_1d(_broadcast(b, f.name)) for b in blocks]) for f in schema
             }
             arrow = pa.Table.from_pydict(
-                {name: _to_arrow(values, schema.field(name).type) for name, values in data.items()}, schema=schema
+                {name: _to_arrow(values, schema.field(name).type) for name, values in data.items()},
+                schema=schema,
             )
             self._writer(table).write_table(arrow)
             blocks.clear()

@@ -310,7 +310,7 @@ class Scenario(_Section):
 
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", max_length=80)
     seed: int = Field(42, ge=0)
-    start: dt.date = dt.date(2026, 6, 1)
+    start: dt.date = Field(dt.date(2026, 6, 1), strict=False)  # also accepts 'YYYY-MM-DD'
     days: int = Field(1, ge=1, le=366)
     interval_minutes: int = Field(15, ge=1, le=1440)
     site: Site = Field(default_factory=Site)
@@ -360,6 +360,7 @@ class Scenario(_Section):
 
         Raises:
             ScenarioError: on unknown keys, wrong types or values outside what is allowed.
+
         """
         data: dict[str, Any] = {}
         if path is not None:
@@ -369,7 +370,9 @@ class Scenario(_Section):
             except yaml.YAMLError as exc:
                 raise ScenarioError(f"scenario file {path}: not valid YAML: {exc}") from None
             if loaded is not None and not isinstance(loaded, dict):
-                raise ScenarioError(f"scenario file {path}: must hold a mapping of keys, got {type(loaded).__name__}")
+                raise ScenarioError(
+                    f"scenario file {path}: must hold a mapping of keys, got {type(loaded).__name__}"
+                )
             data = loaded or {}
         for item in overrides or []:
             apply_override(data, item)
@@ -380,7 +383,9 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     """Set ``a.b.c=value`` in nested ``data``; the value is parsed as YAML (``7`` is an int)."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
-        raise ScenarioError(f"override {item!r}: must look like key.path=value, e.g. market.mechanism=pay_as_clear")
+        raise ScenarioError(
+            f"override {item!r}: must look like key.path=value, e.g. market.mechanism=pay_as_clear"
+        )
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:
@@ -405,7 +410,11 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Scenario
     for part in loc[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+        if (
+            field is None
+            or not isinstance(field.annotation, type)
+            or not issubclass(field.annotation, BaseModel)
+        ):
             return []
         model = field.annotation
     return sorted(model.model_fields)
@@ -415,7 +424,11 @@ def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: ``scenario field 'x.y' = value: what is allowed``."""
     lines = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"fixed", "uniform", "normal", "lognormal", "choice"}))
+        loc = tuple(
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and p in {"fixed", "uniform", "normal", "lognormal", "choice"})
+        )
         field = ".".join(str(p) for p in loc) or "(top level)"
         value = err.get("input")
         if err["type"] == "extra_forbidden":

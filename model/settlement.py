@@ -52,6 +52,7 @@ def settle(
         trades: the interval's local trades.
         retail_price_eur_per_kwh: price of energy bought from the retailer.
         feed_in_tariff_eur_per_kwh: price the retailer pays for exported energy.
+
     """
     n = len(net_energy_kwh)
     bought = np.zeros(n)

@@ -31,7 +31,10 @@ def _share(part: float, whole: float) -> float | None:
 
 
 def summarise(
-    config: Scenario, rows: list[dict[str, Any]], households: Iterable[Any], retailer_revenue_eur: float
+    config: Scenario,
+    rows: list[dict[str, Any]],
+    households: Iterable[Any],
+    retailer_revenue_eur: float,
 ) -> dict[str, Any]:
     """Headline numbers of a run (JSON-ready; None where a value does not exist)."""
 
@@ -64,7 +67,9 @@ def summarise(
         "load_kwh": load_kwh,
         "pv_kwh": pv_kwh,
         "local_traded_kwh": float(volume.sum()),
-        "mean_clearing_price_eur_per_kwh": float((price[traded] * volume[traded]).sum() / volume[traded].sum())
+        "mean_clearing_price_eur_per_kwh": float(
+            (price[traded] * volume[traded]).sum() / volume[traded].sum()
+        )
         if traded.any()
         else None,
         "retail_import_kwh": retail_import,

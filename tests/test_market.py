@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.strategies import Order, Truthful, Observation
+from agents.strategies import Observation, Order, Truthful
 from model.market import PayAsClear, make_mechanism
 from model.settlement import settle
 
@@ -69,7 +69,9 @@ book = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(book)
-def test_random_books_respect_limits_quantities_and_volume(raw: list[tuple[str, float, float]]) -> None:
+def test_random_books_respect_limits_quantities_and_volume(
+    raw: list[tuple[str, float, float]],
+) -> None:
     orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
     result = PayAsClear().clear(orders)
     by_id = {o.household: o for o in orders}
@@ -101,7 +103,9 @@ def test_settlement_conserves_money_and_energy() -> None:
     s = settle(net, result.trades, 0.30, 0.08)
     assert s.local_payment_eur.sum() == pytest.approx(0.0, abs=1e-12)
     # every household's metered energy is accounted for by local and retail trades
-    np.testing.assert_allclose(s.sold_local_kwh + s.sold_retail_kwh - s.bought_local_kwh - s.bought_retail_kwh, net)
+    np.testing.assert_allclose(
+        s.sold_local_kwh + s.sold_retail_kwh - s.bought_local_kwh - s.bought_retail_kwh, net
+    )
     # household 0 bought 3 kWh locally at (0.30 + 0.08) / 2
     assert s.bill_eur[0] == pytest.approx(3 * 0.19)
     assert s.retailer_revenue_eur == pytest.approx(-2.0 * 0.08)  # 5 kWh offered, 3 sold locally

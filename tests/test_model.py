@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-import pandas as pd
 import pandapower.networks as pn
+import pandas as pd
 import pytest
 
 from agents.household import Household
-from model import Model, PowerFlowError, Scenario
+from model import Model, PowerFlowError
 from tests.conftest import hourly, run_to_end
 
 
@@ -25,7 +25,10 @@ def test_households_sit_on_the_buses_and_phases_of_the_feeder_data() -> None:
     model = Model(hourly())
     original = pn.ieee_european_lv_asymmetric("on_peak_566").asymmetric_load
     expected = {
-        row.name: (row.bus, "abc"[[row.p_a_mw, row.p_b_mw, row.p_c_mw].index(max(row.p_a_mw, row.p_b_mw, row.p_c_mw))])
+        row.name: (
+            row.bus,
+            "abc"[[row.p_a_mw, row.p_b_mw, row.p_c_mw].index(max(row.p_a_mw, row.p_b_mw, row.p_c_mw))],
+        )
         for row in original.itertuples()
     }
     households = list(model.agents_by_type[Household])

@@ -33,9 +33,19 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
     ("override", "field", "value", "rule"),
     [
         ("pv.kwp=-2", "pv.kwp", "-2", r"within \[0.0, 100.0\]"),
-        ("households.annual_consumption_kwh={dist: uniform, low: -5, high: 10}", "households.annual_consumption_kwh", "{'dist': 'uniform', 'low': -5", r"within \[0.0, inf\]"),
+        (
+            "households.annual_consumption_kwh={dist: uniform, low: -5, high: 10}",
+            "households.annual_consumption_kwh",
+            "{'dist': 'uniform', 'low': -5",
+            r"within \[0.0, inf\]",
+        ),
         ("interval_minutes=7", "interval_minutes", "7", "divide a day"),
-        ("feeder.phase_overrides.LOAD3=d", "feeder.phase_overrides.LOAD3", "'d'", "'a', 'b' or 'c'"),
+        (
+            "feeder.phase_overrides.LOAD3=d",
+            "feeder.phase_overrides.LOAD3",
+            "'d'",
+            "'a', 'b' or 'c'",
+        ),
         ("feeder.name=atlantis", "feeder.name", "'atlantis'", "ieee_european_lv"),
         ("market.mechanism=barter", "market.mechanism", "'barter'", "pay_as_clear"),
         ("grid.solver=magic", "grid.solver", "'magic'", "pandapower"),
@@ -43,10 +53,25 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
         ("seed=abc", "seed", "'abc'", "valid integer"),
         ("days=0", "days", "0", "greater than or equal to 1"),
         ("penetration.pv=1.5", "penetration.pv", "1.5", "less than or equal to 1"),
-        ("grid.on_nonconvergence=ignore", "grid.on_nonconvergence", "'ignore'", "'continue' or 'abort'"),
+        (
+            "grid.on_nonconvergence=ignore",
+            "grid.on_nonconvergence",
+            "'ignore'",
+            "'continue' or 'abort'",
+        ),
         ("site.timezone=Mars/Olympus", "site.timezone", "'Mars/Olympus'", "IANA time zone"),
-        ("market.colour=blue", "market.colour", "'blue'", "unknown field; allowed fields here: feed_in_tariff"),
-        ("weather.clear_day_probability=yes", "weather.clear_day_probability", "True", "valid number"),
+        (
+            "market.colour=blue",
+            "market.colour",
+            "'blue'",
+            "unknown field; allowed fields here: feed_in_tariff",
+        ),
+        (
+            "weather.clear_day_probability=yes",
+            "weather.clear_day_probability",
+            "True",
+            "valid number",
+        ),
     ],
 )
 def test_invalid_inputs_name_field_value_and_rule(override: str, field: str, value: str, rule: str) -> None:

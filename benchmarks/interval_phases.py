@@ -1,0 +1,40 @@
+"""Time the phases of the interval loop (decide, clear, grid, record) on the default scenario.
+
+Usage: python benchmarks/interval_phases.py [--intervals N]
+Prints seconds per interval for each phase and its share of the total.
+"""
+
+import argparse
+import tempfile
+import time
+
+from model import Model, Scenario
+
+
+def measure(intervals: int) -> tuple[dict[str, float], float, float]:
+    """Run ``intervals`` steps of the default scenario (writing its files) and return the timings."""
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        model = Model(Scenario(), out_dir=out)
+        build_s = time.perf_counter() - started
+        for _ in range(intervals):
+            model.step()
+        model.finalize()
+        return dict(model.timings), build_s, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intervals", type=int, default=96, help="intervals to time (default: one day, 96)")
+    args = parser.parse_args(argv)
+    timings, build_s, wall_s = measure(args.intervals)
+    total = sum(timings.values())
+    print(f"default scenario, {args.intervals} intervals; model build {build_s:.2f} s, wall {wall_s:.2f} s")
+    print(f"{'phase':<8} {'ms/interval':>12} {'share':>7}")
+    for phase, seconds in timings.items():
+        print(f"{phase:<8} {seconds / args.intervals * 1000:>12.2f} {seconds / total:>7.1%}")
+    print(f"{'total':<8} {total / args.intervals * 1000:>12.2f} {1:>7.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The lemgrid command: help, scenario printing, errors, and a real run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.cli import main
+from model import Scenario
+
+
+def test_help_lists_the_commands() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "run" in out.stdout and "scenario" in out.stdout
+
+
+def test_scenario_prints_yaml_that_loads_back(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["scenario", "--set", "seed=7", "--set", "penetration.pv=0.3"]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert Scenario.load(path) == Scenario.load(None, ["seed=7", "penetration.pv=0.3"])
+    assert yaml.safe_load(text)["seed"] == 7
+
+
+def test_bad_value_exits_2_with_the_field_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--set", "pv.kwp=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "'pv.kwp' = -1" in err
+
+
+def test_missing_scenario_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--scenario", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read scenario file" in capsys.readouterr().err
+
+
+def test_run_writes_results_and_prints_the_summary(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    code = main(["run", "--set", "interval_minutes=120", "--set", "seed=3", "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"results: {out.resolve()}" in printed
+    assert "max VUF / PVUR" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["intervals"] == 12
+    assert f"{summary['pv_kwh']:.1f} kWh" in printed
