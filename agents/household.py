@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
+from agents.policies import DevicePlan, DevicePolicy, Devices
 from agents.strategies import Observation, Order, Strategy
 
 if TYPE_CHECKING:
@@ -11,14 +12,24 @@ if TYPE_CHECKING:
 
 
 class Household(mesa.Agent):
-    """A household on one bus and phase of the feeder, trading through its strategy.
+    """A household on one bus and phase of the feeder, with its devices and trading strategy.
 
-    Its physical traces (base load, PV) live in the model's arrays at row
-    ``index``, so per-interval arithmetic stays vectorised across households.
+    Its base-load and PV traces live in the model's arrays at row ``index``, so
+    per-interval arithmetic stays vectorised across households. Each interval
+    it plans its devices (``plan``), trades the resulting net position
+    (``decide``), runs its devices as planned (``dispatch``) and learns.
     """
 
     def __init__(
-        self, model: "Model", index: int, name: str, bus: int, phase: str, strategy: Strategy
+        self,
+        model: "Model",
+        index: int,
+        name: str,
+        bus: int,
+        phase: str,
+        strategy: Strategy,
+        policy: DevicePolicy,
+        devices: Devices,
     ) -> None:
         super().__init__(model)
         self.index = index
@@ -26,11 +37,30 @@ class Household(mesa.Agent):
         self.bus = bus
         self.phase = phase
         self.strategy = strategy
+        self.policy = policy
+        self.devices = devices
         self.bill_eur = 0.0
+
+    def plan(self, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float) -> DevicePlan:
+        """Schedule the devices for [t0, t1) with the household's device policy."""
+        return self.policy.plan(self.devices, base_load_kw, pv_kw, t0_s, t1_s)
 
     def decide(self, obs: Observation) -> list[Order]:
         """Orders for the coming interval."""
         return self.strategy.decide(obs)
+
+    def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
+        """Run the devices as planned; returns what they actually did (each clipped to its limits)."""
+        d = self.devices
+        done = DevicePlan(pv_kw=plan.pv_kw, pv_curtailed_kw=plan.pv_curtailed_kw)
+        if d.battery is not None:
+            done.battery_kw = d.battery.dispatch(plan.battery_kw, (t1_s - t0_s) / 3600)
+        if d.ev is not None:
+            done.ev_kw = d.ev.dispatch(plan.ev_kw, t0_s, t1_s)
+        done.appliance_kw = [
+            a.dispatch(p, t0_s, t1_s) for a, p in zip(d.appliances, plan.appliance_kw, strict=True)
+        ]
+        return done
 
     def learn(self, obs: Observation, reward_eur: float) -> None:
         """Pass the settled interval's reward to the strategy."""

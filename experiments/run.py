@@ -37,8 +37,20 @@ def format_summary(summary: dict[str, Any]) -> str:
     rows = [
         ("intervals simulated", f"{summary['intervals']} of {summary['intervals_planned']}"),
         ("power flows not converged", str(summary["intervals_not_converged"])),
-        ("household load", f"{summary['load_kwh']:.1f} kWh"),
-        ("PV generation", f"{summary['pv_kwh']:.1f} kWh"),
+        (
+            "consumption (base / EV / appliances)",
+            f"{summary['consumption_kwh']:.1f} kWh ({summary['base_load_kwh']:.1f} / "
+            f"{summary['ev_kwh']:.1f} / {summary['appliance_kwh']:.1f})",
+        ),
+        ("PV generation (curtailed)", f"{summary['pv_kwh']:.1f} kWh ({summary['pv_curtailed_kwh']:.1f})"),
+        (
+            "battery charged / discharged",
+            f"{summary['battery_charged_kwh']:.1f} / {summary['battery_discharged_kwh']:.1f} kWh",
+        ),
+        (
+            "EV energy unmet at departure",
+            f"{summary['ev_unmet_kwh']:.2f} kWh over {summary['ev_sessions_ended']} stays",
+        ),
         ("traded locally", f"{summary['local_traded_kwh']:.1f} kWh"),
         ("mean local price", num(summary["mean_clearing_price_eur_per_kwh"], ".4f") + " EUR/kWh"),
         ("self-sufficiency", num(summary["self_sufficiency"], ".1%")),

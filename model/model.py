@@ -18,19 +18,38 @@ import pandas as pd
 import simpy
 
 from agents.household import Household, Retailer
+from agents.policies import DEVICE_POLICIES, DevicePlan
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
 from grid.feeders import PHASES, load_feeder
 from grid.metrics import IntervalMetrics, interval_metrics
 from grid.solver import GridState, make_solver
 from model.market import ClearingResult, make_mechanism
-from model.population import draw_population
+from model.population import build_devices, draw_population, random_streams
 from model.recorder import Recorder
 from model.scenario import Scenario
 from model.settlement import Settlement, settle
 from model.summary import summarise
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
+_DEVICE_TOTALS = ("base_load_kw", "pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "appliance_kw")
+
+
+def _stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-household columns of what the devices did in an interval."""
+    pv = np.array([d.pv_kw for d in done])
+    battery = np.array([d.battery_kw for d in done])
+    ev = np.array([d.ev_kw for d in done])
+    appliance = np.array([sum(d.appliance_kw) for d in done])
+    return {
+        "base_load_kw": base_load_kw.copy(),
+        "pv_kw": pv,
+        "pv_curtailed_kw": np.array([d.pv_curtailed_kw for d in done]),
+        "battery_kw": battery,
+        "ev_kw": ev,
+        "appliance_kw": appliance,
+        "net_injection_kw": pv + battery + ev + appliance - base_load_kw,
+    }
 
 
 class PowerFlowError(RuntimeError):
@@ -67,20 +86,31 @@ class Model(mesa.Model):
         super().__init__(rng=scenario.seed)
         self.config = scenario
         self.feeder = load_feeder(scenario.feeder.name)
-        self.population = draw_population(scenario, self.feeder, self.rng)
+        streams = random_streams(self.rng)
+        self.population = draw_population(scenario, self.feeder, streams)
         self.times = pd.date_range(
             pd.Timestamp(scenario.start, tz=zoneinfo.ZoneInfo(scenario.site.timezone)),
             periods=scenario.n_intervals,
             freq=f"{scenario.interval_minutes}min",
         )
         self._times_utc = self.times.tz_convert("UTC").tz_localize(None).to_numpy()
-        self._make_profiles()
+        self._make_profiles(streams)
         self._phase_col = np.array([PHASES.index(p) for p in self.population.phase])
 
-        for row in self.population.itertuples():
-            strategy = STRATEGIES[row.strategy]()
-            Household(self, int(row.Index), str(row.household), int(row.bus), str(row.phase), strategy)
+        devices = build_devices(scenario, self.population, self.times[0], streams)
+        for row, owned in zip(self.population.itertuples(), devices, strict=True):
+            Household(
+                self,
+                int(row.Index),
+                str(row.household),
+                int(row.bus),
+                str(row.phase),
+                STRATEGIES[row.strategy](),
+                DEVICE_POLICIES[row.device_policy](),
+                owned,
+            )
         self.households = self.agents_by_type[Household]
+        self._ev_three_phase = np.array([d.ev is not None and d.ev.three_phase for d in devices])
         self.retailer = Retailer(
             self,
             scenario.market.retail_price_eur_per_kwh,
@@ -115,11 +145,15 @@ class Model(mesa.Model):
 
         self.env = simpy.Environment()
         self._interval_s = scenario.interval_minutes * 60
+        # EV plug events first, so a car arriving on an interval boundary is plugged when the interval starts
+        for owned in devices:
+            if owned.ev is not None:
+                self.env.process(owned.ev.process(self.env))
         self.env.process(self._market_cycle())
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def _make_profiles(self) -> None:
+    def _make_profiles(self, streams: dict[str, np.random.Generator]) -> None:
         cfg = self.config
         pop = self.population
         self.load_kw = base_load_kw(
@@ -129,7 +163,7 @@ class Model(mesa.Model):
             pop.profile_shift_minutes.to_numpy(),
             cfg.households.noise_sigma,
             cfg.households.noise_autocorrelation,
-            self.rng,
+            streams["households"],
         )
         self.clearness = clear_sky_index(
             self.times,
@@ -137,7 +171,7 @@ class Model(mesa.Model):
             cfg.weather.cloudy_day_mean_clearness,
             cfg.weather.cloudy_variability,
             cfg.weather.autocorrelation,
-            self.rng,
+            streams["weather"],
         )
         self.pv_kw = np.zeros_like(self.load_kw)
         has_pv = pop.has_pv.to_numpy()
@@ -187,41 +221,57 @@ class Model(mesa.Model):
         k = self.interval
         cfg = self.config
         market = cfg.market
+        t0_s, t1_s = float(self.env.now), float(self.env.now + self._interval_s)
         tic = time.perf_counter()
 
-        # observe + decide
-        net_kw = self.pv_kw[:, k] - self.load_kw[:, k]
-        net_kwh = net_kw * cfg.interval_hours
+        # observe + plan devices + decide orders
+        base_kw = self.load_kw[:, k]
+        pv_kw = self.pv_kw[:, k]
+        plans = [h.plan(float(base_kw[h.index]), float(pv_kw[h.index]), t0_s, t1_s) for h in self.households]
+        planned_kwh = (
+            np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)]) * cfg.interval_hours
+        )
         observations = [
             Observation(
                 household=i,
                 interval=k,
-                net_energy_kwh=float(net_kwh[i]),
+                net_energy_kwh=float(planned_kwh[i]),
                 retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
                 feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
                 last_price_eur_per_kwh=self.last_price_eur_per_kwh,
             )
-            for i in range(len(net_kwh))
+            for i in range(len(plans))
         ]
         orders: list[Order] = []
         for household in self.households:
             orders.extend(household.decide(observations[household.index]))
         toc = self._lap("decide", tic)
 
-        # clear + settle + learn
+        # clear, dispatch the devices, settle what the meters saw, reward
         clearing = self.mechanism.clear(orders)
+        done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in self.households]
+        dispatch = _stack(done, base_kw)
+        dispatch["battery_soc"] = np.array(
+            [h.devices.battery.soc if h.devices.battery else np.nan for h in self.households]
+        )
+        net_kwh = dispatch["net_injection_kw"] * cfg.interval_hours
         settlement = settle(
-            net_kwh,
-            clearing.trades,
-            market.retail_price_eur_per_kwh,
-            market.feed_in_tariff_eur_per_kwh,
+            net_kwh, clearing.trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh
         )
         retailer_only_bill = np.where(
             net_kwh < 0,
             -net_kwh * market.retail_price_eur_per_kwh,
             -net_kwh * market.feed_in_tariff_eur_per_kwh,
         )
-        reward = retailer_only_bill - settlement.bill_eur
+        wear = dispatch["battery_wear_eur"] = np.array(
+            [
+                h.devices.battery.degradation_cost_eur(d.battery_kw, cfg.interval_hours)
+                if h.devices.battery
+                else 0.0
+                for h, d in zip(self.households, done, strict=True)
+            ]
+        )
+        reward = retailer_only_bill - settlement.bill_eur - wear
         bills = settlement.bill_eur
         for household in self.households:
             household.bill_eur += float(bills[household.index])
@@ -231,25 +281,23 @@ class Model(mesa.Model):
             self.last_price_eur_per_kwh = clearing.price_eur_per_kwh
         toc = self._lap("clear", toc)
 
-        # grid + measure
-        rows = np.arange(len(net_kw))
-        p_kw = np.zeros((len(net_kw), 3))
-        q_kvar = np.zeros((len(net_kw), 3))
-        p_kw[rows, self._phase_col] = net_kw
+        # grid + measure: single-phase parts on the household's phase, 3-phase chargers split evenly
+        rows = np.arange(len(plans))
+        ev3 = np.where(self._ev_three_phase, dispatch["ev_kw"], 0.0)
+        p_kw = np.zeros((len(plans), 3))
+        q_kvar = np.zeros((len(plans), 3))
+        p_kw[rows, self._phase_col] = dispatch["net_injection_kw"] - ev3
+        p_kw += ev3[:, None] / 3
         q_kvar[rows, self._phase_col] = -self.load_kvar[:, k]
         state = self.solver.solve(p_kw, q_kvar)
         metrics = interval_metrics(
-            state,
-            self._lv_bus_pos,
-            cfg.grid.v_min_pu,
-            cfg.grid.v_max_pu,
-            cfg.grid.line_loading_limit_percent,
+            state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
         )
         toc = self._lap("grid", toc)
 
         self.last_clearing, self.last_settlement = clearing, settlement
         self.last_grid, self.last_metrics = state, metrics
-        self._record(k, net_kw, q_kvar[rows, self._phase_col], clearing, settlement, state, metrics)
+        self._record(k, dispatch, p_kw, q_kvar.sum(axis=1), clearing, settlement, state, metrics)
         self._lap("record", toc)
         self.interval += 1
 
@@ -272,7 +320,8 @@ class Model(mesa.Model):
     def _record(
         self,
         k: int,
-        net_kw: np.ndarray,
+        dispatch: dict[str, np.ndarray],
+        p_kw: np.ndarray,
         q_kvar: np.ndarray,
         clearing: ClearingResult,
         settlement: Settlement,
@@ -291,9 +340,8 @@ class Model(mesa.Model):
             "retail_import_kwh": float(settlement.bought_retail_kwh.sum()),
             "retail_export_kwh": float(settlement.sold_retail_kwh.sum()),
             "retailer_revenue_eur": settlement.retailer_revenue_eur,
-            "load_kw": float(self.load_kw[:, k].sum()),
-            "pv_kw": float(self.pv_kw[:, k].sum()),
-            "household_injection_kw": float(net_kw.sum()),
+            **{f"{col}": float(dispatch[col].sum()) for col in _DEVICE_TOTALS},
+            "household_injection_kw": float(dispatch["net_injection_kw"].sum()),
             "converged": state.converged,
             "power_flow_error": state.error,
             **{f"vm_min_{p}_pu": m.vm_min_pu[i] for i, p in enumerate(PHASES)},
@@ -318,9 +366,8 @@ class Model(mesa.Model):
                 "interval": k,
                 "household": names,
                 "phase": self.population.phase.to_numpy(),
-                "load_kw": self.load_kw[:, k],
-                "pv_kw": self.pv_kw[:, k],
-                "net_injection_kw": net_kw,
+                **dispatch,
+                **{f"net_injection_{p}_kw": p_kw[:, i] for i, p in enumerate(PHASES)},
                 "q_injection_kvar": q_kvar,
                 "bought_local_kwh": settlement.bought_local_kwh,
                 "sold_local_kwh": settlement.sold_local_kwh,
@@ -364,9 +411,92 @@ class Model(mesa.Model):
         Called automatically after the last interval (or an abort); call it
         yourself to stop a run early. Returns the summary.
         """
-        self.summary = summarise(self.config, self.interval_rows, self.households, self.retailer.revenue_eur)
+        self.summary = summarise(
+            self.config, self.interval_rows, self.households, self.retailer.revenue_eur, self.ev_sessions()
+        )
         if self.recorder is not None and not self.recorder.closed:
+            self.recorder.write_frame("ev_sessions", self.ev_sessions())
+            self.recorder.write_frame("appliance_cycles", self.appliance_cycles())
             self.recorder.close()
             self.recorder.write_json("summary.json", self.summary)
             self.recorder.write_json("timings.json", {k: round(v, 6) for k, v in self.timings.items()})
         return self.summary
+
+    def _timestamp(self, seconds: float | None) -> pd.Timestamp | None:
+        return None if seconds is None else (self.times[0] + pd.Timedelta(seconds=seconds)).tz_convert("UTC")
+
+    def ev_sessions(self) -> pd.DataFrame:
+        """Every EV stay: needed, delivered and unmet energy (unmet is null while the car is still home)."""
+        rows = []
+        end_s = self.env.now
+        for h in self.households:
+            ev = h.devices.ev
+            if ev is None:
+                continue
+            for s in ev.sessions:
+                if s.arrival_s >= end_s:
+                    continue
+                plugged_h = (
+                    min(s.departure_s, self.config.n_intervals * self._interval_s) - max(s.arrival_s, 0)
+                ) / 3600
+                rows.append(
+                    {
+                        "household": h.name,
+                        "charger_kw": ev.charger_kw,
+                        "three_phase": ev.three_phase,
+                        "arrival": self._timestamp(s.arrival_s),
+                        "departure": self._timestamp(s.departure_s),
+                        "energy_needed_kwh": s.energy_needed_kwh,
+                        "delivered_kwh": s.delivered_kwh,
+                        "unmet_kwh": s.unmet_kwh,
+                        "feasible": s.energy_needed_kwh <= ev.charger_kw * plugged_h + 1e-9,
+                    }
+                )
+        return pd.DataFrame(rows, columns=_EV_COLUMNS)
+
+    def appliance_cycles(self) -> pd.DataFrame:
+        """Every appliance cycle: window, start, energy served (shortfall null while the window is open)."""
+        rows = []
+        end_s = self.env.now
+        for h in self.households:
+            for a in h.devices.appliances:
+                for c in a.cycles:
+                    if c.window_start_s >= end_s:
+                        continue
+                    closed = c.window_end_s <= end_s
+                    rows.append(
+                        {
+                            "household": h.name,
+                            "appliance": a.name,
+                            "window_start": self._timestamp(c.window_start_s),
+                            "window_end": self._timestamp(c.window_end_s),
+                            "started": self._timestamp(c.started_s),
+                            "energy_kwh": a.cycle_energy_kwh,
+                            "served_kwh": c.served_kwh,
+                            "shortfall_kwh": a.cycle_energy_kwh - c.served_kwh if closed else None,
+                        }
+                    )
+        return pd.DataFrame(rows, columns=_CYCLE_COLUMNS)
+
+
+_EV_COLUMNS = [
+    "household",
+    "charger_kw",
+    "three_phase",
+    "arrival",
+    "departure",
+    "energy_needed_kwh",
+    "delivered_kwh",
+    "unmet_kwh",
+    "feasible",
+]
+_CYCLE_COLUMNS = [
+    "household",
+    "appliance",
+    "window_start",
+    "window_end",
+    "started",
+    "energy_kwh",
+    "served_kwh",
+    "shortfall_kwh",
+]

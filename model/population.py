@@ -1,18 +1,41 @@
-"""Who is simulated: each household's place on the feeder and its drawn parameters."""
+"""Who is simulated: each household's place on the feeder, its devices and their parameters.
+
+Each concern draws from its own random stream (spawned from the model's
+``rng``), so changing, say, EV penetration leaves every household's base load,
+PV system and battery exactly as they were: scenarios compare like with like.
+"""
 
 import numpy as np
 import pandas as pd
 
+from agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
+from agents.policies import Devices
 from grid.feeders import Feeder
 from model.scenario import Scenario, ScenarioError
 
+STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather")
 
-def draw_population(scenario: Scenario, feeder: Feeder, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per household: name, bus, phase, annual consumption, PV and strategy.
 
-    Draws are made in a fixed order from ``rng`` so a seed reproduces the population.
-    Which households own PV is an exact share (rounded) chosen at random.
-    """
+def random_streams(rng: np.random.Generator) -> dict[str, np.random.Generator]:
+    """One independent generator per concern, derived deterministically from ``rng``."""
+    return dict(zip(STREAMS, rng.spawn(len(STREAMS)), strict=True))
+
+
+def _owners(rng: np.random.Generator, n: int, share: float, prefer: np.ndarray | None = None) -> np.ndarray:
+    """Exactly ``round(share * n)`` owners at random, taken from ``prefer`` first if given."""
+    count = int(round(share * n))
+    order = rng.permutation(n)
+    if prefer is not None:
+        order = np.concatenate([order[prefer[order]], order[~prefer[order]]])
+    owners = np.zeros(n, dtype=bool)
+    owners[order[:count]] = True
+    return owners
+
+
+def draw_population(
+    scenario: Scenario, feeder: Feeder, streams: dict[str, np.random.Generator]
+) -> pd.DataFrame:
+    """One row per household: place on the feeder, consumption, devices and strategy."""
     pop = feeder.households.copy().reset_index(drop=True)
     unknown = sorted(set(scenario.feeder.phase_overrides) - set(pop.household))
     if unknown:
@@ -24,18 +47,106 @@ def draw_population(scenario: Scenario, feeder: Feeder, rng: np.random.Generator
     for name, phase in scenario.feeder.phase_overrides.items():
         pop.loc[pop.household == name, "phase"] = phase
     n = len(pop)
-    hh = scenario.households
+    hh, pen = scenario.households, scenario.penetration
+
+    rng = streams["households"]
     pop["annual_consumption_kwh"] = hh.annual_consumption_kwh.sample(rng, n)
     pop["profile_shift_minutes"] = rng.integers(
         -hh.profile_shift_max_minutes, hh.profile_shift_max_minutes + 1, n
     )
-    n_pv = int(round(scenario.penetration.pv * n))
-    has_pv = np.zeros(n, dtype=bool)
-    has_pv[rng.choice(n, size=n_pv, replace=False)] = True
+
+    rng = streams["pv"]
+    has_pv = _owners(rng, n, pen.pv)
     pop["has_pv"] = has_pv
-    pv = scenario.pv
-    pop["pv_kwp"] = np.where(has_pv, pv.kwp.sample(rng, n), 0.0)
-    pop["pv_tilt_deg"] = np.where(has_pv, pv.tilt_deg.sample(rng, n), np.nan)
-    pop["pv_azimuth_deg"] = np.where(has_pv, pv.azimuth_deg.sample(rng, n), np.nan)
+    pop["pv_kwp"] = np.where(has_pv, scenario.pv.kwp.sample(rng, n), 0.0)
+    pop["pv_tilt_deg"] = np.where(has_pv, scenario.pv.tilt_deg.sample(rng, n), np.nan)
+    pop["pv_azimuth_deg"] = np.where(has_pv, scenario.pv.azimuth_deg.sample(rng, n), np.nan)
+
+    rng = streams["battery"]
+    has_battery = _owners(rng, n, pen.battery, prefer=has_pv)
+    pop["has_battery"] = has_battery
+    pop["battery_capacity_kwh"] = np.where(has_battery, scenario.battery.capacity_kwh.sample(rng, n), 0.0)
+    pop["battery_power_kw"] = np.where(has_battery, scenario.battery.power_kw.sample(rng, n), 0.0)
+
+    rng = streams["ev"]
+    has_ev = _owners(rng, n, pen.ev)
+    pop["has_ev"] = has_ev
+    pop["ev_charger_kw"] = np.where(has_ev, scenario.ev.charger_kw.sample(rng, n), 0.0)
+
+    pop["has_flexible_load"] = _owners(streams["flexible_load"], n, pen.flexible_load)
     pop["strategy"] = hh.strategy
+    pop["device_policy"] = hh.device_policy
     return pop
+
+
+def build_devices(
+    scenario: Scenario, pop: pd.DataFrame, start: pd.Timestamp, streams: dict[str, np.random.Generator]
+) -> list[Devices]:
+    """Each household's devices, with EV stays and appliance windows laid out over the run.
+
+    ``start`` is the run's first instant (local midnight); device times are
+    seconds after it. Days are calendar days of the site, so windows follow the
+    local clock across daylight-saving changes.
+    """
+    days = scenario.days
+    interval_s = scenario.interval_minutes * 60
+
+    def seconds(day: int, hour: float) -> float:
+        midnight = (start + pd.DateOffset(days=day)).normalize()
+        return (midnight + pd.Timedelta(hours=hour) - start).total_seconds()
+
+    devices = [Devices() for _ in range(len(pop))]
+    for d, row in zip(devices, pop.itertuples(), strict=True):
+        d.pv_kwp = float(row.pv_kwp)
+        if scenario.pv.export_limit_fraction_of_kwp is not None and row.has_pv:
+            d.export_limit_kw = scenario.pv.export_limit_fraction_of_kwp * d.pv_kwp
+        if row.has_battery:
+            b = scenario.battery
+            d.battery = Battery(
+                float(row.battery_capacity_kwh),
+                float(row.battery_power_kw),
+                b.round_trip_efficiency,
+                b.soc_min,
+                b.soc_max,
+                b.soc_initial,
+                b.degradation_cost_eur_per_kwh,
+            )
+
+    rng = streams["ev"]
+    ev = scenario.ev
+    for d, row in zip(devices, pop.itertuples(), strict=True):
+        if not row.has_ev:
+            continue
+        # stays start the evening before the run, so the car is home at the first midnight
+        arrive = ev.arrival_hour.sample(rng, days + 1)
+        leave = ev.departure_hour.sample(rng, days + 1)
+        energy = ev.energy_kwh.sample(rng, days + 1)
+        sessions = [
+            ChargingSession(seconds(day, arrive[i]), seconds(day, leave[i]), float(energy[i]))
+            for i, day in enumerate(range(-1, days))
+        ]
+        d.ev = EV(float(row.ev_charger_kw), sessions, ev.charging)
+
+    rng = streams["flexible_load"]
+    for d, row in zip(devices, pop.itertuples(), strict=True):
+        if not row.has_flexible_load:
+            continue
+        for i, spec in enumerate(scenario.flexible_load.appliances):
+            runs = rng.random(days) < spec.probability_per_day
+            cycles = []
+            for day in np.flatnonzero(runs):
+                open_s = seconds(int(day), spec.earliest_start_hour)
+                close_s = seconds(int(day), spec.latest_finish_hour)
+                first_start = np.ceil(open_s / interval_s) * interval_s
+                if first_start + spec.duration_minutes * 60 > close_s:
+                    raise ScenarioError(
+                        f"scenario field 'flexible_load.appliances.{i}' ({spec.name}): no "
+                        f"{scenario.interval_minutes}-minute boundary in its window "
+                        f"{spec.earliest_start_hour}-{spec.latest_finish_hour} h "
+                        f"lets a {spec.duration_minutes}-minute cycle finish in time; widen the window"
+                    )
+                cycles.append(ApplianceCycle(open_s, close_s))
+            d.appliances.append(
+                ShiftableAppliance(spec.name, spec.power_kw, spec.duration_minutes * 60, cycles)
+            )
+    return devices

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -30,8 +31,12 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("retail_import_kwh", _F),
             ("retail_export_kwh", _F),
             ("retailer_revenue_eur", _F),
-            ("load_kw", _F),
+            ("base_load_kw", _F),
             ("pv_kw", _F),
+            ("pv_curtailed_kw", _F),
+            ("battery_kw", _F),
+            ("ev_kw", _F),
+            ("appliance_kw", _F),
             ("household_injection_kw", _F),
             ("converged", pa.bool_()),
             ("power_flow_error", _S),
@@ -58,9 +63,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("interval", _I),
             ("household", _S),
             ("phase", _S),
-            ("load_kw", _F),
+            ("base_load_kw", _F),
             ("pv_kw", _F),
+            ("pv_curtailed_kw", _F),
+            ("battery_kw", _F),
+            ("battery_soc", _F),
+            ("battery_wear_eur", _F),
+            ("ev_kw", _F),
+            ("appliance_kw", _F),
             ("net_injection_kw", _F),
+            ("net_injection_a_kw", _F),
+            ("net_injection_b_kw", _F),
+            ("net_injection_c_kw", _F),
             ("q_injection_kvar", _F),
             ("bought_local_kwh", _F),
             ("sold_local_kwh", _F),
@@ -143,6 +157,12 @@ class Recorder:
             os.replace(tmp, self.out_dir / f"{table}.parquet")
         self.closed = True
 
+    def write_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """Write a small table whole, atomically, as ``<name>.parquet``."""
+        tmp = self.out_dir / f"{name}.parquet.tmp"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, self.out_dir / f"{name}.parquet")
+
     def write_json(self, name: str, payload: dict[str, Any] | str) -> None:
         """Write ``name`` atomically (temporary file, then rename)."""
         text = payload if isinstance(payload, str) else json.dumps(payload, indent=2, sort_keys=True)
@@ -173,4 +193,4 @@ def _to_arrow(values: np.ndarray, typ: pa.DataType) -> pa.Array:
         return pa.array(clean, type=typ, mask=mask)
     if pa.types.is_timestamp(typ):
         return pa.array(values.astype("datetime64[s]"), type=typ)
-    return pa.array(values, type=typ, from_pandas=False)
+    return pa.array(values, type=typ, from_pandas=True)  # NaN is written as null

@@ -1,8 +1,10 @@
 """Run-level summary metrics, computed from the per-interval rows.
 
 Definitions (also in the README):
+- consumption: base load plus EV charging plus appliance cycles (battery
+  charging is storage, not consumption);
 - self-sufficiency: share of the households' consumption not imported from
-  the retailer, ``1 - retail_import / load``;
+  the retailer, ``1 - retail_import / consumption``;
 - self-consumption: share of PV generation not exported to the retailer,
   ``1 - retail_export / pv``;
 - peak feeder import/export: extreme substation exchange over all intervals.
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from model.scenario import Scenario
 
@@ -35,6 +38,7 @@ def summarise(
     rows: list[dict[str, Any]],
     households: Iterable[Any],
     retailer_revenue_eur: float,
+    ev_sessions: pd.DataFrame,
 ) -> dict[str, Any]:
     """Headline numbers of a run (JSON-ready; None where a value does not exist)."""
 
@@ -48,8 +52,13 @@ def summarise(
     volume = col("local_volume_kwh")
     price = col("clearing_price_eur_per_kwh")
     traded = volume > 0
-    load_kwh = float(col("load_kw").sum() * dt_h)
+    base_kwh = float(col("base_load_kw").sum() * dt_h)
+    ev_kwh = float(-col("ev_kw").sum() * dt_h)
+    appliance_kwh = float(-col("appliance_kw").sum() * dt_h)
+    consumption_kwh = base_kwh + ev_kwh + appliance_kwh
     pv_kwh = float(col("pv_kw").sum() * dt_h)
+    battery = col("battery_kw")
+    unmet = ev_sessions.unmet_kwh.dropna()
     retail_import = float(col("retail_import_kwh").sum())
     retail_export = float(col("retail_export_kwh").sum())
     outside = col("n_buses_outside_limits")
@@ -64,8 +73,16 @@ def summarise(
         "intervals_planned": config.n_intervals,
         "intervals_not_converged": int((~converged).sum()),
         "power_flow_errors": errors[:10],
-        "load_kwh": load_kwh,
+        "consumption_kwh": consumption_kwh,
+        "base_load_kwh": base_kwh,
+        "ev_kwh": ev_kwh,
+        "appliance_kwh": appliance_kwh,
         "pv_kwh": pv_kwh,
+        "pv_curtailed_kwh": float(col("pv_curtailed_kw").sum() * dt_h),
+        "battery_charged_kwh": float(-np.clip(battery, None, 0).sum() * dt_h),
+        "battery_discharged_kwh": float(np.clip(battery, 0, None).sum() * dt_h),
+        "ev_sessions_ended": int(len(unmet)),
+        "ev_unmet_kwh": float(unmet.sum()),
         "local_traded_kwh": float(volume.sum()),
         "mean_clearing_price_eur_per_kwh": float(
             (price[traded] * volume[traded]).sum() / volume[traded].sum()
@@ -74,7 +91,7 @@ def summarise(
         else None,
         "retail_import_kwh": retail_import,
         "retail_export_kwh": retail_export,
-        "self_sufficiency": _share(retail_import, load_kwh),
+        "self_sufficiency": _share(retail_import, consumption_kwh),
         "self_consumption": _share(retail_export, pv_kwh),
         "feeder_import_kwh": float(np.nansum(np.clip(feeder, 0, None)) * dt_h),
         "feeder_export_kwh": float(np.nansum(np.clip(-feeder, 0, None)) * dt_h),

@@ -12,18 +12,18 @@ import pytest
 
 from grid.metrics import pvur_percent
 from model import Model, Scenario
-
-FILES = ["intervals", "households", "trades", "bus_voltages", "population"]
+from tests.conftest import TABLES
 
 
 def test_run_writes_every_file(day_run: tuple[Model, Path], day_tables: dict[str, pd.DataFrame]) -> None:
     model, out = day_run
-    for name in FILES:
+    for name in TABLES:
         assert (out / f"{name}.parquet").exists()
     assert not list(out.glob("*.tmp"))
     assert Scenario.from_json((out / "scenario.json").read_text()) == model.config
     summary = json.loads((out / "summary.json").read_text())
     assert summary["intervals"] == 96 and summary["intervals_not_converged"] == 0
+    assert summary == model.summary
     assert len(day_tables["intervals"]) == 96
     assert len(day_tables["households"]) == 96 * 55
     assert len(day_tables["bus_voltages"]) == 96 * 907 * 3
@@ -49,7 +49,10 @@ def test_household_energy_is_fully_settled(day_tables: dict[str, pd.DataFrame]) 
     hh = day_tables["households"]
     delivered = hh.sold_local_kwh + hh.sold_retail_kwh - hh.bought_local_kwh - hh.bought_retail_kwh
     np.testing.assert_allclose(delivered, hh.net_injection_kw * 0.25, atol=1e-12)
-    np.testing.assert_allclose(hh.net_injection_kw, hh.pv_kw - hh.load_kw, atol=1e-12)
+    devices = hh.pv_kw + hh.battery_kw + hh.ev_kw + hh.appliance_kw
+    np.testing.assert_allclose(hh.net_injection_kw, devices - hh.base_load_kw, atol=1e-12)
+    per_phase = hh.net_injection_a_kw + hh.net_injection_b_kw + hh.net_injection_c_kw
+    np.testing.assert_allclose(per_phase, hh.net_injection_kw, atol=1e-12)
 
 
 def test_money_balance_every_interval(day_tables: dict[str, pd.DataFrame]) -> None:
@@ -85,7 +88,8 @@ def test_recorded_voltages_equal_a_fresh_runpp_3ph(day_tables: dict[str, pd.Data
         loads[col] = 0.0
     for i, load in loads.iterrows():
         row = rows.loc[load["name"]]
-        loads.loc[i, f"p_{row.phase}_mw"] = -row.net_injection_kw / 1000
+        for phase in "abc":
+            loads.loc[i, f"p_{phase}_mw"] = -row[f"net_injection_{phase}_kw"] / 1000
         loads.loc[i, f"q_{row.phase}_mvar"] = -row.q_injection_kvar / 1000
     pp.runpp_3ph(net, tolerance_mva=1e-10)
     recorded = day_tables["bus_voltages"]
@@ -116,7 +120,9 @@ def test_summary_matches_the_tables(day_run: tuple[Model, Path], day_tables: dic
     assert s["retailer_revenue_eur"] == pytest.approx(iv.retailer_revenue_eur.sum())
     assert s["losses_kwh"] == pytest.approx(iv.losses_kw.sum() * 0.25)
     assert s["pv_kwh"] == pytest.approx(hh.pv_kw.sum() * 0.25)
-    assert s["self_sufficiency"] == pytest.approx(1 - hh.bought_retail_kwh.sum() / (hh.load_kw.sum() * 0.25))
+    consumption = (hh.base_load_kw - hh.ev_kw - hh.appliance_kw).sum() * 0.25
+    assert s["consumption_kwh"] == pytest.approx(consumption)
+    assert s["self_sufficiency"] == pytest.approx(1 - hh.bought_retail_kwh.sum() / consumption)
     assert s["peak_feeder_import_kw"] == pytest.approx(iv.feeder_import_kw.max())
     assert s["vm_max_pu"]["b"] == pytest.approx(iv.vm_max_b_pu.max())
     volume = day_tables["trades"].energy_kwh
@@ -129,7 +135,7 @@ def test_population_is_heterogeneous(day_tables: dict[str, pd.DataFrame]) -> Non
     pop = day_tables["population"]
     assert pop.has_pv.sum() == round(0.6 * 55)
     assert pop.annual_consumption_kwh.nunique() == 55
-    loads = day_tables["households"].pivot(index="interval", columns="household", values="load_kw")
+    loads = day_tables["households"].pivot(index="interval", columns="household", values="base_load_kw")
     corr = np.corrcoef(loads.to_numpy().T)
     assert corr[np.triu_indices(55, 1)].max() < 0.99  # every household has its own trace
 

@@ -1,0 +1,14 @@
+"""Prosumer devices. Each exposes its flexibility for an interval and follows a dispatch.
+
+Sign convention (as everywhere in lemgrid): power injected into the grid is
+positive, so charging a battery or an EV, or running an appliance, is a
+negative ``p_kw``. Powers are averages over the interval; times are SimPy
+seconds since the start of the run.
+"""
+
+from agents.devices.appliance import ApplianceCycle, ShiftableAppliance
+from agents.devices.battery import Battery
+from agents.devices.ev import EV, ChargingSession
+from agents.devices.flexibility import Flexibility
+
+__all__ = ["EV", "ApplianceCycle", "Battery", "ChargingSession", "Flexibility", "ShiftableAppliance"]

@@ -1,0 +1,77 @@
+"""Shiftable appliances (washing machine, dishwasher): whole cycles inside a time window."""
+
+from dataclasses import dataclass
+
+from agents.devices.flexibility import Flexibility
+
+
+@dataclass
+class ApplianceCycle:
+    """One run of an appliance that must start and finish inside ``[window_start_s, window_end_s]``."""
+
+    window_start_s: float
+    window_end_s: float
+    started_s: float | None = None
+    served_kwh: float = 0.0
+
+
+class ShiftableAppliance:
+    """An appliance that runs a fixed cycle (``power_kw`` for ``duration_s``) once per window.
+
+    A cycle starts only at an interval boundary. It must start at the last
+    boundary from which it still finishes by the window's end; a policy may
+    start it earlier. Once started it runs to the end.
+    """
+
+    def __init__(self, name: str, power_kw: float, duration_s: float, cycles: list[ApplianceCycle]) -> None:
+        self.name = name
+        self.power_kw = power_kw
+        self.duration_s = duration_s
+        self.cycles = cycles
+
+    @property
+    def cycle_energy_kwh(self) -> float:
+        """Energy of one whole cycle."""
+        return self.power_kw * self.duration_s / 3600
+
+    def _energy_kwh(self, start_s: float, t0_s: float, t1_s: float) -> float:
+        overlap = max(0.0, min(start_s + self.duration_s, t1_s) - max(start_s, t0_s))
+        return self.power_kw * overlap / 3600
+
+    def _running(self, t0_s: float) -> list[tuple[ApplianceCycle, float]]:
+        """Started cycles not finished by ``t0_s``, with their start times."""
+        return [
+            (c, c.started_s)
+            for c in self.cycles
+            if c.started_s is not None and c.started_s + self.duration_s > t0_s
+        ]
+
+    def _startable(self, t0_s: float) -> ApplianceCycle | None:
+        for c in self.cycles:
+            if c.started_s is None and c.window_start_s <= t0_s and t0_s + self.duration_s <= c.window_end_s:
+                return c
+        return None
+
+    def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
+        """Either wait (0 kW) or start now; fixed while a cycle runs or when it must start now."""
+        hours = (t1_s - t0_s) / 3600
+        running = sum(self._energy_kwh(start, t0_s, t1_s) for _, start in self._running(t0_s))
+        base = -running / hours
+        cycle = self._startable(t0_s)
+        if cycle is None:
+            return Flexibility(base, base, urgency=1.0 if running else 0.0)
+        on = base - self._energy_kwh(t0_s, t0_s, t1_s) / hours
+        if t1_s + self.duration_s > cycle.window_end_s:  # the next boundary is too late
+            return Flexibility(on, on, urgency=1.0)
+        return Flexibility(on, base, discrete=True)
+
+    def dispatch(self, p_kw: float, t0_s: float, t1_s: float) -> float:
+        """Start the pending cycle if ``p_kw`` asks (or it must), run started ones; return the power."""
+        flex = self.flexibility(t0_s, t1_s)
+        p_kw = flex.clip(p_kw)
+        cycle = self._startable(t0_s)
+        if cycle is not None and p_kw == flex.p_min_kw:
+            cycle.started_s = t0_s
+        for c, start in self._running(t0_s):
+            c.served_kwh += self._energy_kwh(start, t0_s, t1_s)
+        return p_kw

@@ -1,0 +1,101 @@
+"""Electric vehicle charging at home: plug-in and plug-out as SimPy events, with deadlines."""
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from agents.devices.flexibility import Flexibility
+
+# 32 A at 230 V is the most a single-phase home charger draws; faster chargers use three phases.
+SINGLE_PHASE_MAX_KW = 7.4
+
+
+@dataclass
+class ChargingSession:
+    """One stay at home: the car arrives, needs energy, and leaves at its deadline.
+
+    Times are SimPy seconds since the start of the run (the first session may
+    have arrived before it). ``unmet_kwh`` is set when the car leaves.
+    """
+
+    arrival_s: float
+    departure_s: float
+    energy_needed_kwh: float
+    delivered_kwh: float = 0.0
+    unmet_kwh: float | None = None
+
+    @property
+    def remaining_kwh(self) -> float:
+        """Energy still to charge before the deadline."""
+        return max(self.energy_needed_kwh - self.delivered_kwh, 0.0)
+
+
+def _overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+class EV:
+    """A car and its home charger.
+
+    Args:
+        charger_kw: charger power limit; above 7.4 kW it is a three-phase charger
+            and its power splits evenly over the phases.
+        sessions: the car's stays at home, in time order, not overlapping.
+        charging: ``'immediate'`` charges at full power from arrival (uncontrolled);
+            ``'deadline'`` charges only what the deadline requires unless a
+            policy adds more (e.g. from PV surplus).
+    """
+
+    def __init__(
+        self, charger_kw: float, sessions: list[ChargingSession], charging: str = "immediate"
+    ) -> None:
+        self.charger_kw = charger_kw
+        self.three_phase = charger_kw > SINGLE_PHASE_MAX_KW
+        self.sessions = sessions
+        self.charging = charging
+        self.plugged = False
+
+    def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+        """SimPy process: plug in at each arrival, plug out and record unmet energy at each departure."""
+        for session in self.sessions:
+            if session.arrival_s > env.now:
+                yield env.timeout(session.arrival_s - env.now)
+            self.plugged = True
+            yield env.timeout(session.departure_s - env.now)
+            session.unmet_kwh = session.remaining_kwh
+            self.plugged = False
+
+    def _active(self, t0_s: float, t1_s: float) -> list[ChargingSession]:
+        return [s for s in self.sessions if _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) > 0]
+
+    def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
+        """Charging range over [t0, t1): at most what fits, at least what the deadline needs."""
+        hours = (t1_s - t0_s) / 3600
+        e_max = e_min = 0.0
+        for s in self._active(t0_s, t1_s):
+            plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
+            after_h = max(s.departure_s - max(t1_s, s.arrival_s), 0.0) / 3600
+            can = min(s.remaining_kwh, self.charger_kw * plugged_h)
+            e_max += can
+            e_min += min(can, max(s.remaining_kwh - self.charger_kw * after_h, 0.0))
+        urgency = e_min / e_max if e_max > 0 else 0.0
+        return Flexibility(p_min_kw=-e_max / hours, p_max_kw=-e_min / hours, urgency=urgency)
+
+    def preferred_kw(self, t0_s: float, t1_s: float) -> float:
+        """Power the charging mode asks for before any policy: full (immediate) or the minimum (deadline)."""
+        flex = self.flexibility(t0_s, t1_s)
+        return flex.p_min_kw if self.charging == "immediate" else flex.p_max_kw
+
+    def dispatch(self, p_kw: float, t0_s: float, t1_s: float) -> float:
+        """Charge at average power ``-p_kw`` over [t0, t1); returns the power actually drawn (negative)."""
+        p_kw = self.flexibility(t0_s, t1_s).clip(p_kw)
+        energy = -p_kw * (t1_s - t0_s) / 3600
+        # sessions leaving first are served first, so a deadline is never traded for a later one
+        for s in sorted(self._active(t0_s, t1_s), key=lambda s: s.departure_s):
+            plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
+            take = min(energy, s.remaining_kwh, self.charger_kw * plugged_h)
+            s.delivered_kwh += take
+            energy -= take
+        return p_kw
