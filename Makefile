@@ -13,7 +13,7 @@ FIND_PYTHON := for c in $$LEMGRID_PYTHON python3.13 python3.12 python3 python \
 	  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found (tried python3.13, python3.12, python3, python and pyenv versions); set LEMGRID_PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-all bench lint clean
+.PHONY: run test test-slow bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { py=$$($(FIND_PYTHON)) && echo "using $$py" && "$$py" -m venv $(VENV); }
@@ -27,8 +27,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(STAMP)
-	$(PY) -m pytest -q
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py

@@ -383,7 +383,7 @@ class FlexibleLoad(_Section):
         default_factory=lambda: [
             Appliance(
                 name="washing_machine",
-                power_kw=2.0,
+                power_kw=1.0,
                 duration_minutes=90,
                 earliest_start_hour=8.0,
                 latest_finish_hour=22.0,
@@ -391,7 +391,7 @@ class FlexibleLoad(_Section):
             ),
             Appliance(
                 name="dishwasher",
-                power_kw=1.5,
+                power_kw=0.75,
                 duration_minutes=120,
                 earliest_start_hour=19.0,
                 latest_finish_hour=31.0,
