@@ -10,7 +10,10 @@ positive. A household exporting 2 kW has ``p_kw = +2``; one importing 2 kW has
 
 from grid.feeders import FEEDERS, Feeder, load_feeder
 from grid.metrics import IntervalMetrics, interval_metrics, pvur_percent, vuf_percent
-from grid.solver import SOLVERS, GridState, PandapowerSolver, make_solver
+from grid.pandapower_solver import PandapowerSolver
+from grid.pgm_solver import PowerGridModelSolver
+from grid.solver import SOLVERS, make_solver
+from grid.state import GridState, PowerFlowSolver
 
 __all__ = [
     "FEEDERS",
@@ -19,6 +22,8 @@ __all__ = [
     "GridState",
     "IntervalMetrics",
     "PandapowerSolver",
+    "PowerFlowSolver",
+    "PowerGridModelSolver",
     "interval_metrics",
     "load_feeder",
     "make_solver",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grid.solver import GridState
+from grid.state import GridState
 
 _A = np.exp(2j * np.pi / 3)  # the 120-degree rotation operator
 

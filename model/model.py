@@ -23,7 +23,8 @@ from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
 from grid.feeders import PHASES, load_feeder
 from grid.metrics import IntervalMetrics, interval_metrics
-from grid.solver import GridState, make_solver
+from grid.solver import make_solver
+from grid.state import GridState
 from model.market import ClearingResult, make_mechanism
 from model.population import build_devices, draw_population, random_streams
 from model.recorder import Recorder

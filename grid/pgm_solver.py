@@ -1,0 +1,165 @@
+"""Fast backend: power-grid-model's asymmetric power flow, built once, updated per interval.
+
+The feeder is converted once (power-grid-model-io's pandapower converter);
+each interval only the households' loads are updated. ``solve_batch`` hands
+many independent injection sets to power-grid-model's batch calculation.
+Cross-validated against ``runpp_3ph`` in ``tests/test_solvers.py``.
+"""
+
+import copy
+import logging
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+from power_grid_model import (
+    CalculationMethod,
+    ComponentType,
+    DatasetType,
+    PowerGridModel,
+    initialize_array,
+)
+from power_grid_model.errors import PowerGridError
+from power_grid_model_io.converters import PandaPowerConverter
+
+from grid.feeders import Feeder
+from grid.state import GridState
+
+# only what GridState needs: less to allocate and copy per case
+_OUTPUTS: dict[ComponentType, Any] = {
+    ComponentType.node: ["u_pu", "u_angle"],
+    ComponentType.line: ["i_from", "i_to", "p_from", "p_to"],
+    ComponentType.transformer: ["i_from", "i_to", "p_from", "p_to"],
+    ComponentType.source: ["p"],
+}
+
+
+class PowerGridModelSolver:
+    """power-grid-model backend.
+
+    It tries the iterative-current method first (fast for radial LV feeders)
+    and falls back to Newton-Raphson when that does not converge.
+    """
+
+    name = "power_grid_model"
+    # Largest voltage update at convergence. Measured on the IEEE European LV feeder against
+    # a 1e-11 Newton-Raphson reference: 1e-6 leaves at most 5.8e-8 p.u. error (0.01 mV) and
+    # is 30 % faster than 1e-8; see README, "Solvers".
+    tolerance_pu = 1e-6
+
+    def __init__(self, feeder: Feeder, max_iteration: int = 30) -> None:
+        self.feeder = feeder
+        self.max_iteration = max_iteration
+        net = copy.deepcopy(feeder.net)
+        for bus, name in zip(feeder.households.bus, feeder.households.household, strict=True):
+            pp.create_asymmetric_load(net, bus=int(bus), name=str(name))
+        # power-grid-model derives a transformer's zero-sequence data from its vector group;
+        # pandapower's split of the zero-sequence leakage has no counterpart (and no effect
+        # with the open magnetising branch lemgrid's feeders use), so it is left out.
+        net.trafo["si0_hv_partial"] = np.nan
+        converter = PandaPowerConverter(system_frequency=50.0, log_level=logging.ERROR)
+        data, _ = converter.load_input_data(net)
+        self.model = PowerGridModel(data, system_frequency=50.0)
+
+        def ids(table: str, index: pd.Index) -> np.ndarray:
+            return np.array([converter.get_id(table, int(i)) for i in index])  # type: ignore[call-overload]
+
+        node_pos = {int(pgm): k for k, pgm in enumerate(data[ComponentType.node]["id"])}
+        self._node_order = np.array([node_pos[i] for i in ids("bus", net.bus.index)])
+        line_pos = {int(pgm): k for k, pgm in enumerate(data[ComponentType.line]["id"])}
+        self._line_order = np.array([line_pos[i] for i in ids("line", net.line.index)], dtype=int)
+        trafo_pos = {int(pgm): k for k, pgm in enumerate(data[ComponentType.transformer]["id"])}
+        self._trafo_order = np.array([trafo_pos[i] for i in ids("trafo", net.trafo.index)], dtype=int)
+        self._load_ids = ids("asymmetric_load", net.asymmetric_load.index)
+        line = net.line
+        self._line_i_max_a = (line.max_i_ka * line.df * line.parallel).to_numpy() * 1000.0
+        trafo = data[ComponentType.transformer][self._trafo_order]
+        self._trafo_u = np.stack([trafo["u1"], trafo["u2"]], axis=1)  # V, per transformer
+        self._trafo_sn_va = (trafo["sn"] * net.trafo.parallel.to_numpy() * net.trafo.df.to_numpy()).astype(
+            float
+        )
+        self._shape = (len(net.bus), len(net.line), len(net.trafo))
+
+    def _update(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
+        batch = p_kw.shape[:-2]
+        upd = initialize_array(DatasetType.update, ComponentType.asym_load, (*batch, len(self._load_ids)))
+        upd["id"] = self._load_ids
+        upd["p_specified"] = -p_kw * 1000.0  # a load: consumption positive, in W
+        upd["q_specified"] = -q_kvar * 1000.0
+        return upd
+
+    def _calculate(self, update: np.ndarray | None) -> dict:
+        # a batch runs on every core (threading=0); a single interval needs no threads
+        kwargs: dict[str, Any] = {}
+        if update is not None:
+            kwargs = {"update_data": {ComponentType.asym_load: update}, "threading": 0}
+        last: Exception | None = None
+        for method in (CalculationMethod.iterative_current, CalculationMethod.newton_raphson):
+            try:
+                return self.model.calculate_power_flow(  # type: ignore[call-overload]
+                    symmetric=False,
+                    output_component_types=_OUTPUTS,
+                    calculation_method=method,
+                    error_tolerance=self.tolerance_pu,
+                    max_iterations=self.max_iteration,
+                    **kwargs,
+                )
+            except PowerGridError as exc:
+                last = exc
+        raise last  # type: ignore[misc]
+
+    def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> GridState:
+        """Update the households' loads and solve one interval."""
+        self.model.update(update_data={ComponentType.asym_load: self._update(p_kw, q_kvar)})
+        try:
+            result = self._calculate(None)
+        except PowerGridError as exc:
+            return GridState.failed(f"power-grid-model did not converge: {exc}".strip(), *self._shape)
+        return self._states(result)[0]
+
+    def solve_batch(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> list[GridState]:
+        """Solve ``n_cases`` independent injection sets in one batch calculation."""
+        try:
+            result = self._calculate(self._update(p_kw, q_kvar))
+        except PowerGridError:
+            return [self.solve(p, q) for p, q in zip(p_kw, q_kvar, strict=True)]  # find which case failed
+        return self._states(result)
+
+    def _states(self, result: dict) -> list[GridState]:
+        """Results of one calculation (single or batch), reduced for all cases at once."""
+
+        def field(component: ComponentType, name: str, order: np.ndarray | None = None) -> np.ndarray:
+            values = np.asarray(result[component][name])
+            values = values.reshape((-1, *values.shape[-2:]))  # (n_cases, n_elements, 3)
+            return values if order is None else values[:, order]
+
+        line_i = np.maximum(field(ComponentType.line, "i_from"), field(ComponentType.line, "i_to"))
+        line_loading = line_i.max(axis=2)[:, self._line_order] / self._line_i_max_a * 100.0
+        # current-based transformer loading per phase, the larger of both sides (as pandapower)
+        u = self._trafo_u[None, :, :, None]
+        trafo_va = np.maximum(
+            field(ComponentType.transformer, "i_from", self._trafo_order) * u[:, :, 0],
+            field(ComponentType.transformer, "i_to", self._trafo_order) * u[:, :, 1],
+        )
+        trafo_loading = trafo_va * np.sqrt(3) / self._trafo_sn_va[None, :, None] * 100.0
+        losses_w = sum(
+            (field(c, "p_from") + field(c, "p_to")).sum(axis=(1, 2))
+            for c in (ComponentType.line, ComponentType.transformer)
+        )
+        import_kw = field(ComponentType.source, "p").sum(axis=(1, 2)) / 1000.0
+        vm = field(ComponentType.node, "u_pu", self._node_order)
+        va = np.rad2deg(field(ComponentType.node, "u_angle", self._node_order))
+        return [
+            GridState(
+                converged=True,
+                error="",
+                vm_pu=vm[k],
+                va_degree=va[k],
+                line_loading_percent=line_loading[k],
+                trafo_loading_percent=trafo_loading[k],
+                losses_kw=float(losses_w[k]) / 1000.0,
+                ext_grid_import_kw=float(import_kw[k]),
+            )
+            for k in range(len(vm))
+        ]

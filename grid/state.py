@@ -1,0 +1,68 @@
+"""The physical state a solver returns, and the interface every solver implements."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GridState:
+    """The physical state of the feeder after one power flow.
+
+    Every array is NaN when ``converged`` is False; ``error`` then says why.
+
+    Attributes:
+        converged: whether the power flow converged.
+        error: the solver's reason for failing, empty when converged.
+        vm_pu: phase-to-neutral voltage magnitude per bus (feeder's bus order) and phase a, b, c.
+        va_degree: voltage angle per bus and phase.
+        line_loading_percent: loading of each line (feeder's line order), highest phase.
+        trafo_loading_percent: loading per transformer and phase.
+        losses_kw: active losses of all lines and transformers.
+        ext_grid_import_kw: active power drawn from the upstream grid (import
+            into the feeder positive, export negative).
+    """
+
+    converged: bool
+    error: str
+    vm_pu: np.ndarray
+    va_degree: np.ndarray
+    line_loading_percent: np.ndarray
+    trafo_loading_percent: np.ndarray
+    losses_kw: float
+    ext_grid_import_kw: float
+
+    @classmethod
+    def failed(cls, error: str, n_bus: int, n_line: int, n_trafo: int) -> "GridState":
+        """A non-converged state: NaN everywhere and the reason."""
+        nan3 = np.full((n_bus, 3), np.nan)
+        return cls(
+            converged=False,
+            error=error,
+            vm_pu=nan3,
+            va_degree=nan3.copy(),
+            line_loading_percent=np.full(n_line, np.nan),
+            trafo_loading_percent=np.full((n_trafo, 3), np.nan),
+            losses_kw=float("nan"),
+            ext_grid_import_kw=float("nan"),
+        )
+
+
+class PowerFlowSolver(Protocol):
+    """What the model needs from a solver backend.
+
+    A solver is built once per run for a feeder, then called once per interval
+    with the households' per-phase injections (kW, kvar, injection positive,
+    shape ``(n_households, 3)`` in the feeder's household order).
+    """
+
+    name: str
+
+    def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> GridState:
+        """Solve the feeder for one set of injections."""
+        ...
+
+    def solve_batch(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> list[GridState]:
+        """Solve independent injection sets of shape ``(n_cases, n_households, 3)``."""
+        ...
