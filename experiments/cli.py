@@ -34,12 +34,31 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("scenario", help="print the fully resolved scenario as YAML")
     scenario_args(show)
+
+    sub.add_parser("feeders", help="list the ready-made feeders with their size and rating")
     return parser
+
+
+def _print_feeders() -> int:
+    from grid.feeders import FEEDERS, load_feeder
+
+    rows = [load_feeder(name).describe() for name in FEEDERS]
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print(
+        "\nor bring your own: feeder.name=custom, feeder.file=net.json, feeder.households_file=households.csv"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lemgrid`` console command."""
     args = _parser().parse_args(argv)
+    if args.command == "feeders":
+        return _print_feeders()
 
     from model.scenario import Scenario, ScenarioError
 

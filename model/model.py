@@ -21,12 +21,12 @@ from agents.household import Household, Retailer
 from agents.policies import DEVICE_POLICIES, DevicePlan
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
-from grid.feeders import PHASES, load_feeder
+from grid.feeders import PHASES
 from grid.metrics import IntervalMetrics, interval_metrics
 from grid.solver import make_solver
 from grid.state import GridState
 from model.market import ClearingResult, make_mechanism
-from model.population import build_devices, draw_population, random_streams
+from model.population import build_devices, draw_population, feeder_for, random_streams
 from model.recorder import Recorder
 from model.scenario import Scenario
 from model.settlement import Settlement, settle
@@ -86,7 +86,7 @@ class Model(mesa.Model):
             scenario = scenario.model_copy(update={"seed": int(rng)})
         super().__init__(rng=scenario.seed)
         self.config = scenario
-        self.feeder = load_feeder(scenario.feeder.name)
+        self.feeder = feeder_for(scenario)
         streams = random_streams(self.rng)
         self.population = draw_population(scenario, self.feeder, streams)
         self.times = pd.date_range(

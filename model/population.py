@@ -10,10 +10,21 @@ import pandas as pd
 
 from agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
 from agents.policies import Devices
-from grid.feeders import Feeder
+from grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
 from model.scenario import Scenario, ScenarioError
 
-STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather")
+STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather", "phases")
+
+
+def feeder_for(scenario: Scenario) -> Feeder:
+    """The scenario's feeder: a ready-made one by name, or the user's files."""
+    section = scenario.feeder
+    if section.name in FEEDERS:
+        return load_feeder(section.name)
+    try:
+        return feeder_from_files(str(section.file), str(section.households_file))
+    except ValueError as exc:
+        raise ScenarioError(f"scenario field {exc}") from None
 
 
 def random_streams(rng: np.random.Generator) -> dict[str, np.random.Generator]:
@@ -44,6 +55,8 @@ def draw_population(
             f"{feeder.name!r} does not have; its households are "
             f"{pop.household.iloc[0]} ... {pop.household.iloc[-1]}"
         )
+    if scenario.feeder.phase_assignment != "feeder":
+        pop["phase"] = assign_phases(len(pop), scenario.feeder.phase_assignment, streams["phases"])
     for name, phase in scenario.feeder.phase_overrides.items():
         pop.loc[pop.household == name, "phase"] = phase
     n = len(pop)

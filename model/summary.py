@@ -53,8 +53,8 @@ def summarise(
     price = col("clearing_price_eur_per_kwh")
     traded = volume > 0
     base_kwh = float(col("base_load_kw").sum() * dt_h)
-    ev_kwh = float(-col("ev_kw").sum() * dt_h)
-    appliance_kwh = float(-col("appliance_kw").sum() * dt_h)
+    ev_kwh = float(-col("ev_kw").sum() * dt_h) + 0.0  # + 0.0 turns -0.0 into 0.0
+    appliance_kwh = float(-col("appliance_kw").sum() * dt_h) + 0.0
     consumption_kwh = base_kwh + ev_kwh + appliance_kwh
     pv_kwh = float(col("pv_kw").sum() * dt_h)
     battery = col("battery_kw")
@@ -79,7 +79,7 @@ def summarise(
         "appliance_kwh": appliance_kwh,
         "pv_kwh": pv_kwh,
         "pv_curtailed_kwh": float(col("pv_curtailed_kw").sum() * dt_h),
-        "battery_charged_kwh": float(-np.clip(battery, None, 0).sum() * dt_h),
+        "battery_charged_kwh": float(-np.clip(battery, None, 0).sum() * dt_h) + 0.0,
         "battery_discharged_kwh": float(np.clip(battery, 0, None).sum() * dt_h),
         "ev_sessions_ended": int(len(unmet)),
         "ev_unmet_kwh": float(unmet.sum()),
