@@ -45,6 +45,17 @@ def pvur_percent(vm_pu: np.ndarray) -> np.ndarray:
     return (np.abs(vm_pu - mean).max(axis=-1) / mean[..., 0]) * 100.0
 
 
+def lvur_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
+    """Line voltage unbalance rate: max |V_ll - V_ll,avg| / V_ll,avg * 100 (NEMA MG1-2016, 14.35).
+
+    Computed on the line-to-line magnitudes |Va - Vb|, |Vb - Vc|, |Vc - Va|.
+    """
+    v = phasors(vm_pu, va_degree)
+    line = np.abs(np.stack([v[..., 0] - v[..., 1], v[..., 1] - v[..., 2], v[..., 2] - v[..., 0]], axis=-1))
+    mean = line.mean(axis=-1, keepdims=True)
+    return (np.abs(line - mean).max(axis=-1) / mean[..., 0]) * 100.0
+
+
 @dataclass(frozen=True)
 class IntervalMetrics:
     """Headline grid metrics of one interval, over the feeder's LV buses.
@@ -56,12 +67,16 @@ class IntervalMetrics:
     vm_max_pu: tuple[float, float, float]
     vuf_max_percent: float
     pvur_max_percent: float
+    lvur_max_percent: float
     n_buses_outside_limits: int | None
     trafo_loading_percent: tuple[float, float, float]
     line_loading_max_percent: float
     n_lines_overloaded: int | None
     losses_kw: float
     ext_grid_import_kw: float
+    overvoltage_headroom_pu: float
+    undervoltage_headroom_pu: float
+    thermal_headroom_percent: float
 
 
 def interval_metrics(
@@ -84,7 +99,20 @@ def interval_metrics(
     if not state.converged:
         nan = float("nan")
         return IntervalMetrics(
-            (nan, nan, nan), (nan, nan, nan), nan, nan, None, (nan, nan, nan), nan, None, nan, nan
+            (nan, nan, nan),
+            (nan, nan, nan),
+            nan,
+            nan,
+            nan,
+            None,
+            (nan, nan, nan),
+            nan,
+            None,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
         )
     vm = state.vm_pu[lv_buses]
     va = state.va_degree[lv_buses]
@@ -95,10 +123,94 @@ def interval_metrics(
         vm_max_pu=tuple(float(x) for x in vm.max(axis=0)),  # type: ignore[arg-type]
         vuf_max_percent=float(vuf_percent(vm, va).max()),
         pvur_max_percent=float(pvur_percent(vm).max()),
+        lvur_max_percent=float(lvur_percent(vm, va).max()),
         n_buses_outside_limits=int(outside.sum()),
         trafo_loading_percent=tuple(float(x) for x in trafo),  # type: ignore[arg-type]
         line_loading_max_percent=float(state.line_loading_percent.max()),
         n_lines_overloaded=int((state.line_loading_percent > line_loading_limit_percent).sum()),
         losses_kw=state.losses_kw,
         ext_grid_import_kw=state.ext_grid_import_kw,
+        # hosting-capacity style margins: distance to the nearest limit (negative = violated)
+        overvoltage_headroom_pu=float(v_max_pu - vm.max()),
+        undervoltage_headroom_pu=float(vm.min() - v_min_pu),
+        thermal_headroom_percent=float(
+            line_loading_limit_percent - max(state.line_loading_percent.max(), trafo.max())
+        ),
     )
+
+
+class VoltageQuality:
+    """EN 50160 supply-voltage check and customer-minutes outside limits, fed interval by interval.
+
+    EN 50160 (sec. 4.2.2, LV supply voltage variations): in each week, 95 % of the
+    10-minute mean r.m.s. values within +-10 % of nominal, and all within +10 % / -15 %.
+    lemgrid's voltages are quasi-static (constant within an interval), so the
+    10-minute means are exact averages of the piecewise-constant trace. A run
+    shorter than a week is judged on the weeks it has (``complete`` says which are whole).
+
+    Args:
+        n_customers: number of supply points (households, each on its phase).
+        v_min_pu, v_max_pu: limits for customer-minutes outside limits.
+    """
+
+    WINDOW_S = 600.0
+    WEEK_S = 7 * 86400.0
+
+    def __init__(self, n_customers: int, v_min_pu: float, v_max_pu: float) -> None:
+        self.v_min_pu = v_min_pu
+        self.v_max_pu = v_max_pu
+        self.customer_minutes_outside = np.zeros(n_customers)
+        self._acc = np.zeros(n_customers)
+        self._weeks: dict[int, dict[str, np.ndarray]] = {}
+
+    def add(self, t0_s: float, t1_s: float, vm_pu: np.ndarray) -> None:
+        """Voltage at each customer, constant over [t0, t1). NaN (a failed power flow) is skipped."""
+        outside = (vm_pu < self.v_min_pu) | (vm_pu > self.v_max_pu)
+        self.customer_minutes_outside += np.where(np.isnan(vm_pu), 0.0, outside * (t1_s - t0_s) / 60)
+        t = t0_s
+        while t < t1_s:
+            window = int(t // self.WINDOW_S)
+            end = min(t1_s, (window + 1) * self.WINDOW_S)
+            self._acc += vm_pu * (end - t)
+            t = end
+            if end == (window + 1) * self.WINDOW_S:
+                self._close(window, self._acc / self.WINDOW_S)
+                self._acc = np.zeros_like(self._acc)
+
+    def _close(self, window: int, mean: np.ndarray) -> None:
+        week = int(window * self.WINDOW_S // self.WEEK_S)
+        w = self._weeks.setdefault(
+            week,
+            {
+                "windows": np.zeros(len(mean)),
+                "within": np.zeros(len(mean)),
+                "min": np.full(len(mean), np.inf),
+                "max": np.full(len(mean), -np.inf),
+            },
+        )
+        valid = ~np.isnan(mean)
+        w["windows"] += valid
+        w["within"] += valid & (np.abs(mean - 1.0) <= 0.10)
+        w["min"] = np.fmin(w["min"], mean)
+        w["max"] = np.fmax(w["max"], mean)
+
+    def weekly(self) -> list[dict[str, np.ndarray | int | bool]]:
+        """Per week: 10-minute windows, share within +-10 %, extremes and EN 50160 compliance."""
+        out = []
+        for week, w in sorted(self._weeks.items()):
+            share = np.divide(
+                w["within"], w["windows"], out=np.full_like(w["within"], np.nan), where=w["windows"] > 0
+            )
+            compliant = (share >= 0.95) & (w["min"] >= 0.85) & (w["max"] <= 1.10)
+            out.append(
+                {
+                    "week": week,
+                    "complete": bool(w["windows"].max() * self.WINDOW_S >= self.WEEK_S),
+                    "windows": w["windows"],
+                    "share_within_10_percent": share,
+                    "min_pu": w["min"],
+                    "max_pu": w["max"],
+                    "compliant": compliant,
+                }
+            )
+        return out

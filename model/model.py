@@ -22,7 +22,7 @@ from agents.policies import DEVICE_POLICIES, DevicePlan
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
 from grid.feeders import PHASES
-from grid.metrics import IntervalMetrics, interval_metrics
+from grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
 from grid.solver import make_solver
 from grid.state import GridState
 from model.market import ClearingResult, make_mechanism
@@ -123,6 +123,10 @@ class Model(mesa.Model):
         self._lv_bus_pos = self.feeder.net.bus.index.get_indexer(self.feeder.lv_buses)
         self._bus_ids = self.feeder.net.bus.index.to_numpy()
         self._recorded_bus_pos = self._bus_positions_to_record()
+        self._household_bus_pos = self.feeder.net.bus.index.get_indexer(self.population.bus)
+        self.voltage_quality = VoltageQuality(
+            len(self.population), scenario.grid.v_min_pu, scenario.grid.v_max_pu
+        )
 
         self.interval = 0
         self.last_price_eur_per_kwh: float | None = None
@@ -294,6 +298,9 @@ class Model(mesa.Model):
         metrics = interval_metrics(
             state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
         )
+        customer_vm = state.vm_pu[self._household_bus_pos, self._phase_col]
+        self.voltage_quality.add(t0_s, t1_s, customer_vm)
+        dispatch["vm_pu"] = customer_vm
         toc = self._lap("grid", toc)
 
         self.last_clearing, self.last_settlement = clearing, settlement
@@ -330,6 +337,7 @@ class Model(mesa.Model):
         m: IntervalMetrics,
     ) -> None:
         names = self.population.household.to_numpy()
+        cfg_grid = self.config.grid
         row: dict[str, Any] = {
             "interval": k,
             "time": self._times_utc[k],
@@ -349,12 +357,21 @@ class Model(mesa.Model):
             **{f"vm_max_{p}_pu": m.vm_max_pu[i] for i, p in enumerate(PHASES)},
             "vuf_max_percent": m.vuf_max_percent,
             "pvur_max_percent": m.pvur_max_percent,
+            "lvur_max_percent": m.lvur_max_percent,
             "n_buses_outside_limits": m.n_buses_outside_limits,
+            "n_customers_outside_limits": None
+            if not state.converged
+            else int(
+                ((dispatch["vm_pu"] < cfg_grid.v_min_pu) | (dispatch["vm_pu"] > cfg_grid.v_max_pu)).sum()
+            ),
             **{f"trafo_loading_{p}_percent": m.trafo_loading_percent[i] for i, p in enumerate(PHASES)},
             "line_loading_max_percent": m.line_loading_max_percent,
             "n_lines_overloaded": m.n_lines_overloaded,
             "losses_kw": m.losses_kw,
             "feeder_import_kw": m.ext_grid_import_kw,
+            "overvoltage_headroom_pu": m.overvoltage_headroom_pu,
+            "undervoltage_headroom_pu": m.undervoltage_headroom_pu,
+            "thermal_headroom_percent": m.thermal_headroom_percent,
         }
         self.interval_rows.append(row)
         if self.recorder is None:
@@ -413,11 +430,17 @@ class Model(mesa.Model):
         yourself to stop a run early. Returns the summary.
         """
         self.summary = summarise(
-            self.config, self.interval_rows, self.households, self.retailer.revenue_eur, self.ev_sessions()
+            self.config,
+            self.interval_rows,
+            self.households,
+            self.retailer.revenue_eur,
+            self.ev_sessions(),
+            self.voltage_quality_table(),
         )
         if self.recorder is not None and not self.recorder.closed:
             self.recorder.write_frame("ev_sessions", self.ev_sessions())
             self.recorder.write_frame("appliance_cycles", self.appliance_cycles())
+            self.recorder.write_frame("voltage_quality", self.voltage_quality_table())
             self.recorder.close()
             self.recorder.write_json("summary.json", self.summary)
             self.recorder.write_json("timings.json", {k: round(v, 6) for k, v in self.timings.items()})
@@ -425,6 +448,26 @@ class Model(mesa.Model):
 
     def _timestamp(self, seconds: float | None) -> pd.Timestamp | None:
         return None if seconds is None else (self.times[0] + pd.Timedelta(seconds=seconds)).tz_convert("UTC")
+
+    def voltage_quality_table(self) -> pd.DataFrame:
+        """EN 50160 check per household and week, with customer-minutes outside limits over the run."""
+        frames = [
+            pd.DataFrame(
+                {
+                    "household": self.population.household.to_numpy(),
+                    "week": week["week"],
+                    "complete_week": week["complete"],
+                    "windows_10min": week["windows"].astype(int),
+                    "share_within_10_percent": week["share_within_10_percent"],
+                    "min_pu": week["min_pu"],
+                    "max_pu": week["max_pu"],
+                    "en50160_compliant": week["compliant"],
+                    "minutes_outside_limits_in_run": self.voltage_quality.customer_minutes_outside,
+                }
+            )
+            for week in self.voltage_quality.weekly()
+        ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def ev_sessions(self) -> pd.DataFrame:
         """Every EV stay: needed, delivered and unmet energy (unmet is null while the car is still home)."""

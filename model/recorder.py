@@ -48,7 +48,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("vm_max_c_pu", _F),
             ("vuf_max_percent", _F),
             ("pvur_max_percent", _F),
+            ("lvur_max_percent", _F),
             ("n_buses_outside_limits", _I),
+            ("n_customers_outside_limits", _I),
             ("trafo_loading_a_percent", _F),
             ("trafo_loading_b_percent", _F),
             ("trafo_loading_c_percent", _F),
@@ -56,6 +58,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_lines_overloaded", _I),
             ("losses_kw", _F),
             ("feeder_import_kw", _F),
+            ("overvoltage_headroom_pu", _F),
+            ("undervoltage_headroom_pu", _F),
+            ("thermal_headroom_percent", _F),
         ]
     ),
     "households": pa.schema(
@@ -76,6 +81,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("net_injection_b_kw", _F),
             ("net_injection_c_kw", _F),
             ("q_injection_kvar", _F),
+            ("vm_pu", _F),
             ("bought_local_kwh", _F),
             ("sold_local_kwh", _F),
             ("bought_retail_kwh", _F),

@@ -7,7 +7,13 @@ Definitions (also in the README):
   the retailer, ``1 - retail_import / consumption``;
 - self-consumption: share of PV generation not exported to the retailer,
   ``1 - retail_export / pv``;
-- peak feeder import/export: extreme substation exchange over all intervals.
+- peak feeder import/export: extreme substation exchange over all intervals;
+- customer-minutes outside limits: households whose supply voltage (their
+  phase at their bus) is outside the limits, times minutes;
+- EN 50160 compliant share: households whose every week passes the check in
+  :class:`grid.metrics.VoltageQuality`;
+- headrooms: the smallest distance to the voltage and thermal limits over the
+  run (negative when a limit was violated): a hosting-capacity style margin.
 """
 
 from collections.abc import Iterable
@@ -39,6 +45,7 @@ def summarise(
     households: Iterable[Any],
     retailer_revenue_eur: float,
     ev_sessions: pd.DataFrame,
+    voltage_quality: pd.DataFrame,
 ) -> dict[str, Any]:
     """Headline numbers of a run (JSON-ready; None where a value does not exist)."""
 
@@ -104,9 +111,19 @@ def summarise(
         "bus_intervals_outside_limits": int(np.nansum(outside)),
         "vuf_max_percent": _max(col("vuf_max_percent")),
         "pvur_max_percent": _max(col("pvur_max_percent")),
+        "lvur_max_percent": _max(col("lvur_max_percent")),
+        "customer_minutes_outside_limits": float(np.nansum(col("n_customers_outside_limits")))
+        * config.interval_minutes,
+        "en50160_compliant_share": float(voltage_quality.groupby("household").en50160_compliant.all().mean())
+        if len(voltage_quality)
+        else None,
+        "min_overvoltage_headroom_pu": _min(col("overvoltage_headroom_pu")),
+        "min_undervoltage_headroom_pu": _min(col("undervoltage_headroom_pu")),
+        "min_thermal_headroom_percent": _min(col("thermal_headroom_percent")),
         "trafo_loading_max_percent": {p: _max(trafo[i]) for i, p in enumerate("abc")},
         "line_loading_max_percent": _max(col("line_loading_max_percent")),
         "intervals_with_line_overload": int(np.nansum(overloaded > 0)),
+        "overloaded_line_hours": float(np.nansum(overloaded) * dt_h),
         "household_bills_eur": float(bills.sum()),
         "retailer_revenue_eur": float(retailer_revenue_eur),
     }

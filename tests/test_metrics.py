@@ -61,3 +61,57 @@ def test_vuf_equals_pandapower_unbalance_percent() -> None:
     va = res[["va_a_degree", "va_b_degree", "va_c_degree"]].to_numpy()
     np.testing.assert_allclose(vuf_percent(vm, va), res.unbalance_percent.to_numpy(), rtol=1e-9, atol=1e-12)
     assert res.unbalance_percent.max() > 0.1  # the case really is unbalanced
+
+
+def test_lvur_by_hand_with_the_law_of_cosines() -> None:
+    from grid.metrics import lvur_percent
+
+    # Va = 1/0, Vb = 1/-120, Vc = 0.9/120: |Vab|^2 = 1 + 1 + 1 = 3,
+    # |Vbc|^2 = |Vca|^2 = 1 + 0.81 + 0.9 = 2.71 (angle between each pair 120 degrees)
+    vab, vbc, vca = np.sqrt(3.0), np.sqrt(2.71), np.sqrt(2.71)
+    mean = (vab + vbc + vca) / 3
+    expected = max(abs(vab - mean), abs(vbc - mean), abs(vca - mean)) / mean * 100
+    vm = np.array([[1.0, 1.0, 0.9]])
+    va = np.array([[0.0, -120.0, 120.0]])
+    assert lvur_percent(vm, va)[0] == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(3.4171, abs=1e-4)
+
+
+def test_en50160_ten_minute_means_and_customer_minutes_by_hand() -> None:
+    from grid.metrics import VoltageQuality
+
+    vq = VoltageQuality(2, v_min_pu=0.9, v_max_pu=1.1)
+    # customer 0 over four 15-minute intervals: 1.0, 1.15, 1.0, 0.82; customer 1 stays at 1.0.
+    # 10-minute means: [0,10) 1.0; [10,20) (5 x 1.0 + 5 x 1.15) / 10 = 1.075; [20,30) 1.15;
+    # [30,40) 1.0; [40,50) (5 x 1.0 + 5 x 0.82) / 10 = 0.91; [50,60) 0.82
+    for k, v in enumerate([1.0, 1.15, 1.0, 0.82]):
+        vq.add(k * 900.0, (k + 1) * 900.0, np.array([v, 1.0]))
+    (week,) = vq.weekly()
+    np.testing.assert_array_equal(week["windows"], [6, 6])
+    np.testing.assert_allclose(week["share_within_10_percent"], [4 / 6, 1.0])
+    np.testing.assert_allclose(week["min_pu"], [0.82, 1.0])
+    np.testing.assert_allclose(week["max_pu"], [1.15, 1.0])
+    np.testing.assert_array_equal(week["compliant"], [False, True])
+    assert not week["complete"]
+    np.testing.assert_allclose(vq.customer_minutes_outside, [30.0, 0.0])  # 1.15 and 0.82, 15 min each
+
+
+def test_headroom_is_the_distance_to_the_nearest_limit() -> None:
+    from grid.metrics import interval_metrics
+    from grid.state import GridState
+
+    state = GridState(
+        converged=True,
+        error="",
+        vm_pu=np.array([[1.0, 1.0, 1.0], [1.07, 0.93, 1.0]]),
+        va_degree=np.array([[0.0, -120.0, 120.0], [0.0, -120.0, 120.0]]),
+        line_loading_percent=np.array([40.0, 85.0]),
+        trafo_loading_percent=np.array([[60.0, 90.0, 30.0]]),
+        losses_kw=1.0,
+        ext_grid_import_kw=10.0,
+    )
+    m = interval_metrics(state, np.array([0, 1]), 0.9, 1.1)
+    assert m.overvoltage_headroom_pu == pytest.approx(0.03)
+    assert m.undervoltage_headroom_pu == pytest.approx(0.03)
+    assert m.thermal_headroom_percent == pytest.approx(10.0)  # the transformer's phase b at 90 %
+    assert m.n_buses_outside_limits == 0 and m.n_lines_overloaded == 0

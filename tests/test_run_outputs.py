@@ -149,3 +149,24 @@ def test_no_pv_penetration_means_no_pv_and_no_local_sellers(tmp_path: Path) -> N
     assert (hh.pv_kw == 0).all()
     assert model.summary is not None and model.summary["local_traded_kwh"] == 0.0
     assert copy.deepcopy(model.summary["mean_clearing_price_eur_per_kwh"]) is None
+
+
+def test_customer_voltages_and_voltage_quality(
+    day_run: tuple[Model, Path], day_tables: dict[str, pd.DataFrame]
+) -> None:
+    model, out = day_run
+    hh = day_tables["households"]
+    buses = hh.household.map(day_tables["population"].set_index("household").bus)
+    bv = day_tables["bus_voltages"].set_index(["interval", "bus", "phase"]).vm_pu
+    expected = bv.loc[list(zip(hh.interval, buses, hh.phase, strict=True))].to_numpy()
+    np.testing.assert_allclose(hh.vm_pu, expected, rtol=0, atol=0)
+    outside = ((hh.vm_pu < 0.9) | (hh.vm_pu > 1.1)).sum() * 15
+    assert model.summary is not None
+    assert model.summary["customer_minutes_outside_limits"] == outside
+    vq = pd.read_parquet(out / "voltage_quality.parquet")
+    assert len(vq) == 55 and (vq.windows_10min == 144).all()  # one day = 144 ten-minute windows
+    assert vq.max_pu.max() <= hh.vm_pu.max() + 1e-12 and vq.min_pu.min() >= hh.vm_pu.min() - 1e-12
+    iv = day_tables["intervals"]
+    assert model.summary["min_overvoltage_headroom_pu"] == pytest.approx(
+        1.1 - iv[[f"vm_max_{p}_pu" for p in "abc"]].max().max()
+    )
