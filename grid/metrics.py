@@ -5,6 +5,7 @@ in columns) as a solver returns them.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -194,7 +195,7 @@ class VoltageQuality:
         w["min"] = np.fmin(w["min"], mean)
         w["max"] = np.fmax(w["max"], mean)
 
-    def weekly(self) -> list[dict[str, np.ndarray | int | bool]]:
+    def weekly(self) -> list[dict[str, Any]]:
         """Per week: 10-minute windows, share within +-10 %, extremes and EN 50160 compliance."""
         out = []
         for week, w in sorted(self._weeks.items()):

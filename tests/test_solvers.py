@@ -97,7 +97,7 @@ def test_a_day_on_either_backend_gives_the_same_metrics(tmp_path) -> None:
     np.testing.assert_allclose(b.pvur_max_percent, a.pvur_max_percent, rtol=0, atol=1e-2)
     np.testing.assert_allclose(b.vuf_max_percent, a.vuf_max_percent, rtol=0, atol=1e-2)
     np.testing.assert_allclose(b.losses_kw, a.losses_kw, rtol=2e-3)
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "pp" / "households.parquet"),
-        pd.read_parquet(tmp_path / "pgm" / "households.parquet"),
-    )
+    hh_a = pd.read_parquet(tmp_path / "pp" / "households.parquet")
+    hh_b = pd.read_parquet(tmp_path / "pgm" / "households.parquet")
+    np.testing.assert_allclose(hh_b.pop("vm_pu"), hh_a.pop("vm_pu"), rtol=0, atol=1e-4)
+    pd.testing.assert_frame_equal(hh_a, hh_b)  # the market side does not depend on the backend
