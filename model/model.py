@@ -21,6 +21,7 @@ from agents.household import Household, Retailer
 from agents.policies import DEVICE_POLICIES, DevicePlan
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
+from grid.controls import Droop, choose_phase_switches, solve_with_inverters
 from grid.feeders import PHASES
 from grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
 from grid.solver import make_solver
@@ -124,6 +125,8 @@ class Model(mesa.Model):
         self._bus_ids = self.feeder.net.bus.index.to_numpy()
         self._recorded_bus_pos = self._bus_positions_to_record()
         self._household_bus_pos = self.feeder.net.bus.index.get_indexer(self.population.bus)
+        self._inverter_kva = self.population.pv_kwp.to_numpy() * scenario.pv.inverter_ac_dc_ratio
+        self._last_vuf_percent: float | None = None
         self.voltage_quality = VoltageQuality(
             len(self.population), scenario.grid.v_min_pu, scenario.grid.v_max_pu
         )
@@ -252,13 +255,30 @@ class Model(mesa.Model):
             orders.extend(household.decide(observations[household.index]))
         toc = self._lap("decide", tic)
 
-        # clear, dispatch the devices, settle what the meters saw, reward
+        # clear, then the devices run as planned
         clearing = self.mechanism.clear(orders)
         done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in self.households]
         dispatch = _stack(done, base_kw)
         dispatch["battery_soc"] = np.array(
             [h.devices.battery.soc if h.devices.battery else np.nan for h in self.households]
         )
+        toc = self._lap("clear", toc)
+
+        # grid + measure: the DSO may first switch phases for the scheduled injections, and
+        # PV inverters may curtail under droop control
+        switches = self._switch_phases(dispatch)
+        phases_used = self._phase_col.copy()
+        state, p_kw, q_kvar, iterations = self._grid_step(dispatch, k)
+        metrics = interval_metrics(
+            state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
+        )
+        customer_vm = state.vm_pu[self._household_bus_pos, phases_used]
+        self.voltage_quality.add(t0_s, t1_s, customer_vm)
+        dispatch["vm_pu"] = customer_vm
+        self._last_vuf_percent = metrics.vuf_max_percent
+        toc = self._lap("grid", toc)
+
+        # settle what the meters saw, reward
         net_kwh = dispatch["net_injection_kw"] * cfg.interval_hours
         settlement = settle(
             net_kwh, clearing.trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh
@@ -286,26 +306,21 @@ class Model(mesa.Model):
             self.last_price_eur_per_kwh = clearing.price_eur_per_kwh
         toc = self._lap("clear", toc)
 
-        # grid + measure: single-phase parts on the household's phase, 3-phase chargers split evenly
-        rows = np.arange(len(plans))
-        ev3 = np.where(self._ev_three_phase, dispatch["ev_kw"], 0.0)
-        p_kw = np.zeros((len(plans), 3))
-        q_kvar = np.zeros((len(plans), 3))
-        p_kw[rows, self._phase_col] = dispatch["net_injection_kw"] - ev3
-        p_kw += ev3[:, None] / 3
-        q_kvar[rows, self._phase_col] = -self.load_kvar[:, k]
-        state = self.solver.solve(p_kw, q_kvar)
-        metrics = interval_metrics(
-            state, self._lv_bus_pos, cfg.grid.v_min_pu, cfg.grid.v_max_pu, cfg.grid.line_loading_limit_percent
-        )
-        customer_vm = state.vm_pu[self._household_bus_pos, self._phase_col]
-        self.voltage_quality.add(t0_s, t1_s, customer_vm)
-        dispatch["vm_pu"] = customer_vm
-        toc = self._lap("grid", toc)
-
         self.last_clearing, self.last_settlement = clearing, settlement
         self.last_grid, self.last_metrics = state, metrics
-        self._record(k, dispatch, p_kw, q_kvar.sum(axis=1), clearing, settlement, state, metrics)
+        self._record(
+            k,
+            dispatch,
+            p_kw,
+            q_kvar.sum(axis=1),
+            phases_used,
+            iterations,
+            switches,
+            clearing,
+            settlement,
+            state,
+            metrics,
+        )
         self._lap("record", toc)
         self.interval += 1
 
@@ -320,6 +335,73 @@ class Model(mesa.Model):
             self.running = False
             self.finalize()
 
+    def _grid_step(
+        self, dispatch: dict[str, np.ndarray], k: int
+    ) -> tuple[GridState, np.ndarray, np.ndarray, int]:
+        """Per-phase injections on the feeder, solved (with inverter droop control if enabled)."""
+        rows = np.arange(len(self._phase_col))
+        # single-phase parts on the household's phase, 3-phase chargers split evenly
+        ev3 = np.where(self._ev_three_phase, dispatch["ev_kw"], 0.0)
+        p_other = np.zeros((len(rows), 3))
+        q_other = np.zeros((len(rows), 3))
+        p_other[rows, self._phase_col] = dispatch["net_injection_kw"] - ev3 - dispatch["pv_kw"]
+        p_other += ev3[:, None] / 3
+        q_other[rows, self._phase_col] = -self.load_kvar[:, k]
+        dso = self.config.dso
+        pv = dispatch["pv_kw"]
+        q_inverter = np.zeros_like(pv)
+        iterations = 1
+        if dso.volt_var.enabled or dso.volt_watt.enabled:
+            result = solve_with_inverters(
+                self.solver,
+                p_other,
+                q_other,
+                pv,
+                self._inverter_kva,
+                self._household_bus_pos,
+                self._phase_col,
+                Droop(tuple(dso.volt_var.v_pu), tuple(dso.volt_var.y)) if dso.volt_var.enabled else None,
+                Droop(tuple(dso.volt_watt.v_pu), tuple(dso.volt_watt.y)) if dso.volt_watt.enabled else None,
+                dso.inverter_max_iterations,
+                dso.inverter_tolerance_kw,
+            )
+            state, q_inverter, iterations = result.state, result.q_kvar, result.iterations
+            curtailed = pv - result.pv_kw
+            dispatch["pv_kw"] = result.pv_kw
+            dispatch["pv_curtailed_kw"] = dispatch["pv_curtailed_kw"] + curtailed
+            dispatch["net_injection_kw"] = dispatch["net_injection_kw"] - curtailed
+        p_kw = p_other.copy()
+        q_kvar = q_other.copy()
+        p_kw[rows, self._phase_col] += dispatch["pv_kw"]
+        q_kvar[rows, self._phase_col] += q_inverter
+        dispatch["inverter_q_kvar"] = q_inverter
+        if not (dso.volt_var.enabled or dso.volt_watt.enabled):
+            state = self.solver.solve(p_kw, q_kvar)
+        return state, p_kw, q_kvar, iterations
+
+    def _switch_phases(self, dispatch: dict[str, np.ndarray]) -> int:
+        """DSO phase switching before delivery, on the interval's scheduled injections.
+
+        It acts when the previous interval's VUF exceeded the trigger (and in the
+        first interval, when nothing is known yet). Returns how many households moved.
+        """
+        switching = self.config.dso.phase_switching
+        last = self._last_vuf_percent
+        if not switching.enabled or (last is not None and not last > switching.vuf_trigger_percent):
+            return 0
+        ev3 = np.where(self._ev_three_phase, dispatch["ev_kw"], 0.0)
+        moves = choose_phase_switches(
+            dispatch["net_injection_kw"] - ev3,
+            self._phase_col,
+            self.population.phase_switchable.to_numpy(),
+            switching.max_switches_per_interval,
+        )
+        for h, phase in moves:
+            self._phase_col[h] = phase
+        for household in self.households:
+            household.phase = PHASES[self._phase_col[household.index]]
+        return len(moves)
+
     def _lap(self, phase: str, since: float) -> float:
         now = time.perf_counter()
         self.timings[phase] += now - since
@@ -331,6 +413,9 @@ class Model(mesa.Model):
         dispatch: dict[str, np.ndarray],
         p_kw: np.ndarray,
         q_kvar: np.ndarray,
+        phases_used: np.ndarray,
+        inverter_iterations: int,
+        phase_switches: int,
         clearing: ClearingResult,
         settlement: Settlement,
         state: GridState,
@@ -353,6 +438,8 @@ class Model(mesa.Model):
             "household_injection_kw": float(dispatch["net_injection_kw"].sum()),
             "converged": state.converged,
             "power_flow_error": state.error,
+            "inverter_iterations": inverter_iterations,
+            "n_phase_switches": phase_switches,
             **{f"vm_min_{p}_pu": m.vm_min_pu[i] for i, p in enumerate(PHASES)},
             **{f"vm_max_{p}_pu": m.vm_max_pu[i] for i, p in enumerate(PHASES)},
             "vuf_max_percent": m.vuf_max_percent,
@@ -383,7 +470,7 @@ class Model(mesa.Model):
             {
                 "interval": k,
                 "household": names,
-                "phase": self.population.phase.to_numpy(),
+                "phase": np.array(PHASES, dtype=object)[phases_used],
                 **dispatch,
                 **{f"net_injection_{p}_kw": p_kw[:, i] for i, p in enumerate(PHASES)},
                 "q_injection_kvar": q_kvar,

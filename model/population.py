@@ -57,6 +57,10 @@ def draw_population(
         )
     if scenario.feeder.phase_assignment != "feeder":
         pop["phase"] = assign_phases(len(pop), scenario.feeder.phase_assignment, streams["phases"])
+    switching = scenario.dso.phase_switching
+    pop["phase_switchable"] = _owners(
+        streams["phases"], len(pop), switching.share_switchable if switching.enabled else 0.0
+    )
     for name, phase in scenario.feeder.phase_overrides.items():
         pop.loc[pop.household == name, "phase"] = phase
     n = len(pop)
