@@ -138,9 +138,9 @@ def choose_phase_switches(
                     best = (gain, int(h), k)
         if best is None:
             break
-        _, h, k = best
-        totals[phase[h]] -= p_phase_kw[h]
-        totals[k] += p_phase_kw[h]
-        phase[h] = k
-        moves.append((h, k))
+        _, mover, to = best
+        totals[phase[mover]] -= p_phase_kw[mover]
+        totals[to] += p_phase_kw[mover]
+        phase[mover] = to
+        moves.append((mover, to))
     return moves
