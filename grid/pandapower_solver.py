@@ -78,4 +78,7 @@ class PandapowerSolver:
             ].to_numpy(),
             losses_kw=float(losses_mw) * 1000.0,
             ext_grid_import_kw=float(ext_mw) * 1000.0,
+            line_p_from_kw=line[["p_a_from_mw", "p_b_from_mw", "p_c_from_mw"]].to_numpy().sum(axis=1)
+            * 1000.0,
+            trafo_p_hv_kw=trafo[["p_a_hv_mw", "p_b_hv_mw", "p_c_hv_mw"]].to_numpy().sum(axis=1) * 1000.0,
         )

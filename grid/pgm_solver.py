@@ -148,6 +148,8 @@ class PowerGridModelSolver:
             for c in (ComponentType.line, ComponentType.transformer)
         )
         import_kw = field(ComponentType.source, "p").sum(axis=(1, 2)) / 1000.0
+        line_p = field(ComponentType.line, "p_from", self._line_order).sum(axis=2) / 1000.0
+        trafo_p = field(ComponentType.transformer, "p_from", self._trafo_order).sum(axis=2) / 1000.0
         vm = field(ComponentType.node, "u_pu", self._node_order)
         va = np.rad2deg(field(ComponentType.node, "u_angle", self._node_order))
         return [
@@ -160,6 +162,8 @@ class PowerGridModelSolver:
                 trafo_loading_percent=trafo_loading[k],
                 losses_kw=float(losses_w[k]) / 1000.0,
                 ext_grid_import_kw=float(import_kw[k]),
+                line_p_from_kw=line_p[k],
+                trafo_p_hv_kw=trafo_p[k],
             )
             for k in range(len(vm))
         ]

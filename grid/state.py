@@ -22,6 +22,8 @@ class GridState:
         losses_kw: active losses of all lines and transformers.
         ext_grid_import_kw: active power drawn from the upstream grid (import
             into the feeder positive, export negative).
+        line_p_from_kw: active power entering each line at its from-bus, all phases.
+        trafo_p_hv_kw: active power entering each transformer at its HV side, all phases.
     """
 
     converged: bool
@@ -32,6 +34,8 @@ class GridState:
     trafo_loading_percent: np.ndarray
     losses_kw: float
     ext_grid_import_kw: float
+    line_p_from_kw: np.ndarray
+    trafo_p_hv_kw: np.ndarray
 
     @classmethod
     def failed(cls, error: str, n_bus: int, n_line: int, n_trafo: int) -> "GridState":
@@ -46,6 +50,8 @@ class GridState:
             trafo_loading_percent=np.full((n_trafo, 3), np.nan),
             losses_kw=float("nan"),
             ext_grid_import_kw=float("nan"),
+            line_p_from_kw=np.full(n_line, np.nan),
+            trafo_p_hv_kw=np.full(n_trafo, np.nan),
         )
 
 

@@ -1,0 +1,68 @@
+"""Sensitivities (VSC, PTDF, PLSF) against finite differences of the reference power flow."""
+
+import networkx as nx
+import numpy as np
+import pandapower.topology as top
+import pytest
+
+from grid import PandapowerSolver, load_feeder, make_solver
+from grid.sensitivity import sensitivities
+
+
+@pytest.fixture(scope="module")
+def operating_point():
+    feeder = load_feeder("ieee_european_lv")
+    n = len(feeder.households)
+    phase = feeder.households.phase.map({"a": 0, "b": 1, "c": 2}).to_numpy()
+    rng = np.random.default_rng(4)
+    p = np.zeros((n, 3))
+    q = np.zeros((n, 3))
+    p[np.arange(n), phase] = rng.uniform(-4.0, 3.0, n)
+    q[np.arange(n), phase] = -rng.uniform(0.0, 0.8, n)
+    sens = sensitivities(make_solver("power_grid_model", feeder), p, q, phase)
+    return feeder, p, q, phase, sens
+
+
+@pytest.mark.parametrize("household", [0, 17, 42])
+def test_against_forward_differences_of_runpp_3ph(operating_point, household: int) -> None:
+    feeder, p, q, phase, sens = operating_point
+    reference = PandapowerSolver(feeder)
+    base = reference.solve(p, q)
+    step = 0.2
+    bumped = p.copy()
+    bumped[household, phase[household]] += step
+    after = reference.solve(bumped, q)
+    vsc = (after.vm_pu - base.vm_pu) / step
+    np.testing.assert_allclose(sens.vsc_pu_per_kw[household], vsc, rtol=0, atol=2e-5)
+    own = feeder.net.bus.index.get_loc(feeder.households.bus[household])
+    assert sens.vsc_pu_per_kw[household, own, phase[household]] > 1e-4  # injecting raises its voltage
+    assert sens.vsc_pu_per_kw[household, own, phase[household]] == pytest.approx(
+        vsc[own, phase[household]], rel=0.02
+    )
+    ptdf = (after.line_p_from_kw - base.line_p_from_kw) / step
+    np.testing.assert_allclose(sens.ptdf_line[household], ptdf, rtol=0, atol=5e-3)
+    assert sens.plsf[household] == pytest.approx((after.losses_kw - base.losses_kw) / step, abs=5e-3)
+    np.testing.assert_allclose(
+        sens.ptdf_trafo[household], (after.trafo_p_hv_kw - base.trafo_p_hv_kw) / step, rtol=0, atol=5e-3
+    )
+
+
+def test_transformer_ptdf_is_minus_one_plus_loss_factor(operating_point) -> None:
+    """One more kW injected = one kW less from the grid, plus the change in losses."""
+    *_, sens = operating_point
+    np.testing.assert_allclose(sens.ptdf_trafo[:, 0], -1.0 + sens.plsf, atol=1e-6)
+
+
+def test_line_ptdfs_follow_the_radial_path(operating_point) -> None:
+    feeder, *_, sens = operating_point
+    graph = top.create_nxgraph(feeder.net, multi=True, include_trafos=False)
+    lv = int(feeder.net.trafo.lv_bus.iloc[0])
+    household = 30
+    path = nx.shortest_path(graph, lv, int(feeder.households.bus[household]))
+    on_path = set()
+    for a, b in zip(path, path[1:], strict=False):
+        on_path |= {key[1] for key in graph[a][b] if key[0] == "line"}
+    ptdf = np.abs(sens.ptdf_line[household])
+    mask = np.isin(feeder.net.line.index, list(on_path))
+    assert (ptdf[mask] > 0.97).all() and (ptdf[mask] < 1.03).all()
+    assert (ptdf[~mask] < 2e-3).all()
