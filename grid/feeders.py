@@ -111,6 +111,10 @@ def make_three_phase(net: pp.pandapowerNet) -> None:
     net.line["g0_us_per_km"] = 0.0
     # runpp_3ph knows the winding connection "Dyn"; the clock number stays in shift_degree
     net.trafo["vector_group"] = net.trafo.vector_group.str.extract(r"^([A-Za-z]+)", expand=False)
+    # the no-load current can't be smaller than its loss component (some Kerber data is)
+    net.trafo["i0_percent"] = np.maximum(
+        net.trafo.i0_percent, net.trafo.pfe_kw / (net.trafo.sn_mva * 1000) * 100
+    )
     net.trafo["vk0_percent"] = net.trafo.vk_percent
     net.trafo["vkr0_percent"] = net.trafo.vkr_percent
     net.trafo["mag0_percent"] = 1e8  # open magnetising branch, as for the IEEE feeder (see there)

@@ -50,7 +50,8 @@ def test_against_forward_differences_of_runpp_3ph(operating_point, household: in
 def test_transformer_ptdf_is_minus_one_plus_loss_factor(operating_point) -> None:
     """One more kW injected = one kW less from the grid, plus the change in losses."""
     *_, sens = operating_point
-    np.testing.assert_allclose(sens.ptdf_trafo[:, 0], -1.0 + sens.plsf, atol=1e-6)
+    # holds to the solver's convergence: measured up to 4e-6 at power-grid-model's 1e-5 p.u.
+    np.testing.assert_allclose(sens.ptdf_trafo[:, 0], -1.0 + sens.plsf, atol=2e-5)
 
 
 def test_line_ptdfs_follow_the_radial_path(operating_point) -> None:
