@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             da = max(da, float(np.abs(a.va_degree - b.va_degree).max()))
             dl = max(dl, float(np.abs(a.line_loading_percent - b.line_loading_percent).max()))
             dloss = max(dloss, abs(a.losses_kw - b.losses_kw) / a.losses_kw * 100)
-        print(f"{name:<22} {dv:>14.1e} {da:>18.1e} {dl:>18.1e} {dloss:>17.3f}")
+        print(f"{name:<22} {dv:>18.1e} {da:>18.1e} {dl:>18.1e} {dloss:>18.3f}")
 
 
 if __name__ == "__main__":
