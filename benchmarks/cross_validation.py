@@ -16,9 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10)
     args = parser.parse_args(argv)
-    print(
-        f"{'feeder':<22} {'max |dV| p.u.':>14} {'max |d angle| deg':>18} {'max |d loading| %':>18} {'max |d losses| %':>17}"
-    )
+    header = ["max |dV| p.u.", "max |d angle| deg", "max |d loading| %", "max |d losses| %"]
+    print(f"{'feeder':<22} " + " ".join(f"{h:>18}" for h in header))
     for name in FEEDERS:
         feeder = load_feeder(name)
         n = len(feeder.households)
