@@ -12,11 +12,11 @@ import time
 from model import Model, Scenario
 
 
-def measure(intervals: int) -> tuple[dict[str, float], float, float]:
+def measure(intervals: int, solver: str = "pandapower") -> tuple[dict[str, float], float, float]:
     """Run ``intervals`` steps of the default scenario (writing its files) and return the timings."""
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        model = Model(Scenario(), out_dir=out)
+        model = Model(Scenario.load(None, [f"grid.solver={solver}"]), out_dir=out)
         build_s = time.perf_counter() - started
         model.step()  # warm-up: JIT compilation, first-touch allocations
         model.timings = dict.fromkeys(model.timings, 0.0)
@@ -34,10 +34,14 @@ def main(argv: list[str] | None = None) -> None:
         default=95,
         help="intervals to time after the warm-up (default: the rest of the day, 95)",
     )
+    parser.add_argument("--solver", default="pandapower", help="grid.solver (default: pandapower)")
     args = parser.parse_args(argv)
-    timings, build_s, wall_s = measure(args.intervals)
+    timings, build_s, wall_s = measure(args.intervals, args.solver)
     total = sum(timings.values())
-    print(f"default scenario, {args.intervals} intervals; model build {build_s:.2f} s, wall {wall_s:.2f} s")
+    print(
+        f"default scenario, grid.solver={args.solver}, {args.intervals} intervals; "
+        f"model build {build_s:.2f} s, wall {wall_s:.2f} s"
+    )
     print(f"{'phase':<8} {'ms/interval':>12} {'share':>7}")
     for phase, seconds in timings.items():
         print(f"{phase:<8} {seconds / args.intervals * 1000:>12.2f} {seconds / total:>7.1%}")

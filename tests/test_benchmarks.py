@@ -17,3 +17,18 @@ def test_interval_phase_benchmark_runs() -> None:
     )
     for phase in ("decide", "clear", "grid", "record", "total"):
         assert phase in out.stdout
+
+
+def test_solver_benchmark_and_cross_validation_run() -> None:
+    for script, args, expect in [
+        ("solvers.py", ["--intervals", "3", "--repeats", "1"], "power_grid_model, batch"),
+        ("cross_validation.py", ["--cases", "1"], "kerber_vorstadtnetz"),
+    ]:
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        assert expect in out.stdout
