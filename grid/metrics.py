@@ -71,6 +71,7 @@ class IntervalMetrics:
     lvur_max_percent: float
     n_buses_outside_limits: int | None
     trafo_loading_percent: tuple[float, float, float]
+    trafo_unbalance_percent: float
     line_loading_max_percent: float
     n_lines_overloaded: int | None
     losses_kw: float
@@ -100,20 +101,21 @@ def interval_metrics(
     if not state.converged:
         nan = float("nan")
         return IntervalMetrics(
-            (nan, nan, nan),
-            (nan, nan, nan),
-            nan,
-            nan,
-            nan,
-            None,
-            (nan, nan, nan),
-            nan,
-            None,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
+            vm_min_pu=(nan, nan, nan),
+            vm_max_pu=(nan, nan, nan),
+            vuf_max_percent=nan,
+            pvur_max_percent=nan,
+            lvur_max_percent=nan,
+            n_buses_outside_limits=None,
+            trafo_loading_percent=(nan, nan, nan),
+            trafo_unbalance_percent=nan,
+            line_loading_max_percent=nan,
+            n_lines_overloaded=None,
+            losses_kw=nan,
+            ext_grid_import_kw=nan,
+            overvoltage_headroom_pu=nan,
+            undervoltage_headroom_pu=nan,
+            thermal_headroom_percent=nan,
         )
     vm = state.vm_pu[lv_buses]
     va = state.va_degree[lv_buses]
@@ -127,6 +129,8 @@ def interval_metrics(
         lvur_max_percent=float(lvur_percent(vm, va).max()),
         n_buses_outside_limits=int(outside.sum()),
         trafo_loading_percent=tuple(float(x) for x in trafo),  # type: ignore[arg-type]
+        # the unbalance the transformer carries: PVUR's formula on its per-phase current loading
+        trafo_unbalance_percent=float(pvur_percent(state.trafo_loading_percent).max()),
         line_loading_max_percent=float(state.line_loading_percent.max()),
         n_lines_overloaded=int((state.line_loading_percent > line_loading_limit_percent).sum()),
         losses_kw=state.losses_kw,

@@ -452,6 +452,7 @@ class Model(mesa.Model):
                 ((dispatch["vm_pu"] < cfg_grid.v_min_pu) | (dispatch["vm_pu"] > cfg_grid.v_max_pu)).sum()
             ),
             **{f"trafo_loading_{p}_percent": m.trafo_loading_percent[i] for i, p in enumerate(PHASES)},
+            "trafo_unbalance_percent": m.trafo_unbalance_percent,
             "line_loading_max_percent": m.line_loading_max_percent,
             "n_lines_overloaded": m.n_lines_overloaded,
             "losses_kw": m.losses_kw,

@@ -56,6 +56,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("trafo_loading_a_percent", _F),
             ("trafo_loading_b_percent", _F),
             ("trafo_loading_c_percent", _F),
+            ("trafo_unbalance_percent", _F),
             ("line_loading_max_percent", _F),
             ("n_lines_overloaded", _I),
             ("losses_kw", _F),

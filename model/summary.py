@@ -121,6 +121,7 @@ def summarise(
         "min_undervoltage_headroom_pu": _min(col("undervoltage_headroom_pu")),
         "min_thermal_headroom_percent": _min(col("thermal_headroom_percent")),
         "trafo_loading_max_percent": {p: _max(trafo[i]) for i, p in enumerate("abc")},
+        "trafo_unbalance_max_percent": _max(col("trafo_unbalance_percent")),
         "line_loading_max_percent": _max(col("line_loading_max_percent")),
         "intervals_with_line_overload": int(np.nansum(overloaded > 0)),
         "overloaded_line_hours": float(np.nansum(overloaded) * dt_h),

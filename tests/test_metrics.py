@@ -116,4 +116,6 @@ def test_headroom_is_the_distance_to_the_nearest_limit() -> None:
     assert m.overvoltage_headroom_pu == pytest.approx(0.03)
     assert m.undervoltage_headroom_pu == pytest.approx(0.03)
     assert m.thermal_headroom_percent == pytest.approx(10.0)  # the transformer's phase b at 90 %
+    # transformer loading 60 / 90 / 30 %: mean 60, largest deviation 30 -> 50 % unbalance
+    assert m.trafo_unbalance_percent == pytest.approx(50.0)
     assert m.n_buses_outside_limits == 0 and m.n_lines_overloaded == 0
