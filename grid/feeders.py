@@ -3,6 +3,7 @@
 A :class:`Feeder` is read-only data: solvers copy the net before they change it.
 """
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -169,11 +170,52 @@ def _kerber_vorstadtnetz() -> Feeder:
     return _from_symmetric("kerber_vorstadtnetz", pn.create_kerber_vorstadtnetz_kabel_1())
 
 
+def substation(base: Feeder, copies: int, name: str) -> Feeder:
+    """``copies`` of a feeder, each with its own MV/LV transformer, on the base feeder's MV bus.
+
+    Households are renamed ``F<k>_<name>``; everything else is the base feeder's data.
+    """
+    net = copy.deepcopy(base.net)
+    mv_bus = int(net.ext_grid.bus.iloc[0])
+    bus_offset = int(net.bus.index.max()) + 1
+    line_offset = int(net.line.index.max()) + 1
+    trafo_offset = int(net.trafo.index.max()) + 1
+    buses, lines, trafos = [net.bus], [net.line], [net.trafo]
+    households = [base.households.assign(household="F1_" + base.households.household)]
+    for k in range(1, copies):
+        bus = base.net.bus.drop(index=mv_bus)
+        bus.index = bus.index + k * bus_offset
+        line = base.net.line.copy()
+        line.index = line.index + k * line_offset
+        line[["from_bus", "to_bus"]] += k * bus_offset
+        trafo = base.net.trafo.copy()
+        trafo.index = trafo.index + k * trafo_offset
+        trafo["lv_bus"] += k * bus_offset
+        buses.append(bus)
+        lines.append(line)
+        trafos.append(trafo)
+        households.append(
+            base.households.assign(
+                household=f"F{k + 1}_" + base.households.household, bus=base.households.bus + k * bus_offset
+            )
+        )
+    net.bus = pd.concat(buses)
+    net.line = pd.concat(lines)
+    net.trafo = pd.concat(trafos)
+    return Feeder(name=name, net=net, households=pd.concat(households, ignore_index=True))
+
+
+def _kerber_substation() -> Feeder:
+    """Seven Kerber suburban networks (1,022 households), each with its 630 kVA transformer, on one MV bus."""
+    return substation(_kerber_vorstadtnetz(), 7, "kerber_substation")
+
+
 FEEDERS: dict[str, Callable[[], Feeder]] = {
     "ieee_european_lv": _ieee_european_lv,
     "kerber_landnetz": _kerber_landnetz,
     "kerber_dorfnetz": _kerber_dorfnetz,
     "kerber_vorstadtnetz": _kerber_vorstadtnetz,
+    "kerber_substation": _kerber_substation,
 }
 
 REQUIRED_3PH = {

@@ -32,3 +32,15 @@ def test_solver_benchmark_and_cross_validation_run() -> None:
             cwd=ROOT,
         )
         assert expect in out.stdout
+
+
+def test_performance_targets_benchmark_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "targets.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    for target in ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs"):
+        assert target in out.stdout

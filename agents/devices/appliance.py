@@ -28,6 +28,7 @@ class ShiftableAppliance:
         self.power_kw = power_kw
         self.duration_s = duration_s
         self.cycles = cycles
+        self._first = 0  # cycles before this one are finished or expired; time only moves forward
 
     @property
     def cycle_energy_kwh(self) -> float:
@@ -38,16 +39,32 @@ class ShiftableAppliance:
         overlap = max(0.0, min(start_s + self.duration_s, t1_s) - max(start_s, t0_s))
         return self.power_kw * overlap / 3600
 
+    def _current(self, t0_s: float) -> list[ApplianceCycle]:
+        """Cycles that may still matter at ``t0_s``: not finished, window open or to come."""
+        while self._first < len(self.cycles) and self._done_by(self.cycles[self._first], t0_s):
+            self._first += 1
+        current = []
+        for c in self.cycles[self._first :]:
+            if c.window_start_s > t0_s:
+                break
+            current.append(c)
+        return current
+
+    def _done_by(self, c: ApplianceCycle, t0_s: float) -> bool:
+        if c.started_s is not None:
+            return c.started_s + self.duration_s <= t0_s
+        return c.window_end_s < t0_s + self.duration_s  # too late to start
+
     def _running(self, t0_s: float) -> list[tuple[ApplianceCycle, float]]:
         """Started cycles not finished by ``t0_s``, with their start times."""
         return [
             (c, c.started_s)
-            for c in self.cycles
+            for c in self._current(t0_s)
             if c.started_s is not None and c.started_s + self.duration_s > t0_s
         ]
 
     def _startable(self, t0_s: float) -> ApplianceCycle | None:
-        for c in self.cycles:
+        for c in self._current(t0_s):
             if c.started_s is None and c.window_start_s <= t0_s and t0_s + self.duration_s <= c.window_end_s:
                 return c
         return None

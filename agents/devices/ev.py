@@ -56,6 +56,7 @@ class EV:
         self.sessions = sessions
         self.charging = charging
         self.plugged = False
+        self._first = 0  # sessions before this one have left; time only moves forward
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         """SimPy process: plug in at each arrival, plug out and record unmet energy at each departure."""
@@ -68,7 +69,15 @@ class EV:
             self.plugged = False
 
     def _active(self, t0_s: float, t1_s: float) -> list[ChargingSession]:
-        return [s for s in self.sessions if _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) > 0]
+        """Stays overlapping [t0, t1), found from a moving start (intervals come in time order)."""
+        while self._first < len(self.sessions) and self.sessions[self._first].departure_s <= t0_s:
+            self._first += 1
+        active = []
+        for s in self.sessions[self._first :]:
+            if s.arrival_s >= t1_s:
+                break
+            active.append(s)
+        return active
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Charging range over [t0, t1): at most what fits, at least what the deadline needs."""

@@ -1,0 +1,153 @@
+"""The performance targets, measured in one run: a year, a thousand households, memory, sweeps.
+
+Usage: python benchmarks/targets.py [--quick]
+
+1. year: the default feeder with every household owning PV, a battery, an EV and
+   shiftable appliances, 15-minute intervals for a year, pay-as-clear, every
+   metric recorded (bus voltages at the households' buses), grid.solver
+   power_grid_model. The same scenario with runpp_3ph is timed over its first
+   days (a full year of it takes over half an hour) and compared per interval.
+2. scale: kerber_substation (seven suburban feeders, 1,022 households) with
+   PV, batteries, EVs and appliances, ms per interval including market and grid.
+3. memory: peak resident memory of the year run's process.
+4. sweeps: the same set of day-long runs on one worker process, then two.
+
+Each case runs in a fresh process, so its peak memory is its own.
+``--quick`` shrinks every case to seconds and runs them in this process (used
+by the test suite to check that the benchmark runs; its numbers mean nothing).
+"""
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+DEVICES = ["penetration.pv=1", "penetration.battery=1", "penetration.ev=1", "penetration.flexible_load=1"]
+
+
+def run_scenario(overrides: list[str]) -> dict[str, Any]:
+    """Run one scenario to the end (writing its files to a temporary folder); time it and its memory."""
+    import tempfile
+
+    from model import Model, Scenario
+
+    scenario = Scenario.load(None, ["output.bus_voltages=households", *overrides])
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        model = Model(scenario, out_dir=out)
+        built = time.perf_counter()
+        while model.running:
+            model.step()
+        finished = time.perf_counter()
+    return {
+        "intervals": scenario.n_intervals,
+        "build_s": built - started,
+        "run_s": finished - built,
+        "wall_s": finished - started,
+        "timings": dict(model.timings),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def in_fresh_process(overrides: list[str]) -> dict[str, Any]:
+    """``run_scenario`` in a new interpreter, so measurements do not mix."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(run_scenario, overrides).result()
+
+
+def _warm(counter: Any) -> None:
+    """Worker start-up: import everything and build the feeder, then report ready."""
+    from grid import load_feeder
+
+    load_feeder("ieee_european_lv")
+    with counter.get_lock():
+        counter.value += 1
+
+
+def sweep_throughput(runs: list[list[str]], workers: int) -> float:
+    """Runs per second for a list of scenarios on ``workers`` warmed-up processes."""
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    with ctx.Pool(workers, initializer=_warm, initargs=(counter,)) as pool:
+        while counter.value < workers:  # every worker imported and built: measure the work only
+            time.sleep(0.05)
+        started = time.perf_counter()
+        pool.map(run_scenario, runs, chunksize=1)
+        return len(runs) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the benchmark runs")
+    args = parser.parse_args(argv)
+    year_days, reference_days, scale_intervals, sweep_runs = (2, 1, 4, 2) if args.quick else (365, 2, 96, 6)
+
+    measure = run_scenario if args.quick else in_fresh_process  # quick: no process start-ups
+    fast = ["grid.solver=power_grid_model", "start=2026-01-01", *DEVICES]
+    year = measure([*fast, f"days={year_days}"])
+    reference = measure([*fast, f"days={reference_days}", "grid.solver=pandapower"])
+    year_per_interval = year["run_s"] / year["intervals"]
+    reference_per_interval = reference["run_s"] / reference["intervals"]
+    year_s = year["wall_s"]
+    scale = measure(
+        [
+            "feeder.name=kerber_substation",
+            "grid.solver=power_grid_model",
+            f"days={max(1, scale_intervals // 96)}",
+            "penetration.battery=0.3",
+            "penetration.ev=0.3",
+            "penetration.flexible_load=0.3",
+        ]
+        + ([] if scale_intervals >= 96 else [f"interval_minutes={1440 // scale_intervals}"])
+    )
+    scale_ms = scale["run_s"] / scale["intervals"] * 1000
+    runs = [["grid.solver=power_grid_model", f"seed={seed}", *DEVICES] for seed in range(sweep_runs)]
+    if args.quick:
+        runs = [[*r, "interval_minutes=240"] for r in runs]
+    one = sweep_throughput(runs, 1)
+    two = sweep_throughput(runs, 2)
+
+    split = year["timings"]
+    total = sum(split.values())
+    shares = ", ".join(f"{k} {v / total:.0%}" for k, v in split.items())
+    rows = [
+        (
+            f"year on the default feeder ({year['intervals']} intervals)",
+            f"{year_s:.0f} s ({year_s / 60:.2f} min); {shares}",
+            f"runpp_3ph {reference_per_interval * 1000:.1f} ms/interval vs {year_per_interval * 1000:.2f}: "
+            f"{reference_per_interval / year_per_interval:.0f}x; same year with runpp_3ph about "
+            f"{reference_per_interval * year['intervals'] / 60:.0f} min",
+            "< 5 min (stretch 2 min)",
+        ),
+        (
+            "1,022 households (kerber_substation)",
+            f"{scale_ms:.1f} ms/interval over {scale['intervals']} intervals",
+            f"{100 / scale_ms:.1f}x inside the limit",
+            "< 100 ms/interval",
+        ),
+        (
+            "peak memory of the year run",
+            f"{year['peak_rss_mb']:.0f} MB",
+            f"{1024 / year['peak_rss_mb']:.1f}x inside",
+            "< 1 GB",
+        ),
+        (
+            f"sweep of {len(runs)} runs",
+            f"{one:.2f} runs/s on 1 worker, {two:.2f} on 2",
+            f"{two / one:.2f}x",
+            ">= 1.8x on 2 workers",
+        ),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("target", "measured", "ratio", "goal")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
