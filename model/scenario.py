@@ -14,7 +14,16 @@ from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agents.policies import DEVICE_POLICIES
 from agents.strategies import STRATEGIES
@@ -141,10 +150,20 @@ def _as_distribution(value: Any) -> Any:
     return value
 
 
-def _check_support(dist: Fixed | Uniform | Normal | LogNormal | Choice, low: float, high: float) -> None:
-    lo, hi = dist.support()
-    if lo < low or hi > high:
-        raise ValueError(f"draws must lie within [{low}, {high}], but this distribution spans [{lo}, {hi}]")
+def bounded(low: float, high: float) -> Any:
+    """A distribution field whose every draw must lie in [low, high]; a bare number means fixed."""
+
+    def check(
+        dist: Fixed | Uniform | Normal | LogNormal | Choice,
+    ) -> Fixed | Uniform | Normal | LogNormal | Choice:
+        lo, hi = dist.support()
+        if lo < low or hi > high:
+            raise ValueError(
+                f"draws must lie within [{low}, {high}], but this distribution spans [{lo}, {hi}]"
+            )
+        return dist
+
+    return Annotated[Distribution, BeforeValidator(_as_distribution), AfterValidator(check)]
 
 
 # --- sections -----------------------------------------------------------------------------
@@ -211,7 +230,7 @@ class FeederSection(_Section):
 class Households(_Section):
     """Base load of every household and how each one trades."""
 
-    annual_consumption_kwh: Distribution = Field(
+    annual_consumption_kwh: bounded(0.0, np.inf) = Field(  # type: ignore[valid-type]
         default_factory=lambda: LogNormal(dist="lognormal", mean=3500.0, sigma=0.3)
     )
     power_factor: float = Field(0.95, gt=0, le=1)
@@ -220,14 +239,6 @@ class Households(_Section):
     noise_autocorrelation: float = Field(0.7, ge=0, lt=1)
     strategy: str = "truthful"
     device_policy: str = "self_consumption"
-
-    _dist_to_number = field_validator("annual_consumption_kwh", mode="before")(_as_distribution)
-
-    @field_validator("annual_consumption_kwh")
-    @classmethod
-    def _positive_consumption(cls, v: Any) -> Any:
-        _check_support(v, 0.0, np.inf)
-        return v
 
     @field_validator("strategy")
     @classmethod
@@ -256,9 +267,13 @@ class Penetration(_Section):
 class PV(_Section):
     """Rooftop PV systems: size, orientation and losses (drawn per household)."""
 
-    kwp: Distribution = Field(default_factory=lambda: Uniform(dist="uniform", low=2.0, high=5.0))
-    tilt_deg: Distribution = Field(default_factory=lambda: Uniform(dist="uniform", low=20.0, high=45.0))
-    azimuth_deg: Distribution = Field(
+    kwp: bounded(0.0, 100.0) = Field(  # type: ignore[valid-type]
+        default_factory=lambda: Uniform(dist="uniform", low=2.0, high=5.0)
+    )
+    tilt_deg: bounded(0.0, 90.0) = Field(  # type: ignore[valid-type]
+        default_factory=lambda: Uniform(dist="uniform", low=20.0, high=45.0)
+    )
+    azimuth_deg: bounded(0.0, 360.0) = Field(  # type: ignore[valid-type]
         default_factory=lambda: Normal(dist="normal", mean=180.0, std=45.0, low=90.0, high=270.0)
     )
     inverter_ac_dc_ratio: float = Field(0.9, gt=0, le=2)
@@ -266,45 +281,19 @@ class PV(_Section):
     temperature_coefficient_per_k: float = Field(-0.004, ge=-0.02, le=0)
     export_limit_fraction_of_kwp: float | None = Field(None, ge=0, le=1)
 
-    _dist_to_number = field_validator("kwp", "tilt_deg", "azimuth_deg", mode="before")(_as_distribution)
-
-    @field_validator("kwp")
-    @classmethod
-    def _kwp_range(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 100.0)
-        return v
-
-    @field_validator("tilt_deg")
-    @classmethod
-    def _tilt_range(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 90.0)
-        return v
-
-    @field_validator("azimuth_deg")
-    @classmethod
-    def _azimuth_range(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 360.0)
-        return v
-
 
 class BatterySection(_Section):
     """Home batteries (drawn per owner). Owners are chosen among PV owners first."""
 
-    capacity_kwh: Distribution = Field(default_factory=lambda: Uniform(dist="uniform", low=5.0, high=13.5))
-    power_kw: Distribution = Field(default_factory=lambda: Fixed(value=3.68))
+    capacity_kwh: bounded(0.0, 1000.0) = Field(  # type: ignore[valid-type]
+        default_factory=lambda: Uniform(dist="uniform", low=5.0, high=13.5)
+    )
+    power_kw: bounded(0.0, 1000.0) = Field(default_factory=lambda: Fixed(value=3.68))  # type: ignore[valid-type]
     round_trip_efficiency: float = Field(0.90, gt=0, le=1)
     soc_min: float = Field(0.10, ge=0, le=1)
     soc_max: float = Field(0.95, ge=0, le=1)
     soc_initial: float = Field(0.50, ge=0, le=1)
     degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, le=1)
-
-    _dist_to_number = field_validator("capacity_kwh", "power_kw", mode="before")(_as_distribution)
-
-    @field_validator("capacity_kwh", "power_kw")
-    @classmethod
-    def _positive(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 1000.0)
-        return v
 
     @model_validator(mode="after")
     def _soc_order(self) -> Self:
@@ -323,41 +312,19 @@ class EVSection(_Section):
     from the same midnight, so 31.5 is 07:30 the next morning.
     """
 
-    charger_kw: Distribution = Field(
+    charger_kw: bounded(1.0, 22.0) = Field(  # type: ignore[valid-type]
         default_factory=lambda: Choice(dist="choice", values=[3.7, 7.4, 11.0], weights=[0.2, 0.6, 0.2])
     )
-    arrival_hour: Distribution = Field(
+    arrival_hour: bounded(0.0, 24.0) = Field(  # type: ignore[valid-type]
         default_factory=lambda: Normal(dist="normal", mean=18.0, std=1.5, low=14.0, high=23.5)
     )
-    departure_hour: Distribution = Field(
+    departure_hour: bounded(0.0, 48.0) = Field(  # type: ignore[valid-type]
         default_factory=lambda: Normal(dist="normal", mean=31.5, std=1.0, low=29.0, high=34.0)
     )
-    energy_kwh: Distribution = Field(
+    energy_kwh: bounded(0.0, 200.0) = Field(  # type: ignore[valid-type]
         default_factory=lambda: Normal(dist="normal", mean=9.0, std=4.0, low=1.0, high=40.0)
     )
     charging: Literal["immediate", "deadline"] = "immediate"
-
-    _dist_to_number = field_validator(
-        "charger_kw", "arrival_hour", "departure_hour", "energy_kwh", mode="before"
-    )(_as_distribution)
-
-    @field_validator("charger_kw")
-    @classmethod
-    def _charger_range(cls, v: Any) -> Any:
-        _check_support(v, 1.0, 22.0)
-        return v
-
-    @field_validator("energy_kwh")
-    @classmethod
-    def _energy_range(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 200.0)
-        return v
-
-    @field_validator("arrival_hour")
-    @classmethod
-    def _arrival_range(cls, v: Any) -> Any:
-        _check_support(v, 0.0, 24.0)
-        return v
 
     @model_validator(mode="after")
     def _departs_after_arrival(self) -> Self:
