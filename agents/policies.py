@@ -80,7 +80,7 @@ class SelfConsumption:
                 surplus += extra
         if devices.ev is not None:
             ev_flex = devices.ev.flexibility(t0_s, t1_s)
-            plan.ev_kw = devices.ev.preferred_kw(t0_s, t1_s)
+            plan.ev_kw = devices.ev.preferred_kw(ev_flex)
             surplus += plan.ev_kw
             if devices.ev.charging == "deadline" and surplus > 0:
                 extra = min(surplus, plan.ev_kw - ev_flex.p_min_kw)

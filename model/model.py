@@ -1,9 +1,13 @@
 """The lemgrid Mesa model: one ``step()`` is one market interval followed by a power flow.
 
-Per interval (DESIGN.md, "The loop"): observe the households' load and PV,
-let each strategy place orders, clear the local market, settle with the
-retailer as fallback, pass rewards back, put every household's net injection
-on its bus and phase, run the three-phase power flow, measure, and record.
+Per interval: observe the households' load, PV and device flexibility; each
+device policy plans its devices and each strategy places orders; clear the
+local market; the devices run as planned; the DSO may switch phases; every
+household's injection goes on its bus and phase and the three-phase power flow
+runs (with PV inverter droops, if on); measure; settle what the meters saw
+(the retailer takes the rest) and pass rewards back; record. Settlement comes
+after the grid step (DESIGN.md lists it before) because inverter droops can
+curtail PV, and households are paid for what was metered.
 SimPy's environment is the only clock: ``step()`` advances it by one interval.
 """
 

@@ -97,7 +97,7 @@ def test_ev_plugs_in_and_out_inside_an_interval() -> None:
     def loop():
         while True:
             t0, t1 = float(env.now), float(env.now + QUARTER_S)
-            powers.append(ev.dispatch(ev.preferred_kw(t0, t1), t0, t1))
+            powers.append(ev.dispatch(ev.preferred_kw(ev.flexibility(t0, t1)), t0, t1))
             yield env.timeout(QUARTER_S / 2)
             plugged.append(ev.plugged)  # mid-interval state, set by the SimPy events
             yield env.timeout(QUARTER_S / 2)

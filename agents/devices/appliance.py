@@ -55,28 +55,26 @@ class ShiftableAppliance:
             return c.started_s + self.duration_s <= t0_s
         return c.window_end_s < t0_s + self.duration_s  # too late to start
 
-    def _running(self, t0_s: float) -> list[tuple[ApplianceCycle, float]]:
-        """Started cycles not finished by ``t0_s``, with their start times."""
-        return [
-            (c, c.started_s)
-            for c in self._current(t0_s)
-            if c.started_s is not None and c.started_s + self.duration_s > t0_s
-        ]
-
-    def _startable(self, t0_s: float) -> ApplianceCycle | None:
+    def _state(self, t0_s: float) -> tuple[list[tuple[ApplianceCycle, float]], ApplianceCycle | None]:
+        """Cycles running at ``t0_s`` (with their start times) and the cycle that could start now."""
+        running: list[tuple[ApplianceCycle, float]] = []
+        startable = None
         for c in self._current(t0_s):
-            if c.started_s is None and c.window_start_s <= t0_s and t0_s + self.duration_s <= c.window_end_s:
-                return c
-        return None
+            if c.started_s is not None:
+                if c.started_s + self.duration_s > t0_s:
+                    running.append((c, c.started_s))
+            elif startable is None and c.window_start_s <= t0_s and t0_s + self.duration_s <= c.window_end_s:
+                startable = c
+        return running, startable
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Either wait (0 kW) or start now; fixed while a cycle runs or when it must start now."""
         hours = (t1_s - t0_s) / 3600
-        running = sum(self._energy_kwh(start, t0_s, t1_s) for _, start in self._running(t0_s))
-        base = -running / hours
-        cycle = self._startable(t0_s)
+        running, cycle = self._state(t0_s)
+        running_kwh = sum(self._energy_kwh(start, t0_s, t1_s) for _, start in running)
+        base = -running_kwh / hours
         if cycle is None:
-            return Flexibility(base, base, urgency=1.0 if running else 0.0)
+            return Flexibility(base, base, urgency=1.0 if running_kwh else 0.0)
         on = base - self._energy_kwh(t0_s, t0_s, t1_s) / hours
         if t1_s + self.duration_s > cycle.window_end_s:  # the next boundary is too late
             return Flexibility(on, on, urgency=1.0)
@@ -86,9 +84,10 @@ class ShiftableAppliance:
         """Start the pending cycle if ``p_kw`` asks (or it must), run started ones; return the power."""
         flex = self.flexibility(t0_s, t1_s)
         p_kw = flex.clip(p_kw)
-        cycle = self._startable(t0_s)
+        running, cycle = self._state(t0_s)
         if cycle is not None and p_kw == flex.p_min_kw:
             cycle.started_s = t0_s
-        for c, start in self._running(t0_s):
+            running.append((cycle, t0_s))
+        for c, start in running:
             c.served_kwh += self._energy_kwh(start, t0_s, t1_s)
         return p_kw

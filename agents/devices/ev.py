@@ -92,9 +92,8 @@ class EV:
         urgency = e_min / e_max if e_max > 0 else 0.0
         return Flexibility(p_min_kw=-e_max / hours, p_max_kw=-e_min / hours, urgency=urgency)
 
-    def preferred_kw(self, t0_s: float, t1_s: float) -> float:
-        """Power the charging mode asks for before any policy: full (immediate) or the minimum (deadline)."""
-        flex = self.flexibility(t0_s, t1_s)
+    def preferred_kw(self, flex: Flexibility) -> float:
+        """Power the charging mode asks for within ``flex``: full (immediate) or the minimum (deadline)."""
         return flex.p_min_kw if self.charging == "immediate" else flex.p_max_kw
 
     def dispatch(self, p_kw: float, t0_s: float, t1_s: float) -> float:
