@@ -29,6 +29,7 @@ class ShiftableAppliance:
         self.duration_s = duration_s
         self.cycles = cycles
         self._first = 0  # cycles before this one are finished or expired; time only moves forward
+        self._flex: tuple[float, float, Flexibility] | None = None  # last answer, until a dispatch
 
     @property
     def cycle_energy_kwh(self) -> float:
@@ -69,16 +70,21 @@ class ShiftableAppliance:
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Either wait (0 kW) or start now; fixed while a cycle runs or when it must start now."""
+        if self._flex is not None and self._flex[:2] == (t0_s, t1_s):
+            return self._flex[2]
         hours = (t1_s - t0_s) / 3600
         running, cycle = self._state(t0_s)
         running_kwh = sum(self._energy_kwh(start, t0_s, t1_s) for _, start in running)
         base = -running_kwh / hours
         if cycle is None:
-            return Flexibility(base, base, urgency=1.0 if running_kwh else 0.0)
-        on = base - self._energy_kwh(t0_s, t0_s, t1_s) / hours
-        if t1_s + self.duration_s > cycle.window_end_s:  # the next boundary is too late
-            return Flexibility(on, on, urgency=1.0)
-        return Flexibility(on, base, discrete=True)
+            flex = Flexibility(base, base, urgency=1.0 if running_kwh else 0.0)
+        elif t1_s + self.duration_s > cycle.window_end_s:  # the next boundary is too late
+            on = base - self._energy_kwh(t0_s, t0_s, t1_s) / hours
+            flex = Flexibility(on, on, urgency=1.0)
+        else:
+            flex = Flexibility(base - self._energy_kwh(t0_s, t0_s, t1_s) / hours, base, discrete=True)
+        self._flex = (t0_s, t1_s, flex)
+        return flex
 
     def dispatch(self, p_kw: float, t0_s: float, t1_s: float) -> float:
         """Start the pending cycle if ``p_kw`` asks (or it must), run started ones; return the power."""
@@ -90,4 +96,5 @@ class ShiftableAppliance:
             running.append((cycle, t0_s))
         for c, start in running:
             c.served_kwh += self._energy_kwh(start, t0_s, t1_s)
+        self._flex = None
         return p_kw

@@ -57,6 +57,7 @@ class EV:
         self.charging = charging
         self.plugged = False
         self._first = 0  # sessions before this one have left; time only moves forward
+        self._flex: tuple[float, float, Flexibility] | None = None  # last answer, until a dispatch
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         """SimPy process: plug in at each arrival, plug out and record unmet energy at each departure."""
@@ -81,6 +82,8 @@ class EV:
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Charging range over [t0, t1): at most what fits, at least what the deadline needs."""
+        if self._flex is not None and self._flex[:2] == (t0_s, t1_s):
+            return self._flex[2]
         hours = (t1_s - t0_s) / 3600
         e_max = e_min = 0.0
         for s in self._active(t0_s, t1_s):
@@ -90,7 +93,9 @@ class EV:
             e_max += can
             e_min += min(can, max(s.remaining_kwh - self.charger_kw * after_h, 0.0))
         urgency = e_min / e_max if e_max > 0 else 0.0
-        return Flexibility(p_min_kw=-e_max / hours, p_max_kw=-e_min / hours, urgency=urgency)
+        flex = Flexibility(p_min_kw=-e_max / hours, p_max_kw=-e_min / hours, urgency=urgency)
+        self._flex = (t0_s, t1_s, flex)
+        return flex
 
     def preferred_kw(self, flex: Flexibility) -> float:
         """Power the charging mode asks for within ``flex``: full (immediate) or the minimum (deadline)."""
@@ -106,4 +111,5 @@ class EV:
             take = min(energy, s.remaining_kwh, self.charger_kw * plugged_h)
             s.delivered_kwh += take
             energy -= take
+        self._flex = None
         return p_kw
