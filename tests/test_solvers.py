@@ -41,7 +41,11 @@ def test_voltages_agree_within_1e_4_pu(solved) -> None:
     for r, f in zip(ref, fast, strict=True):
         assert r.converged and f.converged
         assert np.abs(r.vm_pu - f.vm_pu).max() < 1e-4
-        assert np.abs(r.va_degree - f.va_degree).max() < 5e-3
+        # angles relative to the slack bus: power-grid-model's source impedance turns the whole
+        # feeder by a uniform angle under load (0.013 degrees on kerber_substation at 4 MW)
+        rel_r = r.va_degree - r.va_degree[0, 0]
+        rel_f = f.va_degree - f.va_degree[0, 0]
+        assert np.abs(rel_r - rel_f).max() < 5e-3
         assert r.vm_pu.std() > 1e-3  # the cases really load the feeder
 
 
