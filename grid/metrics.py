@@ -33,7 +33,11 @@ def vuf_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 
     The same definition as pandapower's ``res_bus_3ph.unbalance_percent``.
     """
-    _, v1, v2 = sequence_components(phasors(vm_pu, va_degree))
+    return _vuf(phasors(vm_pu, va_degree))
+
+
+def _vuf(v: np.ndarray) -> np.ndarray:
+    _, v1, v2 = sequence_components(v)
     return np.abs(v2) / np.abs(v1) * 100.0
 
 
@@ -51,7 +55,10 @@ def lvur_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 
     Computed on the line-to-line magnitudes |Va - Vb|, |Vb - Vc|, |Vc - Va|.
     """
-    v = phasors(vm_pu, va_degree)
+    return _lvur(phasors(vm_pu, va_degree))
+
+
+def _lvur(v: np.ndarray) -> np.ndarray:
     line = np.abs(np.stack([v[..., 0] - v[..., 1], v[..., 1] - v[..., 2], v[..., 2] - v[..., 0]], axis=-1))
     mean = line.mean(axis=-1, keepdims=True)
     return (np.abs(line - mean).max(axis=-1) / mean[..., 0]) * 100.0
@@ -118,15 +125,15 @@ def interval_metrics(
             thermal_headroom_percent=nan,
         )
     vm = state.vm_pu[lv_buses]
-    va = state.va_degree[lv_buses]
+    v = phasors(vm, state.va_degree[lv_buses])
     outside = ((vm < v_min_pu) | (vm > v_max_pu)).any(axis=1)
     trafo = state.trafo_loading_percent.max(axis=0)
     return IntervalMetrics(
         vm_min_pu=tuple(float(x) for x in vm.min(axis=0)),  # type: ignore[arg-type]
         vm_max_pu=tuple(float(x) for x in vm.max(axis=0)),  # type: ignore[arg-type]
-        vuf_max_percent=float(vuf_percent(vm, va).max()),
+        vuf_max_percent=float(_vuf(v).max()),
         pvur_max_percent=float(pvur_percent(vm).max()),
-        lvur_max_percent=float(lvur_percent(vm, va).max()),
+        lvur_max_percent=float(_lvur(v).max()),
         n_buses_outside_limits=int(outside.sum()),
         trafo_loading_percent=tuple(float(x) for x in trafo),  # type: ignore[arg-type]
         # the unbalance the transformer carries: PVUR's formula on its per-phase current loading
