@@ -13,7 +13,7 @@ FIND_PYTHON := for c in $$LEMGRID_PYTHON python3.13 python3.12 python3 python \
 	  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found (tried python3.13, python3.12, python3, python and pyenv versions); set LEMGRID_PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-slow bench lint clean
+.PHONY: run test test-slow bench bench-targets lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { py=$$($(FIND_PYTHON)) && echo "using $$py" && "$$py" -m venv $(VENV); }
@@ -32,6 +32,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py
+
+bench-targets: $(STAMP)
+	$(PY) benchmarks/targets.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check model agents grid experiments tests benchmarks
