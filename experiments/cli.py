@@ -60,13 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "feeders":
         return _print_feeders()
 
-    from model.scenario import Scenario, ScenarioError
+    from model.scenario import ScenarioError
 
     try:
-        scenario = Scenario.load(args.scenario, args.overrides)
+        return _scenario_command(args)
     except ScenarioError as exc:
         print(f"lemgrid: {exc}", file=sys.stderr)
         return 2
+
+
+def _scenario_command(args: argparse.Namespace) -> int:
+    """``run`` and ``scenario``: both start from a validated scenario."""
+    from model.scenario import Scenario
+
+    try:
+        scenario = Scenario.load(args.scenario, args.overrides)
     except OSError as exc:
         print(f"lemgrid: cannot read scenario file: {exc}", file=sys.stderr)
         return 2
@@ -88,9 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         summary = run_scenario(scenario, out, progress=None if args.quiet else sys.stderr)
-    except ScenarioError as exc:
-        print(f"lemgrid: {exc}", file=sys.stderr)
-        return 2
     except PowerFlowError as exc:
         print(f"lemgrid: {exc}\nlemgrid: partial results in {out}", file=sys.stderr)
         return 1

@@ -128,7 +128,7 @@ def make_three_phase(net: pp.pandapowerNet) -> None:
         net.ext_grid[f"r0x0_{side}"] = 0.1
 
 
-def assign_phases(n: int, rule: str, rng: np.random.Generator) -> list[str]:
+def assign_phases(n: int, rule: str, rng: np.random.Generator | None = None) -> list[str]:
     """Phases for ``n`` single-phase households by a documented rule.
 
     ``round_robin``: a, b, c, a, ... in the feeder's household order; ``random``: each
@@ -137,6 +137,8 @@ def assign_phases(n: int, rule: str, rng: np.random.Generator) -> list[str]:
     """
     if rule == "round_robin":
         return [PHASES[i % 3] for i in range(n)]
+    if rng is None:
+        raise ValueError(f"phase assignment {rule!r} draws at random and needs the model's rng")
     weights = {"random": [1 / 3, 1 / 3, 1 / 3], "unbalanced": [0.6, 0.3, 0.1]}[rule]
     return list(rng.choice(np.array(PHASES), size=n, p=weights))
 
@@ -148,7 +150,7 @@ def _from_symmetric(name: str, net: pp.pandapowerNet) -> Feeder:
         {
             "household": [f"H{i + 1}" for i in range(len(net.load))],
             "bus": net.load.bus.to_numpy(),
-            "phase": assign_phases(len(net.load), "round_robin", np.random.default_rng(0)),
+            "phase": assign_phases(len(net.load), "round_robin"),
         }
     )
     net.load = net.load.iloc[0:0]

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import zoneinfo
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -150,6 +151,24 @@ def _as_distribution(value: Any) -> Any:
     return value
 
 
+def one_of(names: Callable[[], Iterable[str]]) -> Any:
+    """A name that must be in a registry (read when validating, so registries can grow)."""
+
+    def check(v: str) -> str:
+        allowed = sorted(names())
+        if v not in allowed:
+            raise ValueError(f"must be one of {allowed}")
+        return v
+
+    return Annotated[str, AfterValidator(check)]
+
+
+def _mechanisms() -> Iterable[str]:
+    from model.market import MECHANISMS  # imported late: model.market loads after this module
+
+    return MECHANISMS
+
+
 def bounded(low: float, high: float) -> Any:
     """A distribution field whose every draw must lie in [low, high]; a bare number means fixed."""
 
@@ -197,18 +216,11 @@ class FeederSection(_Section):
     ``phase_overrides`` then moves named households.
     """
 
-    name: str = "ieee_european_lv"
+    name: one_of(lambda: [*FEEDERS, "custom"]) = "ieee_european_lv"  # type: ignore[valid-type]
     file: str | None = None
     households_file: str | None = None
     phase_assignment: Literal["feeder", "round_robin", "random", "unbalanced"] = "feeder"
     phase_overrides: dict[str, Phase] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _known_feeder(cls, v: str) -> str:
-        if v not in FEEDERS and v != "custom":
-            raise ValueError(f"must be one of {sorted(FEEDERS) + ['custom']}")
-        return v
 
     @field_validator("file", "households_file")
     @classmethod
@@ -237,22 +249,8 @@ class Households(_Section):
     profile_shift_max_minutes: int = Field(30, ge=0, le=180)
     noise_sigma: float = Field(0.35, ge=0, le=2)
     noise_autocorrelation: float = Field(0.7, ge=0, lt=1)
-    strategy: str = "truthful"
-    device_policy: str = "self_consumption"
-
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, v: str) -> str:
-        if v not in STRATEGIES:
-            raise ValueError(f"must be one of {sorted(STRATEGIES)}")
-        return v
-
-    @field_validator("device_policy")
-    @classmethod
-    def _known_policy(cls, v: str) -> str:
-        if v not in DEVICE_POLICIES:
-            raise ValueError(f"must be one of {sorted(DEVICE_POLICIES)}")
-        return v
+    strategy: one_of(lambda: STRATEGIES) = "truthful"  # type: ignore[valid-type]
+    device_policy: one_of(lambda: DEVICE_POLICIES) = "self_consumption"  # type: ignore[valid-type]
 
 
 class Penetration(_Section):
@@ -416,18 +414,9 @@ class Weather(_Section):
 class Market(_Section):
     """The local market and the retailer that backs it up."""
 
-    mechanism: str = "pay_as_clear"
+    mechanism: one_of(_mechanisms) = "pay_as_clear"  # type: ignore[valid-type]
     retail_price_eur_per_kwh: float = Field(0.30, ge=0, le=10)
     feed_in_tariff_eur_per_kwh: float = Field(0.08, ge=0, le=10)
-
-    @field_validator("mechanism")
-    @classmethod
-    def _known_mechanism(cls, v: str) -> str:
-        from model.market import MECHANISMS
-
-        if v not in MECHANISMS:
-            raise ValueError(f"must be one of {sorted(MECHANISMS)}")
-        return v
 
     @model_validator(mode="after")
     def _fit_below_retail(self) -> Self:
@@ -442,19 +431,12 @@ class Market(_Section):
 class GridSection(_Section):
     """Power-flow backend, limits and what to do when a power flow fails."""
 
-    solver: str = "pandapower"
+    solver: one_of(lambda: SOLVERS) = "pandapower"  # type: ignore[valid-type]
     v_min_pu: float = Field(0.90, gt=0.5, lt=1.0)
     v_max_pu: float = Field(1.10, gt=1.0, lt=1.5)
     line_loading_limit_percent: float = Field(100.0, gt=0)
     max_iterations: int = Field(30, ge=1, le=1000)
     on_nonconvergence: Literal["continue", "abort"] = "continue"
-
-    @field_validator("solver")
-    @classmethod
-    def _known_solver(cls, v: str) -> str:
-        if v not in SOLVERS:
-            raise ValueError(f"must be one of {sorted(SOLVERS)}")
-        return v
 
 
 class DroopCurve(_Section):
