@@ -68,9 +68,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("min voltage", per_phase(summary["vm_min_pu"], ".4f") + " p.u."),
         ("max voltage", per_phase(summary["vm_max_pu"], ".4f") + " p.u."),
         ("intervals with voltage violation", str(summary["intervals_with_voltage_violation"])),
+        ("customer-minutes outside limits", f"{summary['customer_minutes_outside_limits']:.0f}"),
+        ("EN 50160 compliant households", num(summary["en50160_compliant_share"], ".0%")),
         (
-            "max VUF / PVUR",
-            f"{num(summary['vuf_max_percent'], '.3f')} / {num(summary['pvur_max_percent'], '.3f')} %",
+            "smallest headroom (over-V / under-V / thermal)",
+            f"{num(summary['min_overvoltage_headroom_pu'], '.4f')} / "
+            f"{num(summary['min_undervoltage_headroom_pu'], '.4f')} p.u. / "
+            f"{num(summary['min_thermal_headroom_percent'], '.1f')} %",
+        ),
+        (
+            "max VUF / PVUR / LVUR",
+            f"{num(summary['vuf_max_percent'], '.3f')} / {num(summary['pvur_max_percent'], '.3f')} / "
+            f"{num(summary['lvur_max_percent'], '.3f')} %",
         ),
         ("max transformer loading", per_phase(summary["trafo_loading_max_percent"], ".1f") + " %"),
         ("max line loading", num(summary["line_loading_max_percent"], ".1f") + " %"),

@@ -50,7 +50,9 @@ def test_run_writes_results_and_prints_the_summary(
     assert code == 0
     printed = capsys.readouterr().out
     assert f"results: {out.resolve()}" in printed
-    assert "max VUF / PVUR" in printed
+    assert "max VUF / PVUR / LVUR" in printed
     summary = json.loads((out / "summary.json").read_text())
+    minutes = f"{summary['customer_minutes_outside_limits']:.0f}"
+    assert any(line.split()[-1] == minutes for line in printed.splitlines() if "customer-minutes" in line)
     assert summary["intervals"] == 12
     assert f"{summary['pv_kwh']:.1f} kWh" in printed
