@@ -99,6 +99,9 @@ def _scenario_command(args: argparse.Namespace) -> int:
     except PowerFlowError as exc:
         print(f"lemgrid: {exc}\nlemgrid: partial results in {out}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\nlemgrid: interrupted; the intervals done are written to {out}", file=sys.stderr)
+        return 130
     print(format_summary(summary))
     print(f"\nresults: {out.resolve()}")
     return 0

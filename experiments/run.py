@@ -11,16 +11,24 @@ from model import Model, Scenario
 def run_scenario(
     scenario: Scenario, out_dir: str | Path, progress: TextIO | None = sys.stderr
 ) -> dict[str, Any]:
-    """Simulate every interval of ``scenario``, write its files to ``out_dir`` and return the summary."""
+    """Simulate every interval of ``scenario``, write its files to ``out_dir`` and return the summary.
+
+    Interrupted (Ctrl-C), it still closes the files of the intervals done, so
+    nothing computed is lost, and then re-raises.
+    """
     started = time.perf_counter()
     model = Model(scenario, out_dir=out_dir)
     n = scenario.n_intervals
     report_every = max(1, n // 10)
-    while model.running:
-        model.step()
-        if progress is not None and (model.interval % report_every == 0 or model.interval == n):
-            elapsed = time.perf_counter() - started
-            print(f"  interval {model.interval}/{n}  ({elapsed:.1f} s)", file=progress, flush=True)
+    try:
+        while model.running:
+            model.step()
+            if progress is not None and (model.interval % report_every == 0 or model.interval == n):
+                elapsed = time.perf_counter() - started
+                print(f"  interval {model.interval}/{n}  ({elapsed:.1f} s)", file=progress, flush=True)
+    except KeyboardInterrupt:
+        model.finalize()
+        raise
     assert model.summary is not None
     return model.summary
 

@@ -56,3 +56,29 @@ def test_run_writes_results_and_prints_the_summary(
     assert any(line.split()[-1] == minutes for line in printed.splitlines() if "customer-minutes" in line)
     assert summary["intervals"] == 12
     assert f"{summary['pv_kwh']:.1f} kWh" in printed
+
+
+def test_an_interrupted_run_keeps_what_it_computed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from model import Model
+
+    real_step = Model.step
+    calls = {"n": 0}
+
+    def step_then_ctrl_c(self: Model) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        real_step(self)
+
+    monkeypatch.setattr(Model, "step", step_then_ctrl_c)
+    out = tmp_path / "cut"
+    assert main(["run", "--set", "interval_minutes=120", "--out", str(out), "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    intervals = pd.read_parquet(out / "intervals.parquet")
+    assert list(intervals.interval) == [0, 1, 2]
+    assert json.loads((out / "summary.json").read_text())["intervals"] == 3
+    assert not list(out.glob("*.tmp"))
