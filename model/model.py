@@ -131,6 +131,13 @@ class Model(mesa.Model):
         self._household_bus_pos = self.feeder.net.bus.index.get_indexer(self.population.bus)
         self._inverter_kva = self.population.pv_kwp.to_numpy() * scenario.pv.inverter_ac_dc_ratio
         self._last_vuf_percent: float | None = None
+        dso = scenario.dso
+        self._volt_var = (
+            Droop(tuple(dso.volt_var.v_pu), tuple(dso.volt_var.y)) if dso.volt_var.enabled else None
+        )
+        self._volt_watt = (
+            Droop(tuple(dso.volt_watt.v_pu), tuple(dso.volt_watt.y)) if dso.volt_watt.enabled else None
+        )
         self.voltage_quality = VoltageQuality(
             len(self.population), scenario.grid.v_min_pu, scenario.grid.v_max_pu
         )
@@ -355,7 +362,8 @@ class Model(mesa.Model):
         pv = dispatch["pv_kw"]
         q_inverter = np.zeros_like(pv)
         iterations = 1
-        if dso.volt_var.enabled or dso.volt_watt.enabled:
+        inverter_control = self._volt_var is not None or self._volt_watt is not None
+        if inverter_control:
             result = solve_with_inverters(
                 self.solver,
                 p_other,
@@ -364,8 +372,8 @@ class Model(mesa.Model):
                 self._inverter_kva,
                 self._household_bus_pos,
                 self._phase_col,
-                Droop(tuple(dso.volt_var.v_pu), tuple(dso.volt_var.y)) if dso.volt_var.enabled else None,
-                Droop(tuple(dso.volt_watt.v_pu), tuple(dso.volt_watt.y)) if dso.volt_watt.enabled else None,
+                self._volt_var,
+                self._volt_watt,
                 dso.inverter_max_iterations,
                 dso.inverter_tolerance_kw,
             )
@@ -379,7 +387,7 @@ class Model(mesa.Model):
         p_kw[rows, self._phase_col] += dispatch["pv_kw"]
         q_kvar[rows, self._phase_col] += q_inverter
         dispatch["inverter_q_kvar"] = q_inverter
-        if not (dso.volt_var.enabled or dso.volt_watt.enabled):
+        if not inverter_control:
             state = self.solver.solve(p_kw, q_kvar)
         return state, p_kw, q_kvar, iterations
 
@@ -521,18 +529,20 @@ class Model(mesa.Model):
         Called automatically after the last interval (or an abort); call it
         yourself to stop a run early. Returns the summary.
         """
+        ev_sessions = self.ev_sessions()
+        voltage_quality = self.voltage_quality_table()
         self.summary = summarise(
             self.config,
             self.interval_rows,
             self.households,
             self.retailer.revenue_eur,
-            self.ev_sessions(),
-            self.voltage_quality_table(),
+            ev_sessions,
+            voltage_quality,
         )
         if self.recorder is not None and not self.recorder.closed:
-            self.recorder.write_frame("ev_sessions", self.ev_sessions())
+            self.recorder.write_frame("ev_sessions", ev_sessions)
             self.recorder.write_frame("appliance_cycles", self.appliance_cycles())
-            self.recorder.write_frame("voltage_quality", self.voltage_quality_table())
+            self.recorder.write_frame("voltage_quality", voltage_quality)
             self.recorder.close()
             self.recorder.write_json("summary.json", self.summary)
             self.recorder.write_json("timings.json", {k: round(v, 6) for k, v in self.timings.items()})

@@ -47,5 +47,5 @@ def day_tables(day_run: tuple[Model, Path]) -> dict[str, pd.DataFrame]:
 
 def hourly(**overrides: object) -> Scenario:
     """A quick scenario: one day at 60-minute intervals (24 power flows)."""
-    items = [f"{k.replace('__', '.')}={v}" for k, v in {"interval_minutes": 60, **overrides}.items()]
+    items = [f"{k}={v}" for k, v in {"interval_minutes": 60, **overrides}.items()]
     return Scenario.load(None, items)
