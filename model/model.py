@@ -54,7 +54,9 @@ def _stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> dict[str, np.nda
         "battery_kw": battery,
         "ev_kw": ev,
         "appliance_kw": appliance,
-        "net_injection_kw": pv + battery + ev + appliance - base_load_kw,
+        "net_injection_kw": np.array(
+            [d.net_kw(float(b)) for d, b in zip(done, base_load_kw, strict=True)]
+        ),  # one definition of the net position: DevicePlan.net_kw
     }
 
 
