@@ -62,10 +62,8 @@ class PandapowerSolver:
         bus = net.res_bus_3ph
         line = net.res_line_3ph
         trafo = net.res_trafo_3ph
-        losses_mw = (
-            line[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum()
-            + trafo[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum()
-        )
+        line_losses_kw = line[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum(axis=1) * 1000.0
+        trafo_losses_kw = trafo[["pl_a_mw", "pl_b_mw", "pl_c_mw"]].to_numpy().sum(axis=1) * 1000.0
         ext_mw = net.res_ext_grid_3ph[["p_a_mw", "p_b_mw", "p_c_mw"]].to_numpy().sum()
         return GridState(
             converged=True,
@@ -76,9 +74,11 @@ class PandapowerSolver:
             trafo_loading_percent=trafo[
                 ["loading_a_percent", "loading_b_percent", "loading_c_percent"]
             ].to_numpy(),
-            losses_kw=float(losses_mw) * 1000.0,
+            losses_kw=float(line_losses_kw.sum() + trafo_losses_kw.sum()),
             ext_grid_import_kw=float(ext_mw) * 1000.0,
             line_p_from_kw=line[["p_a_from_mw", "p_b_from_mw", "p_c_from_mw"]].to_numpy().sum(axis=1)
             * 1000.0,
             trafo_p_hv_kw=trafo[["p_a_hv_mw", "p_b_hv_mw", "p_c_hv_mw"]].to_numpy().sum(axis=1) * 1000.0,
+            line_losses_kw=line_losses_kw,
+            trafo_losses_kw=trafo_losses_kw,
         )

@@ -144,10 +144,14 @@ class PowerGridModelSolver:
             field(ComponentType.transformer, "i_to", self._trafo_order) * u[:, :, 1],
         )
         trafo_loading = trafo_va * np.sqrt(3) / self._trafo_sn_va[None, :, None] * 100.0
-        losses_w = sum(
-            (field(c, "p_from") + field(c, "p_to")).sum(axis=(1, 2))
-            for c in (ComponentType.line, ComponentType.transformer)
-        )
+        line_losses_kw = (
+            field(ComponentType.line, "p_from", self._line_order)
+            + field(ComponentType.line, "p_to", self._line_order)
+        ).sum(axis=2) / 1000.0
+        trafo_losses_kw = (
+            field(ComponentType.transformer, "p_from", self._trafo_order)
+            + field(ComponentType.transformer, "p_to", self._trafo_order)
+        ).sum(axis=2) / 1000.0
         import_kw = field(ComponentType.source, "p").sum(axis=(1, 2)) / 1000.0
         line_p = field(ComponentType.line, "p_from", self._line_order).sum(axis=2) / 1000.0
         trafo_p = field(ComponentType.transformer, "p_from", self._trafo_order).sum(axis=2) / 1000.0
@@ -161,10 +165,12 @@ class PowerGridModelSolver:
                 va_degree=va[k],
                 line_loading_percent=line_loading[k],
                 trafo_loading_percent=trafo_loading[k],
-                losses_kw=float(losses_w[k]) / 1000.0,
+                losses_kw=float(line_losses_kw[k].sum() + trafo_losses_kw[k].sum()),
                 ext_grid_import_kw=float(import_kw[k]),
                 line_p_from_kw=line_p[k],
                 trafo_p_hv_kw=trafo_p[k],
+                line_losses_kw=line_losses_kw[k],
+                trafo_losses_kw=trafo_losses_kw[k],
             )
             for k in range(len(vm))
         ]

@@ -25,12 +25,16 @@ class Sensitivities:
         ptdf_line: (n_households, n_line) active power entering each line at its from-bus, kW per kW.
         ptdf_trafo: (n_households, n_trafo) active power entering each transformer at its HV side, kW per kW.
         plsf: (n_households,) total active losses, kW per kW.
+        line_loading: (n_households, n_line) loading of each line, percent per kW.
+        trafo_loading: (n_households, n_trafo, 3) loading of each transformer phase, percent per kW.
     """
 
     vsc_pu_per_kw: np.ndarray
     ptdf_line: np.ndarray
     ptdf_trafo: np.ndarray
     plsf: np.ndarray
+    line_loading: np.ndarray
+    trafo_loading: np.ndarray
 
 
 def sensitivities(
@@ -71,4 +75,6 @@ def sensitivities(
         ptdf_line=diff([s.line_p_from_kw for s in states]),
         ptdf_trafo=diff([s.trafo_p_hv_kw for s in states]),
         plsf=diff([np.array(s.losses_kw) for s in states]),
+        line_loading=diff([s.line_loading_percent for s in states]),
+        trafo_loading=diff([s.trafo_loading_percent for s in states]),
     )

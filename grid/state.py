@@ -24,6 +24,9 @@ class GridState:
             into the feeder positive, export negative).
         line_p_from_kw: active power entering each line at its from-bus, all phases.
         trafo_p_hv_kw: active power entering each transformer at its HV side, all phases.
+        line_losses_kw: active losses of each line, all phases (they sum, with the
+            transformers', to ``losses_kw``).
+        trafo_losses_kw: active losses of each transformer, all phases.
     """
 
     converged: bool
@@ -36,6 +39,8 @@ class GridState:
     ext_grid_import_kw: float
     line_p_from_kw: np.ndarray
     trafo_p_hv_kw: np.ndarray
+    line_losses_kw: np.ndarray
+    trafo_losses_kw: np.ndarray
 
     @classmethod
     def failed(cls, error: str, n_bus: int, n_line: int, n_trafo: int) -> "GridState":
@@ -52,6 +57,8 @@ class GridState:
             ext_grid_import_kw=float("nan"),
             line_p_from_kw=np.full(n_line, np.nan),
             trafo_p_hv_kw=np.full(n_trafo, np.nan),
+            line_losses_kw=np.full(n_line, np.nan),
+            trafo_losses_kw=np.full(n_trafo, np.nan),
         )
 
 

@@ -13,6 +13,8 @@ SimPy's environment is the only clock: ``step()`` advances it by one interval.
 
 import time
 import zoneinfo
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +23,29 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from agents.dso import DSO
 from agents.household import Household, Retailer
 from agents.policies import DEVICE_POLICIES, DevicePlan
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from agents.strategies import STRATEGIES, Observation, Order
 from grid.controls import Droop, choose_phase_switches, solve_with_inverters
 from grid.feeders import PHASES
+from grid.lindist import LinDist3Flow
+from grid.losses import allocate_losses
 from grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
+from grid.sensitivity import Sensitivities, sensitivities
 from grid.solver import make_solver
 from grid.state import GridState
-from model.market import ClearingResult, make_mechanism
+from grid.topology import Tree
+from model.constraints import Curtailment, Grid, Limits, Request, make_constraint_method
+from model.market import ClearingResult, Trade
 from model.population import build_devices, draw_population, feeder_for, random_streams
+from model.pricing import MarketContext, make_clearing
 from model.recorder import Recorder
 from model.scenario import Scenario
 from model.settlement import Settlement, settle
 from model.summary import summarise
+from model.tariffs import TariffInputs, make_tariff
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
 _DEVICE_TOTALS = ("base_load_kw", "pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "appliance_kw")
@@ -58,6 +68,89 @@ def _stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> dict[str, np.nda
             [d.net_kw(float(b)) for d, b in zip(done, base_load_kw, strict=True)]
         ),  # one definition of the net position: DevicePlan.net_kw
     }
+
+
+class _Lazy:
+    """A value computed on first use (sensitivities only some tariffs and allocations need)."""
+
+    def __init__(self, compute: Callable[[], Sensitivities]) -> None:
+        self._compute = compute
+        self._value: Sensitivities | None = None
+
+    def get(self) -> Sensitivities:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+def _apply_cut(plan: DevicePlan, export_kw: float, import_kw: float) -> None:
+    """Change a plan by the DSO's cuts: export by curtailing PV, import by less battery, then EV, charging."""
+    if export_kw > 0:
+        plan.pv_curtailed_kw += export_kw
+        plan.pv_kw -= export_kw
+    if import_kw > 0:
+        from_battery = min(import_kw, max(-plan.battery_kw, 0.0))
+        plan.battery_kw += from_battery
+        plan.ev_kw += min(import_kw - from_battery, max(-plan.ev_kw, 0.0))
+
+
+def _cut_orders(orders: list[Order], cut: Curtailment, hours: float) -> list[Order]:
+    """Orders less each household's cut (sell orders by its export cut, buy orders by its import cut)."""
+    left = {("sell", h): x * hours for h, x in enumerate(cut.export_kw) if x > 0}
+    left.update({("buy", h): x * hours for h, x in enumerate(cut.import_kw) if x > 0})
+    out = []
+    for o in orders:
+        key = (o.side, o.household)
+        take = min(left.get(key, 0.0), o.energy_kwh)
+        if take > 0:
+            left[key] -= take
+        if o.energy_kwh - take > 1e-9:
+            out.append(Order(o.household, o.side, o.energy_kwh - take, o.price_eur_per_kwh))
+    return out
+
+
+def _cut_trades(
+    trades: list[Trade], cut: Curtailment, hours: float
+) -> tuple[list[Trade], dict[int, tuple[float, str]]]:
+    """Trades less the cuts: a household's cut reduces its local trades pro rata, then its retail exchange.
+
+    Returns the delivered trades (same order, possibly zero energy) and, per curtailed
+    trade position, the energy cut and the reason.
+    """
+    energy = np.array([t.energy_kwh for t in trades])
+    cut_by: dict[int, tuple[float, str]] = {}
+    for side, cuts in (("seller", cut.export_kw), ("buyer", cut.import_kw)):
+        for h in np.flatnonzero(cuts > 0):
+            mine = [i for i, t in enumerate(trades) if getattr(t, side) == h]
+            total = energy[mine].sum()
+            if total <= 0:
+                continue
+            share = min(cuts[h] * hours / total, 1.0)
+            for i in mine:
+                amount = energy[i] * share
+                energy[i] -= amount
+                before = cut_by.get(i, (0.0, ""))[0]
+                cut_by[i] = (before + amount, cut.reason[h])
+    delivered = [
+        Trade(t.buyer, t.seller, float(e), t.price_eur_per_kwh) for t, e in zip(trades, energy, strict=True)
+    ]
+    return delivered, cut_by
+
+
+def _trade_losses(trades: list[Trade], household_kwh: np.ndarray, settlement: Settlement) -> np.ndarray:
+    """Each trade's share of the allocated losses.
+
+    A household's allocation is spread over all its exchanges (local trades and the
+    retailer) in proportion to energy; a trade carries its buyer's and seller's parts.
+    """
+    exchanged = (
+        settlement.bought_local_kwh
+        + settlement.sold_local_kwh
+        + settlement.bought_retail_kwh
+        + settlement.sold_retail_kwh
+    )
+    per_kwh = np.divide(household_kwh, exchanged, out=np.zeros_like(household_kwh), where=exchanged > 0)
+    return np.array([t.energy_kwh * (per_kwh[t.buyer] + per_kwh[t.seller]) for t in trades])
 
 
 class PowerFlowError(RuntimeError):
@@ -96,6 +189,11 @@ class Model(mesa.Model):
         self.feeder = feeder_for(scenario)
         streams = random_streams(self.rng)
         self.population = draw_population(scenario, self.feeder, streams)
+        zoned = scenario.market.pricing == "zonal" or scenario.tariff.kind == "zonal"
+        self.population["zone"] = (
+            self.tree.zones(scenario.market.zonal.n_zones) if zoned else np.zeros(len(self.population), int)
+        )
+        self._attacked = self._attack_targets(streams["attack"])
         self.times = pd.date_range(
             pd.Timestamp(scenario.start, tz=zoneinfo.ZoneInfo(scenario.site.timezone)),
             periods=scenario.n_intervals,
@@ -125,7 +223,31 @@ class Model(mesa.Model):
             scenario.market.feed_in_tariff_eur_per_kwh,
         )
 
-        self.mechanism = make_mechanism(scenario.market.mechanism)
+        market = scenario.market
+        n = len(self.population)
+        self.mechanism = make_clearing(
+            market.pricing,
+            market.clearing_mechanism,
+            MarketContext(
+                rng=streams["market"],
+                zone=self.population.zone.to_numpy(),
+                preference_eur_per_kwh=self._p2p_preference()
+                if market.clearing_mechanism == "p2p"
+                else np.zeros((n, n)),
+                retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
+                feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
+            ),
+            community_pricing=market.community.pricing,
+            inter_zone_capacity_kwh=market.zonal.inter_zone_capacity_kwh,
+        )
+        self.tariff = make_tariff(
+            scenario.tariff,
+            n,
+            scenario.interval_hours,
+            lambda: self.distance_ohm,
+            self.population.zone.to_numpy(),
+        )
+        self.dso = DSO(self, scenario.tariff.network_cost_eur_per_household_year * n)
         self.solver = make_solver(scenario.grid.solver, self.feeder, scenario.grid.max_iterations)
         self._lv_bus_pos = self.feeder.net.bus.index.get_indexer(self.feeder.lv_buses)
         self._bus_ids = self.feeder.net.bus.index.to_numpy()
@@ -143,6 +265,17 @@ class Model(mesa.Model):
         self.voltage_quality = VoltageQuality(
             len(self.population), scenario.grid.v_min_pu, scenario.grid.v_max_pu
         )
+        self.constraint_method = make_constraint_method(
+            market.constraint_mode,
+            self._constraint_grid() if market.constraint_mode != "none" else None,  # type: ignore[arg-type]
+            Limits(
+                scenario.grid.v_min_pu,
+                scenario.grid.v_max_pu,
+                scenario.grid.line_loading_limit_percent,
+                market.constraint_margin_pu,
+                market.constraint_margin_percent,
+            ),
+        )
 
         self.interval = 0
         self.last_price_eur_per_kwh: float | None = None
@@ -157,7 +290,9 @@ class Model(mesa.Model):
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.recorder: Recorder | None = None
         if self.out_dir is not None:
-            tables = ["intervals", "households", "trades"]
+            tables = ["intervals", "households", "trades", "curtailments"]
+            if market.pricing == "zonal":
+                tables.append("zone_prices")
             if scenario.output.bus_voltages != "none":
                 tables.append("bus_voltages")
             self.recorder = Recorder(self.out_dir, tables)
@@ -214,6 +349,61 @@ class Model(mesa.Model):
         # Households draw reactive power at a fixed power factor; PV inverters run at unity.
         self.load_kvar = self.load_kw * np.tan(np.arccos(cfg.households.power_factor))
 
+    @cached_property
+    def tree(self) -> Tree:
+        """The feeder's radial structure (built on first use)."""
+        return Tree(self.feeder)
+
+    @cached_property
+    def distance_ohm(self) -> np.ndarray:
+        """Electrical distance between every two households' buses, [i, j] in ohm."""
+        return self.tree.distance_ohm(self.tree.household_bus, self.tree.household_bus)
+
+    @cached_property
+    def lindist(self) -> LinDist3Flow:
+        """The LinDist3Flow model of the feeder around its no-load voltages."""
+        zero = np.zeros((len(self.population), 3))
+        noload = self.solver.solve(zero, zero)
+        if not noload.converged:
+            raise PowerFlowError(f"the no-load power flow failed: {noload.error}")
+        return LinDist3Flow(self.tree, self._phase_col, noload.vm_pu)
+
+    def _constraint_grid(self) -> Grid:
+        return Grid(self.solver, self.lindist, self._lv_bus_pos, self._bus_ids, self._phase_col)
+
+    def _p2p_preference(self) -> np.ndarray:
+        """[buyer, seller] premium for green sellers minus a penalty per ohm of distance and any pair fee."""
+        p2p = self.config.market.p2p
+        green = self.population.has_pv.to_numpy()
+        preference = p2p.green_premium_eur_per_kwh * green[None, :].astype(float)
+        preference = preference - p2p.distance_penalty_eur_per_kwh_per_ohm * self.distance_ohm
+        tariff = self.config.tariff
+        if tariff.kind == "distance":
+            preference = preference - tariff.distance_eur_per_kwh_per_ohm * self.distance_ohm
+        if tariff.kind == "zonal":
+            zone = self.population.zone.to_numpy()
+            preference = preference - tariff.zonal_eur_per_kwh * (zone[:, None] != zone[None, :])
+        return preference
+
+    def _attack_targets(self, rng: np.random.Generator) -> np.ndarray:
+        """Which households' demand reports the attack manipulates."""
+        attack = self.config.attack
+        n = len(self.population)
+        names = self.population.household.to_numpy()
+        if attack.kind != "demand":
+            return np.zeros(n, dtype=bool)
+        if attack.households:
+            unknown = sorted(set(attack.households) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"scenario field 'attack.households' names households {unknown} that feeder "
+                    f"{self.feeder.name!r} does not have; its households are {list(names[:5])}..."
+                )
+            return np.isin(names, attack.households)
+        chosen = np.zeros(n, dtype=bool)
+        chosen[rng.permutation(n)[: int(round(attack.share * n))]] = True
+        return chosen
+
     def _bus_positions_to_record(self) -> np.ndarray:
         mode = self.config.output.bus_voltages
         if mode == "all":
@@ -242,24 +432,26 @@ class Model(mesa.Model):
         k = self.interval
         cfg = self.config
         market = cfg.market
+        hours = cfg.interval_hours
         t0_s, t1_s = float(self.env.now), float(self.env.now + self._interval_s)
         tic = time.perf_counter()
 
-        # observe + plan devices + decide orders
+        # observe + plan devices + report + decide orders
         base_kw = self.load_kw[:, k]
         pv_kw = self.pv_kw[:, k]
         plans = [h.plan(float(base_kw[h.index]), float(pv_kw[h.index]), t0_s, t1_s) for h in self.households]
-        planned_kwh = (
-            np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)]) * cfg.interval_hours
-        )
+        planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
+        reported_kwh, signal = self._reports(k, planned_kw * hours)
         observations = [
             Observation(
                 household=i,
                 interval=k,
-                net_energy_kwh=float(planned_kwh[i]),
-                retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
-                feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
-                last_price_eur_per_kwh=self.last_price_eur_per_kwh,
+                net_energy_kwh=float(reported_kwh[i]),
+                retail_price_eur_per_kwh=market.retail_price_eur_per_kwh * signal,
+                feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh * signal,
+                last_price_eur_per_kwh=None
+                if self.last_price_eur_per_kwh is None
+                else self.last_price_eur_per_kwh * signal,
             )
             for i in range(len(plans))
         ]
@@ -268,8 +460,10 @@ class Model(mesa.Model):
             orders.extend(household.decide(observations[household.index]))
         toc = self._lap("decide", tic)
 
-        # clear, then the devices run as planned
-        clearing = self.mechanism.clear(orders)
+        # clear under the constraint mode, then the devices run as planned (less any cuts)
+        clearing, cut, trade_cuts = self._clear(orders, plans, planned_kw, reported_kwh / hours, k)
+        for h, plan in zip(self.households, plans, strict=True):
+            _apply_cut(plan, float(cut.export_kw[h.index]), float(cut.import_kw[h.index]))
         done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in self.households]
         dispatch = _stack(done, base_kw)
         dispatch["battery_soc"] = np.array(
@@ -291,11 +485,29 @@ class Model(mesa.Model):
         self._last_vuf_percent = metrics.vuf_max_percent
         toc = self._lap("grid", toc)
 
-        # settle what the meters saw, reward
-        net_kwh = dispatch["net_injection_kw"] * cfg.interval_hours
+        # settle what the meters saw with the retailer's prices and the network fees, reward
+        net_kwh = dispatch["net_injection_kw"] * hours
+        trades = clearing.trades
+        measured = _Lazy(lambda: sensitivities(self.solver, p_kw, q_kvar, self._phase_col))
         settlement = settle(
-            net_kwh, clearing.trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh
+            net_kwh, trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh
         )
+        fees = self.tariff.fees(
+            TariffInputs(k, trades, settlement.bought_retail_kwh, net_kwh, state, measured.get)
+        )
+        settlement = settlement.with_network_fees(fees.household_eur)
+        losses_kw = (
+            allocate_losses(
+                market.loss_allocation,
+                dispatch["net_injection_kw"],
+                state,
+                self.tree,
+                lambda: measured.get().plsf,
+            )
+            if state.converged
+            else np.full(len(net_kwh), np.nan)
+        )
+        dispatch["loss_allocation_kwh"] = losses_kw * hours
         retailer_only_bill = np.where(
             net_kwh < 0,
             -net_kwh * market.retail_price_eur_per_kwh,
@@ -303,9 +515,7 @@ class Model(mesa.Model):
         )
         wear = dispatch["battery_wear_eur"] = np.array(
             [
-                h.devices.battery.degradation_cost_eur(d.battery_kw, cfg.interval_hours)
-                if h.devices.battery
-                else 0.0
+                h.devices.battery.degradation_cost_eur(d.battery_kw, hours) if h.devices.battery else 0.0
                 for h, d in zip(self.households, done, strict=True)
             ]
         )
@@ -315,12 +525,19 @@ class Model(mesa.Model):
             household.bill_eur += float(bills[household.index])
             household.learn(observations[household.index], float(reward[household.index]))
         self.retailer.revenue_eur += settlement.retailer_revenue_eur
-        if clearing.price_eur_per_kwh is not None:
-            self.last_price_eur_per_kwh = clearing.price_eur_per_kwh
+        self.dso.revenue_eur += settlement.network_revenue_eur
+        self.dso.curtailed_export_kwh += float(cut.export_kw.sum() * hours)
+        self.dso.curtailed_import_kwh += float(cut.import_kw.sum() * hours)
+        if clearing.mean_price_eur_per_kwh is not None:
+            self.last_price_eur_per_kwh = clearing.mean_price_eur_per_kwh
         toc = self._lap("clear", toc)
 
         self.last_clearing, self.last_settlement = clearing, settlement
         self.last_grid, self.last_metrics = state, metrics
+        self.last_curtailment = cut
+        dispatch["reported_net_kwh"] = reported_kwh
+        dispatch["curtailed_export_kwh"] = cut.export_kw * hours
+        dispatch["curtailed_import_kwh"] = cut.import_kw * hours
         self._record(
             k,
             dispatch,
@@ -333,6 +550,10 @@ class Model(mesa.Model):
             settlement,
             state,
             metrics,
+            cut,
+            trade_cuts,
+            fees.trade_eur,
+            _trade_losses(trades, dispatch["loss_allocation_kwh"], settlement),
         )
         self._lap("record", toc)
         self.interval += 1
@@ -348,18 +569,84 @@ class Model(mesa.Model):
             self.running = False
             self.finalize()
 
+    def _reports(self, k: int, planned_kwh: np.ndarray) -> tuple[np.ndarray, float]:
+        """What the households report (demand attack) and the factor on the price signal (price attack)."""
+        attack = self.config.attack
+        if attack.kind == "none" or k < attack.start_interval:
+            return planned_kwh, 1.0
+        if attack.kind == "price":
+            return planned_kwh, attack.factor
+        return np.where(self._attacked, planned_kwh * attack.factor, planned_kwh), 1.0
+
+    def _injections(self, net_kw: np.ndarray, ev_kw: np.ndarray) -> np.ndarray:
+        """(n, 3) active injections: the net on the household's phase, 3-phase chargers split evenly."""
+        rows = np.arange(len(net_kw))
+        ev3 = np.where(self._ev_three_phase, ev_kw, 0.0)
+        p = np.zeros((len(rows), 3))
+        p[rows, self._phase_col] = net_kw - ev3
+        return p + ev3[:, None] / 3
+
+    def _clear(
+        self,
+        orders: list[Order],
+        plans: list[DevicePlan],
+        planned_kw: np.ndarray,
+        reported_kw: np.ndarray,
+        k: int,
+    ) -> tuple[ClearingResult, Curtailment, dict[int, tuple[float, str]]]:
+        """Clear the market under the constraint mode; returns the clearing, the cuts and the trades' cuts.
+
+        ``post_check`` clears first and then curtails trades (``trade_cuts``: trade
+        position -> curtailed kWh and reason); ``sensitivity`` and ``opf`` curtail the
+        orders before clearing.
+        """
+        method = self.constraint_method
+        n = len(plans)
+        if method.mode == "none":
+            return self.mechanism.clear(orders), Curtailment.nothing(n), {}
+        hours = self.config.interval_hours
+        ev_kw = np.array([p.ev_kw for p in plans])
+        battery_kw = np.array([p.battery_kw for p in plans])
+        export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
+        import_flex = np.clip(
+            np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + np.clip(-ev_kw, 0, None)), 0, None
+        )
+        market = self.config.market
+        export_cost = np.full(n, market.feed_in_tariff_eur_per_kwh)
+        import_cost = np.full(n, market.retail_price_eur_per_kwh)
+        for o in orders:
+            (export_cost if o.side == "sell" else import_cost)[o.household] = o.price_eur_per_kwh
+        request = Request(
+            p_kw=self._injections(reported_kw, ev_kw),
+            q_kvar=self._reactive(k),
+            export_flex_kw=export_flex,
+            import_flex_kw=import_flex,
+            export_cost=export_cost,
+            import_cost=import_cost,
+        )
+        if method.mode == "post_check":
+            clearing = self.mechanism.clear(orders)
+            cut = method.curtail(request).valued(request, hours)
+            trades, trade_cuts = _cut_trades(clearing.trades, cut, hours)
+            clearing = ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices)
+            return clearing, cut, trade_cuts
+        cut = method.curtail(request).valued(request, hours)
+        return self.mechanism.clear(_cut_orders(orders, cut, hours)), cut, {}
+
+    def _reactive(self, k: int) -> np.ndarray:
+        """(n, 3) reactive injections of the households' loads (PV at unity power factor)."""
+        q = np.zeros((len(self._phase_col), 3))
+        q[np.arange(len(q)), self._phase_col] = -self.load_kvar[:, k]
+        return q
+
     def _grid_step(
         self, dispatch: dict[str, np.ndarray], k: int
     ) -> tuple[GridState, np.ndarray, np.ndarray, int]:
         """Per-phase injections on the feeder, solved (with inverter droop control if enabled)."""
         rows = np.arange(len(self._phase_col))
-        # single-phase parts on the household's phase, 3-phase chargers split evenly
-        ev3 = np.where(self._ev_three_phase, dispatch["ev_kw"], 0.0)
-        p_other = np.zeros((len(rows), 3))
-        q_other = np.zeros((len(rows), 3))
-        p_other[rows, self._phase_col] = dispatch["net_injection_kw"] - ev3 - dispatch["pv_kw"]
-        p_other += ev3[:, None] / 3
-        q_other[rows, self._phase_col] = -self.load_kvar[:, k]
+        # everything but PV: PV's share is set (and maybe curtailed) by the inverters below
+        p_other = self._injections(dispatch["net_injection_kw"] - dispatch["pv_kw"], dispatch["ev_kw"])
+        q_other = self._reactive(k)
         dso = self.config.dso
         pv = dispatch["pv_kw"]
         q_inverter = np.zeros_like(pv)
@@ -434,8 +721,13 @@ class Model(mesa.Model):
         settlement: Settlement,
         state: GridState,
         m: IntervalMetrics,
+        cut: Curtailment,
+        trade_cuts: dict[int, tuple[float, str]],
+        trade_fees_eur: np.ndarray,
+        trade_losses_kwh: np.ndarray,
     ) -> None:
         names = self.population.household.to_numpy()
+        hours = self.config.interval_hours
         cfg_grid = self.config.grid
         row: dict[str, Any] = {
             "interval": k,
@@ -443,8 +735,16 @@ class Model(mesa.Model):
             "clearing_price_eur_per_kwh": np.nan
             if clearing.price_eur_per_kwh is None
             else clearing.price_eur_per_kwh,
+            "mean_local_price_eur_per_kwh": np.nan
+            if clearing.mean_price_eur_per_kwh is None
+            else clearing.mean_price_eur_per_kwh,
             "local_volume_kwh": clearing.volume_kwh,
-            "n_trades": len(clearing.trades),
+            "n_trades": sum(t.energy_kwh > 0 for t in clearing.trades),
+            "network_fees_eur": settlement.network_revenue_eur,
+            "curtailed_export_kwh": float(cut.export_kw.sum() * hours),
+            "curtailed_import_kwh": float(cut.import_kw.sum() * hours),
+            "curtailment_cost_eur": cut.cost_eur,
+            "constraint_power_flows": cut.power_flows,
             "retail_import_kwh": float(settlement.bought_retail_kwh.sum()),
             "retail_export_kwh": float(settlement.sold_retail_kwh.sum()),
             "retailer_revenue_eur": settlement.retailer_revenue_eur,
@@ -495,18 +795,53 @@ class Model(mesa.Model):
                 "sold_retail_kwh": settlement.sold_retail_kwh,
                 "local_payment_eur": settlement.local_payment_eur,
                 "retail_payment_eur": settlement.retail_payment_eur,
+                "network_fee_eur": settlement.network_fee_eur,
                 "bill_eur": settlement.bill_eur,
             },
         )
-        if clearing.trades:
+        trades = clearing.trades
+        if trades:
             rec.add(
                 "trades",
                 {
                     "interval": k,
-                    "buyer": names[[t.buyer for t in clearing.trades]],
-                    "seller": names[[t.seller for t in clearing.trades]],
-                    "energy_kwh": np.array([t.energy_kwh for t in clearing.trades]),
-                    "price_eur_per_kwh": np.array([t.price_eur_per_kwh for t in clearing.trades]),
+                    "buyer": names[[t.buyer for t in trades]],
+                    "seller": names[[t.seller for t in trades]],
+                    "energy_kwh": np.array([t.energy_kwh for t in trades]),
+                    "price_eur_per_kwh": np.array([t.price_eur_per_kwh for t in trades]),
+                    "network_fee_eur": trade_fees_eur,
+                    "loss_allocation_kwh": trade_losses_kwh,
+                    "curtailed_kwh": np.array([trade_cuts.get(i, (0.0, ""))[0] for i in range(len(trades))]),
+                    "curtailment_reason": np.array(
+                        [trade_cuts.get(i, (0.0, ""))[1] for i in range(len(trades))], dtype=object
+                    ),
+                },
+            )
+        cut_households = np.flatnonzero((cut.export_kw > 0) | (cut.import_kw > 0))
+        if len(cut_households):
+            rec.add(
+                "curtailments",
+                {
+                    "interval": k,
+                    "household": names[cut_households],
+                    "export_kwh": cut.export_kw[cut_households] * hours,
+                    "import_kwh": cut.import_kw[cut_households] * hours,
+                    "reason": np.array([cut.reason[h] for h in cut_households], dtype=object),
+                },
+            )
+        if clearing.zone_prices and "zone_prices" in rec.tables:
+            zones = sorted(clearing.zone_prices)
+            rec.add(
+                "zone_prices",
+                {
+                    "interval": k,
+                    "zone": np.array(zones),
+                    "price_eur_per_kwh": np.array(
+                        [
+                            np.nan if clearing.zone_prices[z] is None else clearing.zone_prices[z]
+                            for z in zones
+                        ]
+                    ),
                 },
             )
         pos = self._recorded_bus_pos
@@ -538,6 +873,7 @@ class Model(mesa.Model):
             self.interval_rows,
             self.households,
             self.retailer.revenue_eur,
+            self.dso,
             ev_sessions,
             voltage_quality,
         )

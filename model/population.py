@@ -13,7 +13,7 @@ from agents.policies import Devices
 from grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
 from model.scenario import Scenario, ScenarioError
 
-STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather", "phases")
+STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather", "phases", "market", "attack")
 
 
 def feeder_for(scenario: Scenario) -> Feeder:

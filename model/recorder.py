@@ -26,8 +26,14 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("interval", _I),
             ("time", pa.timestamp("s", tz="UTC")),
             ("clearing_price_eur_per_kwh", _F),
+            ("mean_local_price_eur_per_kwh", _F),
             ("local_volume_kwh", _F),
             ("n_trades", _I),
+            ("network_fees_eur", _F),
+            ("curtailed_export_kwh", _F),
+            ("curtailed_import_kwh", _F),
+            ("curtailment_cost_eur", _F),
+            ("constraint_power_flows", _I),
             ("retail_import_kwh", _F),
             ("retail_export_kwh", _F),
             ("retailer_revenue_eur", _F),
@@ -92,7 +98,12 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("sold_retail_kwh", _F),
             ("local_payment_eur", _F),
             ("retail_payment_eur", _F),
+            ("network_fee_eur", _F),
             ("bill_eur", _F),
+            ("reported_net_kwh", _F),
+            ("curtailed_export_kwh", _F),
+            ("curtailed_import_kwh", _F),
+            ("loss_allocation_kwh", _F),
         ]
     ),
     "trades": pa.schema(
@@ -101,6 +112,26 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("buyer", _S),
             ("seller", _S),
             ("energy_kwh", _F),
+            ("price_eur_per_kwh", _F),
+            ("network_fee_eur", _F),
+            ("loss_allocation_kwh", _F),
+            ("curtailed_kwh", _F),
+            ("curtailment_reason", _S),
+        ]
+    ),
+    "curtailments": pa.schema(
+        [
+            ("interval", _I),
+            ("household", _S),
+            ("export_kwh", _F),
+            ("import_kwh", _F),
+            ("reason", _S),
+        ]
+    ),
+    "zone_prices": pa.schema(
+        [
+            ("interval", _I),
+            ("zone", _I),
             ("price_eur_per_kwh", _F),
         ]
     ),
@@ -127,6 +158,11 @@ class Recorder:
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._pending = 0
         self.closed = False
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables this recorder writes."""
+        return list(self._buffers)
 
     def add(self, table: str, columns: dict[str, Any]) -> None:
         """Queue a block of rows (columns of equal length, or scalars broadcast)."""

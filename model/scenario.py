@@ -411,12 +411,50 @@ class Weather(_Section):
     autocorrelation: float = Field(0.8, ge=0, lt=1)
 
 
-class Market(_Section):
-    """The local market and the retailer that backs it up."""
+class P2PSection(_Section):
+    """Buyers' per-pair preferences in bilateral P2P matching (EUR/kWh added to a pair's surplus)."""
 
-    mechanism: one_of(_mechanisms) = "pay_as_clear"  # type: ignore[valid-type]
+    green_premium_eur_per_kwh: float = Field(0.02, ge=0, le=1)  # seller has PV
+    distance_penalty_eur_per_kwh_per_ohm: float = Field(0.1, ge=0, le=100)  # electrical distance
+
+
+class CommunitySection(_Section):
+    """Internal price of community sharing: supply-demand ratio or mid-market rate."""
+
+    pricing: Literal["sdr", "mid_market"] = "sdr"
+
+
+class ZonalSection(_Section):
+    """Zonal pricing: how many zones, and how much may cross zone borders per interval (null: no cap)."""
+
+    n_zones: int = Field(3, ge=1, le=1000)
+    inter_zone_capacity_kwh: float | None = Field(None, ge=0)
+
+
+class Market(_Section):
+    """The local market, the retailer that backs it up and how the DSO's limits enter it.
+
+    ``pricing`` is the design (uniform, heterogeneous, zonal); ``mechanism``
+    the clearing that implements it (null: the design's default, see
+    :mod:`model.pricing`). ``constraint_mode`` is how network limits enter:
+    ``none``, ``post_check``, ``sensitivity`` or ``opf`` (see
+    :mod:`model.constraints`); ``constraint_margin_pu`` and
+    ``constraint_margin_percent`` tighten the limits the linear methods
+    use, to absorb their linearisation error. ``loss_allocation`` is how the
+    measured losses are shared (see :mod:`grid.losses`).
+    """
+
+    pricing: Literal["uniform", "heterogeneous", "zonal"] = "uniform"
+    mechanism: one_of(_mechanisms) | None = None  # type: ignore[valid-type]
     retail_price_eur_per_kwh: float = Field(0.30, ge=0, le=10)
     feed_in_tariff_eur_per_kwh: float = Field(0.08, ge=0, le=10)
+    p2p: P2PSection = Field(default_factory=P2PSection)
+    community: CommunitySection = Field(default_factory=CommunitySection)
+    zonal: ZonalSection = Field(default_factory=ZonalSection)
+    constraint_mode: Literal["none", "post_check", "sensitivity", "opf"] = "none"
+    constraint_margin_pu: float = Field(0.005, ge=0, le=0.05)
+    constraint_margin_percent: float = Field(2.0, ge=0, le=50)
+    loss_allocation: Literal["pro_rata", "marginal", "proportional_sharing"] = "pro_rata"
 
     @model_validator(mode="after")
     def _fit_below_retail(self) -> Self:
@@ -426,6 +464,79 @@ class Market(_Section):
                 f"retail_price_eur_per_kwh ({self.retail_price_eur_per_kwh})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _mechanism_fits_design(self) -> Self:
+        from model.pricing import mechanism_for  # imported late: model.pricing imports model.market
+
+        mechanism_for(self.pricing, self.mechanism)
+        return self
+
+    @property
+    def clearing_mechanism(self) -> str:
+        """The mechanism that runs: the one named, or the pricing design's default."""
+        from model.pricing import mechanism_for
+
+        return mechanism_for(self.pricing, self.mechanism)
+
+
+class Tariff(_Section):
+    """The network tariff households pay the DSO (review section 5.1), and the network's cost.
+
+    ``kind`` picks one; only its own parameters are used:
+
+    - ``none``;
+    - ``volumetric``: ``import_eur_per_kwh`` on energy bought from the retailer and
+      ``local_trade_eur_per_kwh`` on energy bought locally (paid by the buyer);
+    - ``capacity``: ``capacity_eur_per_kw`` per billing period of ``billing_days`` on the
+      peak import, of each household (``capacity_level: household``) or of the whole
+      community (``community``: the feeder's summed household import, shared by the
+      households that raise it);
+    - ``distance``: ``distance_eur_per_kwh_per_ohm`` times the electrical distance between
+      the two parties of a local trade (Baroche et al.);
+    - ``zonal``: ``zonal_eur_per_kwh`` on local trades between zones;
+    - ``congestion``: ``congestion_eur_per_kwh`` per kWh of flow a local trade adds, by its
+      PTDFs, in the direction of the flow on lines and transformers loaded above
+      ``congestion_threshold_percent`` (Guerrero et al., Paudel et al.);
+    - ``loss``: ``loss_price_eur_per_kwh`` on the losses a local trade causes by the loss
+      sensitivity factors (negative, a credit, when it reduces them).
+
+    Per-trade fees are split equally between buyer and seller. The DSO's revenue is
+    compared with ``network_cost_eur_per_household_year`` over the run's length.
+    """
+
+    kind: Literal["none", "volumetric", "capacity", "distance", "zonal", "congestion", "loss"] = "none"
+    import_eur_per_kwh: float = Field(0.08, ge=0, le=10)
+    local_trade_eur_per_kwh: float = Field(0.02, ge=0, le=10)
+    capacity_eur_per_kw: float = Field(5.0, ge=0, le=1000)
+    capacity_level: Literal["household", "community"] = "household"
+    billing_days: int = Field(30, ge=1, le=366)
+    distance_eur_per_kwh_per_ohm: float = Field(0.2, ge=0, le=100)
+    zonal_eur_per_kwh: float = Field(0.02, ge=0, le=10)
+    congestion_eur_per_kwh: float = Field(0.05, ge=0, le=10)
+    congestion_threshold_percent: float = Field(80.0, ge=0, le=500)
+    loss_price_eur_per_kwh: float = Field(0.10, ge=0, le=10)
+    network_cost_eur_per_household_year: float = Field(200.0, ge=0, le=1e5)
+
+
+class Attack(_Section):
+    """False data injection on market data (review section 3.4, Jhala et al.), from ``start_interval`` on.
+
+    - ``price``: every household sees retail price, feed-in tariff and last local
+      price multiplied by ``factor`` (a manipulated price signal);
+    - ``demand``: the chosen households report their expected net energy multiplied
+      by ``factor``: their orders, and the DSO's view of them, use the false value
+      while their meters see the true one.
+
+    The demand attack targets ``households`` (names) or, if that is empty, a share
+    ``share`` of them drawn from the run's ``attack`` stream.
+    """
+
+    kind: Literal["none", "price", "demand"] = "none"
+    start_interval: int = Field(0, ge=0)
+    factor: float = Field(0.5, ge=0, le=100)
+    households: list[str] = Field(default_factory=list)
+    share: float = Field(0.2, ge=0, le=1)
 
 
 class GridSection(_Section):
@@ -518,6 +629,8 @@ class Scenario(_Section):
     flexible_load: FlexibleLoad = Field(default_factory=FlexibleLoad)
     weather: Weather = Field(default_factory=Weather)
     market: Market = Field(default_factory=Market)
+    tariff: Tariff = Field(default_factory=Tariff)
+    attack: Attack = Field(default_factory=Attack)
     grid: GridSection = Field(default_factory=GridSection)
     dso: DSO = Field(default_factory=DSO)
     output: Output = Field(default_factory=Output)

@@ -2,12 +2,13 @@
 
 Local trades are paid at their price; whatever a household's metered net
 energy differs from its local trades is settled with the retailer (imports at
-the retail price, exports at the feed-in tariff). Money is conserved: what
-buyers pay locally, sellers receive; what households pay the retailer is the
-retailer's revenue.
+the retail price, exports at the feed-in tariff); network fees
+(:mod:`model.tariffs`) go to the DSO. Money is conserved: what buyers pay
+locally, sellers receive; what households pay the retailer is the retailer's
+revenue; what they pay in fees is the DSO's.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,11 +28,21 @@ class Settlement:
     sold_retail_kwh: np.ndarray
     local_payment_eur: np.ndarray
     retail_payment_eur: np.ndarray
+    network_fee_eur: np.ndarray
 
     @property
     def bill_eur(self) -> np.ndarray:
         """Net payment of each household in the interval."""
-        return self.local_payment_eur + self.retail_payment_eur
+        return self.local_payment_eur + self.retail_payment_eur + self.network_fee_eur
+
+    @property
+    def network_revenue_eur(self) -> float:
+        """What the DSO received in network fees."""
+        return float(self.network_fee_eur.sum())
+
+    def with_network_fees(self, fees_eur: np.ndarray) -> "Settlement":
+        """The same settlement with each household's network fee."""
+        return replace(self, network_fee_eur=np.asarray(fees_eur, dtype=float))
 
     @property
     def retailer_revenue_eur(self) -> float:
@@ -68,4 +79,4 @@ def settle(
     sold_retail = np.clip(residual, 0.0, None)
     bought_retail = np.clip(-residual, 0.0, None)
     retail_payment = bought_retail * retail_price_eur_per_kwh - sold_retail * feed_in_tariff_eur_per_kwh
-    return Settlement(bought, sold, bought_retail, sold_retail, local_payment, retail_payment)
+    return Settlement(bought, sold, bought_retail, sold_retail, local_payment, retail_payment, np.zeros(n))

@@ -13,7 +13,11 @@ Definitions (also in the README):
 - EN 50160 compliant share: households whose every week passes the check in
   :class:`grid.metrics.VoltageQuality`;
 - headrooms: the smallest distance to the voltage and thermal limits over the
-  run (negative when a limit was violated): a hosting-capacity style margin.
+  run (negative when a limit was violated): a hosting-capacity style margin;
+- DSO cost recovery: network fees received over the network's cost for the
+  simulated hours (``tariff.network_cost_eur_per_household_year``);
+- curtailment cost: energy the constraint mode cut, valued at the limit
+  prices of the households that gave it up (the welfare the limits cost).
 """
 
 from collections.abc import Iterable
@@ -44,6 +48,7 @@ def summarise(
     rows: list[dict[str, Any]],
     households: Iterable[Any],
     retailer_revenue_eur: float,
+    dso: Any,
     ev_sessions: pd.DataFrame,
     voltage_quality: pd.DataFrame,
 ) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def summarise(
     errors = [f"interval {r['interval']}: {r['power_flow_error']}" for r in rows if not r["converged"]]
     feeder = col("feeder_import_kw")
     volume = col("local_volume_kwh")
-    price = col("clearing_price_eur_per_kwh")
+    price = col("mean_local_price_eur_per_kwh")
     traded = volume > 0
     base_kwh = float(col("base_load_kw").sum() * dt_h)
     ev_kwh = float(-col("ev_kw").sum() * dt_h) + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -127,4 +132,9 @@ def summarise(
         "overloaded_line_hours": float(np.nansum(overloaded) * dt_h),
         "household_bills_eur": float(bills.sum()),
         "retailer_revenue_eur": float(retailer_revenue_eur),
+        "dso_revenue_eur": float(dso.revenue_eur),
+        "dso_cost_recovery": dso.cost_recovery(len(rows) * dt_h),
+        "curtailed_export_kwh": float(col("curtailed_export_kwh").sum()),
+        "curtailed_import_kwh": float(col("curtailed_import_kwh").sum()),
+        "curtailment_cost_eur": float(col("curtailment_cost_eur").sum()),
     }

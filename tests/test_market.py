@@ -1,4 +1,4 @@
-"""Pay-as-clear on hand-worked order books, and its invariants on random ones."""
+"""Clearing mechanisms on hand-worked order books, and their invariants on random ones."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.strategies import Observation, Order, Truthful
-from model.market import PayAsClear, make_mechanism
+from model.market import (
+    BilateralP2P,
+    CommunitySharing,
+    ContinuousDoubleAuction,
+    PayAsBid,
+    PayAsClear,
+    ZonalClearing,
+)
+from model.pricing import mechanism_for
 from model.settlement import settle
 
 
@@ -41,9 +49,107 @@ def test_no_cross_no_trade() -> None:
     assert PayAsClear().clear([]).trades == []
 
 
-def test_unknown_mechanism_is_named() -> None:
-    with pytest.raises(ValueError, match="'nope'.*pay_as_clear"):
-        make_mechanism("nope")
+def test_a_design_rejects_a_mechanism_it_does_not_allow() -> None:
+    with pytest.raises(ValueError, match="'p2p' does not implement pricing design 'uniform'.*pay_as_clear"):
+        mechanism_for("uniform", "p2p")
+    assert mechanism_for("heterogeneous", None) == "pay_as_bid"
+    assert mechanism_for("zonal", None) == "pay_as_clear"
+
+
+TEXTBOOK = [
+    Order(0, "buy", 3.0, 0.30),
+    Order(1, "buy", 2.0, 0.25),
+    Order(2, "sell", 4.0, 0.10),
+    Order(3, "sell", 2.0, 0.28),
+]
+
+
+def test_pay_as_bid_prices_each_pair_at_its_own_midpoint() -> None:
+    # Same matching as the uniform auction: h0 3 kWh from h2, h1 1 kWh from h2.
+    result = PayAsBid().clear(TEXTBOOK)
+    assert [(t.buyer, t.seller, t.energy_kwh) for t in result.trades] == [(0, 2, 3.0), (1, 2, 1.0)]
+    assert [t.price_eur_per_kwh for t in result.trades] == pytest.approx([0.20, 0.175])
+    assert result.price_eur_per_kwh is None
+
+
+class _Arrivals:
+    """A stand-in generator whose permutation is a fixed arrival order."""
+
+    def __init__(self, order: list[int]) -> None:
+        self.order = order
+
+    def permutation(self, n: int) -> np.ndarray:
+        assert n == len(self.order)
+        return np.array(self.order)
+
+
+def test_continuous_double_auction_trades_at_the_resting_quote() -> None:
+    # Arrivals h2 (ask 4@0.10), h0 (bid 3@0.30), h3 (ask 2@0.28), h1 (bid 2@0.25):
+    # h0 lifts 3 of h2's ask at 0.10; h1 takes h2's last 1 at 0.10, h3's 0.28 is above its 0.25.
+    cda = ContinuousDoubleAuction(_Arrivals([2, 0, 3, 1]))  # type: ignore[arg-type]
+    trades = cda.clear(TEXTBOOK).trades
+    assert [(t.buyer, t.seller, t.energy_kwh, t.price_eur_per_kwh) for t in trades] == [
+        (0, 2, 3.0, 0.10),
+        (1, 2, 1.0, 0.10),
+    ]
+    # Bids first: h3's ask at 0.28 hits h0's resting 0.30 bid (2 kWh), then h2's ask fills h0's
+    # last 1 at 0.30 and h1's 2 at 0.25. Path dependence: 5 kWh, more than the call auction's 4.
+    cda = ContinuousDoubleAuction(_Arrivals([0, 1, 3, 2]))  # type: ignore[arg-type]
+    trades = cda.clear(TEXTBOOK).trades
+    assert [(t.buyer, t.seller, t.energy_kwh, t.price_eur_per_kwh) for t in trades] == [
+        (0, 3, 2.0, 0.30),
+        (0, 2, 1.0, 0.30),
+        (1, 2, 2.0, 0.25),
+    ]
+
+
+def test_p2p_buyers_pick_their_preferred_seller() -> None:
+    orders = [Order(0, "buy", 1.0, 0.30), Order(1, "sell", 1.0, 0.08), Order(2, "sell", 1.0, 0.08)]
+    preference = np.zeros((3, 3))
+    preference[0, 1] = -0.01  # far away
+    preference[0, 2] = 0.02  # green
+    trades = BilateralP2P(preference).clear(orders).trades
+    assert [(t.buyer, t.seller, t.energy_kwh, t.price_eur_per_kwh) for t in trades] == [(0, 2, 1.0, 0.19)]
+    # a pair whose preference eats the whole surplus (0.22) does not trade
+    preference[0, 1] = preference[0, 2] = -0.25
+    assert BilateralP2P(preference).clear(orders).trades == []
+
+
+def test_community_shares_pro_rata_at_the_supply_demand_ratio_price() -> None:
+    orders = [
+        Order(0, "buy", 1.0, 0.30),
+        Order(1, "buy", 3.0, 0.30),
+        Order(2, "sell", 1.0, 0.08),
+        Order(3, "sell", 1.0, 0.08),
+    ]
+    result = CommunitySharing(0.30, 0.08, "sdr").clear(orders)
+    # S = 2, D = 4, SDR = 0.5: price = 0.08 * 0.30 / (0.22 * 0.5 + 0.08) = 0.024 / 0.19
+    assert result.price_eur_per_kwh == pytest.approx(0.024 / 0.19)
+    bought = {b: sum(t.energy_kwh for t in result.trades if t.buyer == b) for b in (0, 1)}
+    assert bought == pytest.approx({0: 0.5, 1: 1.5})  # half of each buyer's demand
+    assert [t.energy_kwh for t in result.trades if t.buyer == 1] == pytest.approx([0.75, 0.75])
+    assert CommunitySharing(0.30, 0.08, "mid_market").clear(orders).price_eur_per_kwh == pytest.approx(0.19)
+    surplus = orders[:1] + orders[2:]  # S = 2 >= D = 1: the feed-in tariff
+    assert CommunitySharing(0.30, 0.08, "sdr").clear(surplus).price_eur_per_kwh == pytest.approx(0.08)
+
+
+def test_zonal_clears_each_zone_then_the_capped_inter_zone_residual() -> None:
+    orders = [
+        Order(0, "buy", 2.0, 0.30),  # zone 0
+        Order(1, "sell", 1.0, 0.10),  # zone 0
+        Order(2, "buy", 1.0, 0.20),  # zone 1
+        Order(3, "sell", 3.0, 0.12),  # zone 1
+    ]
+    zone = np.array([0, 0, 1, 1])
+    result = ZonalClearing(zone, None).clear(orders)
+    assert result.zone_prices == pytest.approx({0: 0.20, 1: 0.16})
+    # residual: h0 still buys 1 @ 0.30, h3 still sells 2 @ 0.12 -> 1 kWh across at 0.21
+    assert [(t.buyer, t.seller) for t in result.trades] == [(0, 1), (2, 3), (0, 3)]
+    assert [t.energy_kwh for t in result.trades] == pytest.approx([1.0, 1.0, 1.0])
+    assert [t.price_eur_per_kwh for t in result.trades] == pytest.approx([0.20, 0.16, 0.21])
+    capped = ZonalClearing(zone, 0.5).clear(orders)
+    assert capped.volume_kwh == pytest.approx(2.5)
+    assert ZonalClearing(zone, 0.0).clear(orders).volume_kwh == pytest.approx(2.0)
 
 
 def _max_crossing_volume(orders: list[Order]) -> float:
@@ -85,6 +191,52 @@ def test_random_books_respect_limits_quantities_and_volume(
     for i, o in by_id.items():
         assert filled[i] <= o.energy_kwh * (1 + 1e-9)
     assert result.volume_kwh == pytest.approx(_max_crossing_volume(orders), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(book, st.integers(0, 2**32 - 1))
+def test_every_mechanism_respects_limits_quantities_and_budget(
+    raw: list[tuple[str, float, float]], seed: int
+) -> None:
+    orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
+    n = len(orders)
+    rng = np.random.default_rng(seed)
+    mechanisms = [
+        PayAsBid(),
+        ContinuousDoubleAuction(rng),
+        BilateralP2P(rng.uniform(-0.1, 0.1, (n, n))),
+        CommunitySharing(0.30, 0.08, "sdr"),
+        ZonalClearing(rng.integers(0, 3, n) if n else np.zeros(0, int), None),
+    ]
+    by_id = {o.household: o for o in orders}
+    for mechanism in mechanisms:
+        result = mechanism.clear(orders)
+        filled = dict.fromkeys(by_id, 0.0)
+        for t in result.trades:
+            assert by_id[t.buyer].side == "buy" and by_id[t.seller].side == "sell"
+            if mechanism.name == "community":  # members take the manager's price, between FIT and retail
+                assert 0.08 - 1e-12 <= t.price_eur_per_kwh <= 0.30 + 1e-12
+            else:
+                assert by_id[t.seller].price_eur_per_kwh - 1e-12 <= t.price_eur_per_kwh
+                assert t.price_eur_per_kwh <= by_id[t.buyer].price_eur_per_kwh + 1e-12
+            filled[t.buyer] += t.energy_kwh
+            filled[t.seller] += t.energy_kwh
+        for i, o in by_id.items():
+            assert filled[i] <= o.energy_kwh * (1 + 1e-9) + 1e-12
+        # budget balance: what buyers pay locally, sellers receive
+        net = np.array([o.energy_kwh if o.side == "sell" else -o.energy_kwh for o in orders])
+        assert settle(net, result.trades, 0.30, 0.08).local_payment_eur.sum() == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(book)
+def test_pay_as_bid_and_one_zone_clear_as_the_uniform_auction(raw: list[tuple[str, float, float]]) -> None:
+    orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
+    uniform = PayAsClear().clear(orders)
+    assert PayAsBid().clear(orders).volume_kwh == pytest.approx(uniform.volume_kwh, abs=1e-12)
+    one_zone = ZonalClearing(np.zeros(len(orders), int), None).clear(orders)
+    assert one_zone.trades == uniform.trades
+    assert one_zone.price_eur_per_kwh == uniform.price_eur_per_kwh
 
 
 def test_truthful_bids_its_marginal_value() -> None:

@@ -111,6 +111,8 @@ def test_headroom_is_the_distance_to_the_nearest_limit() -> None:
         ext_grid_import_kw=10.0,
         line_p_from_kw=np.array([5.0, 6.0]),
         trafo_p_hv_kw=np.array([11.0]),
+        line_losses_kw=np.array([0.4, 0.5]),
+        trafo_losses_kw=np.array([0.1]),
     )
     m = interval_metrics(state, np.array([0, 1]), 0.9, 1.1)
     assert m.overvoltage_headroom_pu == pytest.approx(0.03)

@@ -1,0 +1,142 @@
+"""Allocating an interval's measured losses to the households (review section 5.2).
+
+Three rules, each returning one share per household that sums exactly to the
+losses the power flow measured:
+
+- ``pro_rata``: in proportion to each household's net exchange |P|;
+- ``marginal``: in proportion to the losses each household's injection causes at
+  the margin, ``PLSF_h * P_h`` (loss sensitivity factors from :mod:`grid.sensitivity`),
+  scaled to the measured total (marginal losses count the losses about twice, so
+  they are normalised); a household that reduces losses gets a negative share;
+- ``proportional_sharing``: flow tracing with the proportional-sharing principle
+  (Bialek 1996; the PSR index of Di Silvestre et al.): on the radial feeder each
+  branch carries the net injection of everything below it; at every bus the
+  outflows are a proportional mix of the inflows. Each branch's measured loss goes
+  to the households whose power flows through it, as sources (traced upstream) and
+  as sinks (traced downstream), in proportion to their share of its flow; the upstream
+  grid's own share is not allocated (the rest is renormalised). Losses of branches
+  that carry no household power (a no-load case) are shared pro rata.
+"""
+
+from collections.abc import Callable
+from graphlib import TopologicalSorter
+
+import numpy as np
+
+from grid.state import GridState
+from grid.topology import Tree
+
+LOSS_ALLOCATIONS = ("pro_rata", "marginal", "proportional_sharing")
+
+
+def pro_rata(net_kw: np.ndarray, total_kw: float) -> np.ndarray:
+    """Shares in proportion to |net exchange| (equal shares if nobody exchanges anything)."""
+    weight = np.abs(net_kw)
+    if weight.sum() <= 0:
+        weight = np.ones_like(net_kw)
+    return total_kw * weight / weight.sum()
+
+
+def marginal(net_kw: np.ndarray, plsf: np.ndarray, total_kw: float) -> np.ndarray:
+    """Shares in proportion to ``PLSF * P``, scaled to the measured losses (pro rata if that sums to ~0)."""
+    weight = plsf * net_kw
+    if abs(weight.sum()) < 1e-9:
+        return pro_rata(net_kw, total_kw)
+    return total_kw * weight / weight.sum()
+
+
+def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np.ndarray:
+    """Flow-tracing shares of each branch's measured loss (see the module docstring)."""
+    n_bus, n_h = len(tree.parent), len(net_kw)
+    bus = tree.household_bus
+    # lossless flow into each bus from its parent (downstream positive) = what the subtree consumes
+    consumption = np.zeros(n_bus)
+    np.add.at(consumption, bus, -net_kw)
+    flow = consumption.copy()
+    for b in tree.order[::-1][:-1]:
+        flow[tree.parent[b]] += flow[b]
+    # sources and sinks: households (columns 0..n_h-1) and the upstream grid (column n_h)
+    gen = np.zeros((n_bus, n_h + 1))
+    load = np.zeros((n_bus, n_h + 1))
+    gen[bus, np.arange(n_h)] = np.clip(net_kw, 0, None)
+    load[bus, np.arange(n_h)] = np.clip(-net_kw, 0, None)
+    root_import = flow[tree.root]  # what the feeder draws from upstream (negative: exports)
+    gen[tree.root, n_h] = max(root_import, 0.0)
+    load[tree.root, n_h] = max(-root_import, 0.0)
+    # the flow graph: each branch points the way its power flows
+    edges = []  # (from bus, to bus, |flow|, branch index)
+    for b in tree.order[1:]:
+        up, k = int(tree.parent[b]), int(tree.branch_into[b])
+        if flow[b] > 1e-12:
+            edges.append((up, int(b), flow[b], k))
+        elif flow[b] < -1e-12:
+            edges.append((int(b), up, -flow[b], k))
+    into: dict[int, list[tuple[int, float, int]]] = {}
+    out_of: dict[int, list[tuple[int, float, int]]] = {}
+    for a, z, f, k in edges:
+        into.setdefault(z, []).append((a, f, k))
+        out_of.setdefault(a, []).append((z, f, k))
+    order = list(TopologicalSorter({z: [a for a, _, _ in ins] for z, ins in into.items()}).static_order())
+    source_mix = _trace(order, into, gen)  # per bus: which sources its through-flow comes from
+    sink_mix = _trace(order[::-1], out_of, load)  # per bus: which sinks its through-flow goes to
+    branch_loss = _branch_losses(tree, state)
+    shares = np.zeros(n_h)
+    unallocated = 0.0
+    for a, z, _, k in edges:
+        weight = source_mix.get(a, np.zeros(n_h + 1))[:n_h] + sink_mix.get(z, np.zeros(n_h + 1))[:n_h]
+        if weight.sum() > 1e-12:
+            shares += branch_loss[k] * weight / weight.sum()
+        else:
+            unallocated += branch_loss[k]
+    flowing = {k for *_, k in edges}
+    unallocated += sum(branch_loss[k] for k in range(len(branch_loss)) if k not in flowing)
+    return shares + pro_rata(net_kw, unallocated)
+
+
+def _trace(
+    order: list[int], neighbours: dict[int, list[tuple[int, float, int]]], local: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Mix of each bus's gross flow by origin, the neighbours (inflows or outflows) done first."""
+    mix: dict[int, np.ndarray] = {}
+    for b in order:
+        total = local[b].copy()
+        for other, f, _ in neighbours.get(b, []):
+            total += f * mix[other]
+        gross = total.sum()
+        mix[b] = total / gross if gross > 1e-12 else total
+    return mix
+
+
+def _branch_losses(tree: Tree, state: GridState) -> np.ndarray:
+    """Measured loss of every branch, in the tree's branch order."""
+    return np.array(
+        [
+            state.line_losses_kw[b.position] if b.kind == "line" else state.trafo_losses_kw[b.position]
+            for b in tree.branches
+        ]
+    )
+
+
+def allocate_losses(
+    method: str,
+    net_kw: np.ndarray,
+    state: GridState,
+    tree: Tree,
+    plsf: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """Each household's share (kW) of the interval's measured losses by ``method``.
+
+    Args:
+        method: one of :data:`LOSS_ALLOCATIONS`.
+        net_kw: each household's metered net injection.
+        state: the interval's power flow result.
+        tree: the feeder's radial structure.
+        plsf: computes the loss sensitivity factors (only called by ``marginal``).
+    """
+    if method == "pro_rata":
+        return pro_rata(net_kw, state.losses_kw)
+    if method == "marginal":
+        return marginal(net_kw, plsf(), state.losses_kw)
+    if method == "proportional_sharing":
+        return proportional_sharing(tree, net_kw, state)
+    raise ValueError(f"loss allocation {method!r} does not exist; available: {', '.join(LOSS_ALLOCATIONS)}")

@@ -1,0 +1,91 @@
+"""Pricing designs: which clearing mechanisms give one price, a price per agent or pair, or a price per zone.
+
+The design is the axis users sweep (review section 3.3, Le Cadre et al.):
+
+- ``uniform``: one price for every local trade in an interval
+  (``pay_as_clear``, or ``community`` sharing at its internal price);
+- ``heterogeneous``: prices differ by pair (``pay_as_bid``,
+  ``continuous_double_auction``, ``p2p`` with per-pair preferences);
+- ``zonal``: the feeder is split into zones by :meth:`grid.topology.Tree.zones`,
+  each zone clears with its own uniform price and inter-zone trade is capped
+  (``pay_as_clear`` per zone, see :class:`model.market.ZonalClearing`).
+
+A scenario names the design and, optionally, a mechanism; left out, the
+mechanism is the design's first one. A mechanism the design does not allow is
+an error that lists the allowed ones.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.market import (
+    BilateralP2P,
+    CommunitySharing,
+    ContinuousDoubleAuction,
+    Mechanism,
+    PayAsBid,
+    PayAsClear,
+    ZonalClearing,
+)
+
+PRICING_DESIGNS: dict[str, tuple[str, ...]] = {
+    "uniform": ("pay_as_clear", "community"),
+    "heterogeneous": ("pay_as_bid", "continuous_double_auction", "p2p"),
+    "zonal": ("pay_as_clear",),
+}
+
+
+def mechanism_for(design: str, mechanism: str | None) -> str:
+    """The mechanism a design runs: the one named, if the design allows it, else the design's default."""
+    allowed = PRICING_DESIGNS[design]
+    if mechanism is None:
+        return allowed[0]
+    if mechanism not in allowed:
+        raise ValueError(
+            f"market.mechanism {mechanism!r} does not implement pricing design {design!r}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return mechanism
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """What a mechanism may know of the households besides their orders.
+
+    Attributes:
+        rng: the model's stream for the market (continuous double auction arrivals).
+        zone: zone of each household (all zero unless the design is zonal).
+        preference_eur_per_kwh: [buyer, seller] preference for bilateral P2P.
+        retail_price_eur_per_kwh, feed_in_tariff_eur_per_kwh: the retailer's prices.
+    """
+
+    rng: np.random.Generator
+    zone: np.ndarray
+    preference_eur_per_kwh: np.ndarray
+    retail_price_eur_per_kwh: float
+    feed_in_tariff_eur_per_kwh: float
+
+
+def make_clearing(
+    design: str,
+    mechanism: str,
+    context: MarketContext,
+    community_pricing: str = "sdr",
+    inter_zone_capacity_kwh: float | None = None,
+) -> Mechanism:
+    """Build the clearing for a (design, mechanism) pair the design allows."""
+    mechanism = mechanism_for(design, mechanism)
+    if design == "zonal":
+        return ZonalClearing(context.zone, inter_zone_capacity_kwh)
+    if mechanism == "pay_as_clear":
+        return PayAsClear()
+    if mechanism == "pay_as_bid":
+        return PayAsBid()
+    if mechanism == "continuous_double_auction":
+        return ContinuousDoubleAuction(context.rng)
+    if mechanism == "p2p":
+        return BilateralP2P(context.preference_eur_per_kwh)
+    return CommunitySharing(
+        context.retail_price_eur_per_kwh, context.feed_in_tariff_eur_per_kwh, community_pricing
+    )
