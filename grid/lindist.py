@@ -14,6 +14,12 @@ without any household injection (so the transformer's ratio and the source
 voltage are exact) and converts squared to plain magnitudes around that
 no-load voltage: ``dV = dv / (2 V0)``.
 
+Losses are left out of the linear map. :meth:`LinDist3Flow.with_losses`
+adds a first correction at an operating point: each branch's per-phase loss
+``R |I|^2`` from the lossless currents, carried by every branch above it, and
+the voltage drop those extra flows cause. On the IEEE feeder at 300 kW of
+evening load (9 % voltage drop) the lossless head-line flow is 11 % low.
+
 It needs no power flow per interval: the ``opf`` constraint mode clears the
 market against it, while ``sensitivity`` linearises the full power flow at the
 interval's operating point instead.
@@ -55,16 +61,18 @@ class LinDist3Flow:
         self.tree = tree
         self.household_phase = np.asarray(household_phase)
         self.v_noload_pu = v_noload_pu
-        n_bus, n_h = len(tree.parent), len(household_phase)
         vb_kv = net.bus.vn_kv.to_numpy() / np.sqrt(3)  # phase-to-neutral base at each bus
         # per branch: Re/Im of gamma o conj(Z) over the squared base voltage (kV^2 -> p.u. per kVA)
         kp = np.empty((len(tree.branches), 3, 3))
         kq = np.empty_like(kp)
         s_max = np.empty(len(tree.branches))
+        r_phase = np.empty(len(tree.branches))  # self resistance of a phase conductor, ohm
+        self._vb_kv = np.array([vb_kv[b.downstream] for b in tree.branches])
         for k, branch in enumerate(tree.branches):
             z0, z1 = tree.branch_impedance_ohm(branch)
             m = GAMMA * np.conj(phase_impedance(z0, z1)) / (vb_kv[branch.downstream] ** 2 * 1000)
             kp[k], kq[k] = m.real, -m.imag
+            r_phase[k] = phase_impedance(z0, z1)[0, 0].real
             if branch.kind == "line":
                 row = net.line.iloc[branch.position]
                 s_max[k] = row.max_i_ka * row.parallel * row.df * vb_kv[branch.downstream] * 1000
@@ -72,30 +80,61 @@ class LinDist3Flow:
                 s_max[k] = net.trafo.sn_mva.iloc[branch.position] * 1000 / 3
         self.s_max_kva = s_max
         self._kp, self._kq = kp, kq
+        self._r_phase = r_phase
         below = sparse.csr_matrix(tree.downstream.astype(float))  # (n_branches, n_bus)
         self._below = below
+        self._downstream_bus = np.array([b.downstream for b in tree.branches])
+        self._carries = below[:, self._downstream_bus]  # [k, j]: branch j lies below (or is) branch k
         self.flow = below[:, tree.household_bus]  # (n_branches, n_households)
-        # dV[j, phi] per kW at household h = sum over branches above both j and h of kp[k, phi, psi_h]
-        vp = np.zeros((n_bus, 3, n_h))
-        vq = np.zeros_like(vp)
-        for psi in range(3):
-            on = np.flatnonzero(self.household_phase == psi)
-            if not len(on):
-                continue
-            w = self.flow[:, on]  # (n_branches, n_on)
-            for phi in range(3):
-                vp[:, phi, on] = (below.T @ w.multiply(kp[:, phi, psi][:, None])).toarray()
-                vq[:, phi, on] = (below.T @ w.multiply(kq[:, phi, psi][:, None])).toarray()
         self._v0 = np.where(v_noload_pu > 0, v_noload_pu, 1.0)
-        self.vp = (vp / self._v0[:, :, None]).reshape(n_bus * 3, n_h)
-        self.vq = (vq / self._v0[:, :, None]).reshape(n_bus * 3, n_h)
+        own_phase = np.eye(3)[self.household_phase]
+        self.vp = self._columns(own_phase, kp)
+        self.vq = self._columns(own_phase, kq)
+
+    def columns(self, directions: np.ndarray) -> np.ndarray:
+        """(n_bus * 3, n_households) voltage change per kW each household injects split as ``directions``."""
+        return self._columns(directions, self._kp)
+
+    def _columns(self, directions: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """dV[j, phi] per unit at h: over branches above both j and h, sum_psi k[., phi, psi] d[h, psi]."""
+        n_bus = self._below.shape[1]
+        out = np.zeros((n_bus, 3, len(directions)))
+        for psi in range(3):
+            w = self.flow.multiply(directions[:, psi][None, :]).tocsr()  # (n_branches, n)
+            if not w.nnz:
+                continue
+            for phi in range(3):
+                out[:, phi] += (self._below.T @ w.multiply(k[:, phi, psi][:, None])).toarray()
+        return (out / self._v0[:, :, None]).reshape(n_bus * 3, -1)
+
+    def row(self, bus: int, phase: int) -> np.ndarray:
+        """(n_households, 3) voltage change at one bus and phase per kW injected on each phase."""
+        above = self._below[:, bus].toarray().ravel() > 0  # the branches on the bus's path
+        return (self.flow[above].T @ self._kp[above, phase, :]) / self._v0[bus, phase]
 
     def voltages(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
         """(n_bus, 3) linearised voltage magnitudes for injections of shape (n_households, 3)."""
-        p_below = self.flow @ p_kw  # (n_branches, 3): injections below each branch, per phase
-        q_below = self.flow @ q_kvar
+        return self._voltages(self.flow @ p_kw, self.flow @ q_kvar)
+
+    def _voltages(self, p_below: np.ndarray, q_below: np.ndarray) -> np.ndarray:
+        """Voltages from the net injection below each branch and phase, shape (n_branches, 3)."""
         drop = np.einsum("kpq,kq->kp", self._kp, p_below) + np.einsum("kpq,kq->kp", self._kq, q_below)
         return self.v_noload_pu + (self._below.T @ drop) / self._v0
+
+    def with_losses(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voltages (n_bus, 3) and downstream active flows (n_branches, 3) with a first loss correction.
+
+        Each branch's loss per phase, ``R_phase * |S / V|^2`` at the lossless
+        operating point, is added to the flow of that branch and of every branch
+        above it, and lowers the voltages below those branches accordingly.
+        """
+        p_below, q_below = self.flow @ p_kw, self.flow @ q_kvar
+        v = self._voltages(p_below, q_below)
+        v_branch = np.clip(v[self._downstream_bus], 0.5, None)
+        current_a = np.hypot(p_below, q_below) / (v_branch * self._vb_kv[:, None])  # kVA / kV
+        loss_kw = self._r_phase[:, None] * current_a**2 / 1000
+        carried = self._carries @ loss_kw  # losses at and below each branch, per phase
+        return self._voltages(p_below - carried, q_below), -(p_below - carried)
 
     def flows_kw(self, p_kw: np.ndarray) -> np.ndarray:
         """(n_branches, 3) lossless active power flowing downstream in each branch and phase."""

@@ -3,7 +3,8 @@
 Voltage sensitivity coefficients (VSC: dV per phase per kW at every bus),
 power transfer distribution factors (PTDF: d line / transformer flow per kW)
 and loss sensitivity factors (PLSF: d losses per kW), each for one more kW
-injected by a household on its own phase. They are central differences of
+injected by a household, on its own phase (or split over the phases as a
+three-phase EV charger is). They are central differences of
 the full three-phase power flow, all perturbed cases solved in one batch (a
 few tens of milliseconds with the power-grid-model backend), so they carry
 the non-linear model's physics without a separate linearisation.
@@ -14,6 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from grid.state import PowerFlowSolver
+
+
+def one_hot(phase_col: np.ndarray) -> np.ndarray:
+    """(n, 3) directions putting each household's kW on its own phase."""
+    return np.eye(3)[np.asarray(phase_col)]
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def sensitivities(
     solver: PowerFlowSolver,
     p_kw: np.ndarray,
     q_kvar: np.ndarray,
-    phase_col: np.ndarray,
+    directions: np.ndarray,
     step_kw: float = 0.5,
 ) -> Sensitivities:
     """Central-difference sensitivities around injections ``p_kw``/``q_kvar`` of shape (n, 3).
@@ -50,7 +56,8 @@ def sensitivities(
         solver: the feeder's solver backend.
         p_kw: active injections per household and phase at the operating point.
         q_kvar: reactive injections per household and phase.
-        phase_col: the phase (0, 1, 2) each household's extra kW goes on.
+        directions: (n, 3) how each household's extra kW splits over the phases (rows sum to 1;
+            ``one_hot(phase_col)`` for its own phase).
         step_kw: perturbation; central differences are exact to second order in it.
 
     Raises:
@@ -59,8 +66,8 @@ def sensitivities(
     n = len(p_kw)
     rows = np.arange(n)
     cases = np.repeat(p_kw[None], 2 * n, axis=0)
-    cases[rows, rows, phase_col] += step_kw  # one more
-    cases[n + rows, rows, phase_col] -= step_kw  # one less
+    cases[rows, rows] += step_kw * directions  # one more
+    cases[n + rows, rows] -= step_kw * directions  # one less
     states = solver.solve_batch(cases, np.repeat(q_kvar[None], 2 * n, axis=0))
     failed = [s.error for s in states if not s.converged]
     if failed:

@@ -19,14 +19,17 @@ its net position. The model then curtails the matching trades and the devices.
   linear program as constraints; it finds the cheapest curtailment (valued at
   the households' limit prices) before the market clears.
 - ``opf``: the same linear program over the LinDist3Flow model
-  (:mod:`grid.lindist`): voltages and lossless per-phase branch flows, with
-  thermal limits as per-phase apparent-power limits. No power flow is run.
+  (:mod:`grid.lindist`): voltages and per-phase branch flows, linear in the cuts,
+  around an operating point with a first loss correction; thermal limits as
+  per-phase power limits at the operating point's voltage. No power flow is run.
 
 Constraints the linear programs cannot meet with the available flexibility are
 met as far as possible (penalised slack); the residual shows in the grid metrics.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -62,6 +65,8 @@ class Request:
         import_flex_kw: how much each household can cut its import (battery and EV charging).
         export_cost: EUR/kWh each household loses per kWh of export cut (its ask).
         import_cost: EUR/kWh each household loses per kWh of import cut (its bid).
+        export_direction, import_direction: (n, 3) how one kW of each household's cut
+            splits over the phases (PV on its own phase; a three-phase EV charger on all three).
     """
 
     p_kw: np.ndarray
@@ -70,11 +75,21 @@ class Request:
     import_flex_kw: np.ndarray
     export_cost: np.ndarray
     import_cost: np.ndarray
+    export_direction: np.ndarray
+    import_direction: np.ndarray
+
+    def with_cuts(self, export_kw: np.ndarray, import_kw: np.ndarray) -> np.ndarray:
+        """The (n, 3) injections after cutting exports and imports."""
+        return (
+            self.p_kw
+            - export_kw[:, None] * self.export_direction
+            + import_kw[:, None] * self.import_direction
+        )
 
 
 @dataclass(frozen=True)
 class Curtailment:
-    """What a method decided: cuts per household (kW, on its phase) and why."""
+    """What a method decided: cuts per household (kW) and why."""
 
     export_kw: np.ndarray
     import_kw: np.ndarray
@@ -119,25 +134,14 @@ class Grid:
         return len(self.phase_col)
 
 
-def _with_cuts(
-    request: Request, phase_col: np.ndarray, export_kw: np.ndarray, import_kw: np.ndarray
-) -> np.ndarray:
-    p = request.p_kw.copy()
-    p[np.arange(len(phase_col)), phase_col] += import_kw - export_kw
-    return p
-
-
 class NoConstraint:
     """The market ignores the grid; the power flow only measures."""
 
     mode = "none"
 
-    def __init__(self, grid: Grid) -> None:
-        self.grid = grid
-
     def curtail(self, request: Request) -> Curtailment:
         """Never cut."""
-        return Curtailment.nothing(self.grid.n)
+        return Curtailment.nothing(len(request.p_kw))
 
 
 class PostCheck:
@@ -168,23 +172,25 @@ class PostCheck:
         reason = [""] * g.n
         runs = 0
         for _ in range(2 * g.n + 1):
-            state = g.solver.solve(_with_cuts(request, g.phase_col, export_cut, import_cut), request.q_kvar)
+            p_kw = request.with_cuts(export_cut, import_cut)
+            state = g.solver.solve(p_kw, request.q_kvar)
             runs += 1
             if not state.converged:
                 break
-            worst = self._worst_violation(state)
-            if worst is None:
-                break
-            direction, weight, label = worst
-            flex = (
-                (request.export_flex_kw - export_cut)
-                if direction == "export"
-                else (request.import_flex_kw - import_cut)
-            )
-            contribution = np.clip(flex, 0, None) * weight
-            if contribution.max() <= 1e-9:
-                break  # nothing left that helps
-            h = int(np.argmax(contribution))
+            chosen = None
+            for direction, relief, label in self._violations(state, p_kw):
+                weights = relief()
+                if direction == "export":
+                    flex, split = request.export_flex_kw - export_cut, request.export_direction
+                else:
+                    flex, split = request.import_flex_kw - import_cut, request.import_direction
+                contribution = np.clip(flex, 0, None) * (split * weights).sum(axis=1)
+                if contribution.max() > 1e-9:
+                    chosen = direction, int(np.argmax(contribution)), label
+                    break
+            if chosen is None:
+                break  # within limits, or nothing left that helps
+            direction, h, label = chosen
             if direction == "export":
                 export_cut[h] = request.export_flex_kw[h]
             else:
@@ -192,79 +198,96 @@ class PostCheck:
             reason[h] = label
         return Curtailment(export_cut, import_cut, reason, runs)
 
-    def _worst_violation(self, state: GridState) -> tuple[str, np.ndarray, str] | None:
-        """The largest relative violation: which direction to cut, who helps how much, and its label."""
+    def _violations(
+        self, state: GridState, p_kw: np.ndarray
+    ) -> list[tuple[str, Callable[[], np.ndarray], str]]:
+        """Every violated limit, largest first, with the direction to cut and a label.
+
+        Each comes with a function giving how much one kW cut on each household's
+        phases relieves it ((n, 3), by LinDist3Flow). Sizes compare on one scale:
+        0.01 p.u. of voltage as 10 % of loading.
+        """
         g, lim = self.grid, self.limits
+        net = g.lindist.tree.feeder.net
+        found: list[tuple[float, str, Callable[[], np.ndarray], str]] = []
         vm = state.vm_pu[g.lv_bus_pos]
-        over = vm - lim.v_max_pu
-        under = lim.v_min_pu - vm
-        line_over = state.line_loading_percent - lim.loading_percent
-        trafo_over = state.trafo_loading_percent - lim.loading_percent
-        # compare voltage excess (p.u.) with loading excess (%) on one scale: 0.01 p.u. ~ 10 %
-        candidates = [
-            (float(over.max(initial=-np.inf)) * 1000, "over"),
-            (float(under.max(initial=-np.inf)) * 1000, "under"),
-            (float(line_over.max(initial=-np.inf)), "line"),
-            (float(trafo_over.max(initial=-np.inf)), "trafo"),
+        for sign, what, direction in ((1, "overvoltage", "export"), (-1, "undervoltage", "import")):
+            excess = sign * (vm - (lim.v_max_pu if sign > 0 else lim.v_min_pu))
+            for bus, phase in zip(*np.nonzero(excess > 0), strict=True):
+                row = int(g.lv_bus_pos[bus])
+                label = f"{what} at bus {g.bus_ids[row]} phase {'abc'[phase]}"
+                relief = partial(g.lindist.row, row, int(phase))
+                found.append((excess[bus, phase] * 1000, direction, relief, label))
+        flows = g.lindist.flows_kw(p_kw)
+        overloaded = [
+            (int(line), None, state.line_p_from_kw[line], state.line_loading_percent[line], "line")
+            for line in np.flatnonzero(state.line_loading_percent > lim.loading_percent)
+        ] + [
+            (int(t), int(ph), state.trafo_p_hv_kw[t], state.trafo_loading_percent[t, ph], "trafo")
+            for t, ph in zip(*np.nonzero(state.trafo_loading_percent > lim.loading_percent), strict=True)
         ]
-        size, kind = max(candidates)
-        if size <= 0:
-            return None
-        vp = g.lindist.vp.reshape(-1, 3, g.n)
-        if kind in ("over", "under"):
-            bus, phase = np.unravel_index(np.argmax(over if kind == "over" else under), over.shape)
-            row = g.lv_bus_pos[bus]
-            weight = np.abs(vp[row, phase])
-            what = "overvoltage" if kind == "over" else "undervoltage"
-            label = f"{what} at bus {g.bus_ids[row]} phase {'abc'[phase]}"
-            return ("export" if kind == "over" else "import"), weight, label
-        flow = g.lindist.flow
-        if kind == "line":
-            line = int(np.argmax(line_over))
-            k = self._branch_of[("line", line)]
-            importing = state.line_p_from_kw[line] * self._import_sign[k] > 0
-            weight = flow[k].toarray().ravel()
-            label = f"line {g.lindist.tree.feeder.net.line.index[line]} overloaded"
-        else:
-            trafo, phase = np.unravel_index(np.argmax(trafo_over), trafo_over.shape)
-            k = self._branch_of[("trafo", int(trafo))]
-            importing = state.trafo_p_hv_kw[trafo] > 0
-            weight = flow[k].toarray().ravel() * (g.phase_col == phase)
-            label = (
-                f"transformer {g.lindist.tree.feeder.net.trafo.index[trafo]} phase {'abc'[phase]} overloaded"
+        for position, phase, p_from, loading, kind in overloaded:
+            k = self._branch_of[(kind, position)]
+            importing = p_from * self._import_sign[k] > 0
+            if phase is None:  # a line's loading is its most loaded phase, by the linear model
+                phase = int(np.argmax(np.abs(flows[k])))
+            weight = np.zeros((g.n, 3))
+            weight[:, phase] = g.lindist.flow[k].toarray().ravel()
+            name = (
+                f"line {net.line.index[position]}"
+                if kind == "line"
+                else f"transformer {net.trafo.index[position]}"
             )
-        return ("import" if importing else "export"), weight, label
+            label = f"{name} phase {'abc'[phase]} overloaded"
+            found.append(
+                (
+                    loading - lim.loading_percent,
+                    "import" if importing else "export",
+                    partial(_same, weight),
+                    label,
+                )
+            )
+        found.sort(key=lambda x: -x[0])
+        return [(direction, weight, label) for _, direction, weight, label in found]
+
+
+def _same(value: np.ndarray) -> np.ndarray:
+    return value
 
 
 @dataclass(frozen=True)
 class _Rows:
-    """Linear limits ``value0 + G @ dp <= bound`` (dp: kW change of each household on its phase)."""
+    """Linear limits ``value0 + g_import @ i - g_export @ e <= bound`` for cuts e, i (kW)."""
 
     value0: np.ndarray
-    g: np.ndarray  # (m, n)
+    g_export: np.ndarray  # (m, n): change of the limited quantity per kW more injected the export-cut way
+    g_import: np.ndarray  # (m, n): the same the import-cut way
     bound: np.ndarray
     penalty: np.ndarray
     labels: list[str]
 
+    def __neg__(self) -> "_Rows":
+        """The opposite limit (``-value0 - ... <= bound``), for lower bounds; set ``bound`` after."""
+        return replace(self, value0=-self.value0, g_export=-self.g_export, g_import=-self.g_import)
 
-def _solve_lp(request: Request, phase_col: np.ndarray, rows: _Rows) -> Curtailment:
+
+def _solve_lp(request: Request, rows: _Rows) -> Curtailment:
     """Cheapest export/import cuts meeting the rows (with penalised slack)."""
-    n = len(phase_col)
+    n = len(request.export_flex_kw)
     e_max, i_max = request.export_flex_kw, request.import_flex_kw
     # keep only rows the available flexibility could push past their bound
-    reach = np.abs(rows.g) @ np.maximum(e_max, i_max)
-    keep = rows.value0 + reach > rows.bound
-    if not keep.any():
+    reach = np.abs(rows.g_export) @ e_max + np.abs(rows.g_import) @ i_max
+    keep = (rows.value0 + reach > rows.bound) & (rows.value0 > rows.bound - reach)
+    violated_all = rows.value0 > rows.bound
+    if not violated_all.any():
         return Curtailment.nothing(n)
-    g, v0, b = rows.g[keep], rows.value0[keep], rows.bound[keep]
+    keep |= violated_all
+    g_e, g_i = rows.g_export[keep], rows.g_import[keep]
+    v0, b = rows.value0[keep], rows.bound[keep]
     labels = [label for label, k in zip(rows.labels, keep, strict=True) if k]
-    violated = v0 > b
-    if not violated.any():
-        return Curtailment.nothing(n)
     m = len(v0)
     cost = np.concatenate([request.export_cost, request.import_cost, rows.penalty[keep]])
-    # value0 + G (i - e) - s <= bound
-    a_ub = np.hstack([-g, g, -np.eye(m)])
+    a_ub = np.hstack([-g_e, g_i, -np.eye(m)])
     bounds = [(0, x) for x in e_max] + [(0, x) for x in i_max] + [(0, None)] * m
     result = linprog(cost, A_ub=a_ub, b_ub=b - v0, bounds=bounds, method="highs")
     if result.status != 0:
@@ -272,42 +295,45 @@ def _solve_lp(request: Request, phase_col: np.ndarray, rows: _Rows) -> Curtailme
     e, i = result.x[:n], result.x[n : 2 * n]
     e[e < 1e-7] = 0.0
     i[i < 1e-7] = 0.0
-    after = v0 + g @ (i - e)
-    active = violated | (after >= b - 1e-6)
+    after = v0 + g_i @ i - g_e @ e
+    active = (v0 > b) | (after >= b - 1e-6)
     reason = []
     for h in range(n):
         if e[h] == 0 and i[h] == 0:
             reason.append("")
             continue
-        effect = np.where(active, np.abs(g[:, h]), 0.0)
+        effect = np.where(active, np.abs(g_e[:, h]) * e[h] + np.abs(g_i[:, h]) * i[h], 0.0)
         reason.append(labels[int(np.argmax(effect))])
     return Curtailment(e, i, reason)
 
 
-def _voltage_rows(v0: np.ndarray, sens: np.ndarray, grid: Grid, limits: Limits) -> _Rows:
-    """Upper and lower voltage limits at every LV bus and phase; ``sens`` is (n_bus * 3, n)."""
+def _voltage_rows(
+    v0: np.ndarray, g_export: np.ndarray, g_import: np.ndarray, grid: Grid, limits: Limits
+) -> _Rows:
+    """Upper and lower voltage limits at every LV bus and phase; sensitivities are (n_bus * 3, n)."""
     rows = (grid.lv_bus_pos[:, None] * 3 + np.arange(3)).ravel()
-    value = v0.ravel()[rows]
-    g = sens[rows]
-    labels = [f"bus {grid.bus_ids[r // 3]} phase {'abc'[r % 3]}" for r in rows]
-    return _Rows(
-        value0=np.concatenate([value, -value]),
-        g=np.vstack([g, -g]),
-        bound=np.concatenate(
-            [
-                np.full(len(rows), limits.v_max_pu - limits.margin_pu),
-                np.full(len(rows), -(limits.v_min_pu + limits.margin_pu)),
-            ]
-        ),
-        penalty=np.full(2 * len(rows), _PENALTY_PER_PU),
-        labels=[f"overvoltage at {x}" for x in labels] + [f"undervoltage at {x}" for x in labels],
+    names = [f"bus {grid.bus_ids[r // 3]} phase {'abc'[r % 3]}" for r in rows]
+    upper = _Rows(
+        value0=v0.ravel()[rows],
+        g_export=g_export[rows],
+        g_import=g_import[rows],
+        bound=np.full(len(rows), limits.v_max_pu - limits.margin_pu),
+        penalty=np.full(len(rows), _PENALTY_PER_PU),
+        labels=[f"overvoltage at {x}" for x in names],
     )
+    lower = replace(
+        -upper,
+        bound=np.full(len(rows), -(limits.v_min_pu + limits.margin_pu)),
+        labels=[f"undervoltage at {x}" for x in names],
+    )
+    return _stack(upper, lower)
 
 
 def _stack(*parts: _Rows) -> _Rows:
     return _Rows(
         value0=np.concatenate([p.value0 for p in parts]),
-        g=np.vstack([p.g for p in parts]),
+        g_export=np.vstack([p.g_export for p in parts]),
+        g_import=np.vstack([p.g_import for p in parts]),
         bound=np.concatenate([p.bound for p in parts]),
         penalty=np.concatenate([p.penalty for p in parts]),
         labels=[x for p in parts for x in p.labels],
@@ -330,51 +356,62 @@ class SensitivityConstrained:
         if not state.converged:
             return Curtailment.nothing(g.n, 1)
         vm = state.vm_pu[g.lv_bus_pos]
+        loading_bound = lim.loading_percent - lim.margin_percent
         tight = (
             (vm > lim.v_max_pu - lim.margin_pu).any()
             or (vm < lim.v_min_pu + lim.margin_pu).any()
-            or (state.line_loading_percent > lim.loading_percent - lim.margin_percent).any()
-            or (state.trafo_loading_percent > lim.loading_percent - lim.margin_percent).any()
+            or (state.line_loading_percent > loading_bound).any()
+            or (state.trafo_loading_percent > loading_bound).any()
         )
         if not tight:
             return Curtailment.nothing(g.n, 1)
-        sens = sensitivities(g.solver, request.p_kw, request.q_kvar, g.phase_col)
+        by_export = sensitivities(g.solver, request.p_kw, request.q_kvar, request.export_direction)
+        runs = 1 + 2 * g.n
+        by_import = by_export
+        if not np.array_equal(request.import_direction, request.export_direction):
+            by_import = sensitivities(g.solver, request.p_kw, request.q_kvar, request.import_direction)
+            runs += 2 * g.n
         n_bus = state.vm_pu.shape[0]
-        vsc = sens.vsc_pu_per_kw.reshape(g.n, n_bus * 3).T
         net = g.lindist.tree.feeder.net
-        loading_bound = lim.loading_percent - lim.margin_percent
         lines = _Rows(
             value0=state.line_loading_percent,
-            g=sens.line_loading.T,
+            g_export=by_export.line_loading.T,
+            g_import=by_import.line_loading.T,
             bound=np.full(len(state.line_loading_percent), loading_bound),
             penalty=np.full(len(state.line_loading_percent), _PENALTY_PER_PERCENT),
             labels=[f"line {i} overloaded" for i in net.line.index],
         )
         trafos = _Rows(
             value0=state.trafo_loading_percent.ravel(),
-            g=sens.trafo_loading.reshape(g.n, -1).T,
+            g_export=by_export.trafo_loading.reshape(g.n, -1).T,
+            g_import=by_import.trafo_loading.reshape(g.n, -1).T,
             bound=np.full(state.trafo_loading_percent.size, loading_bound),
             penalty=np.full(state.trafo_loading_percent.size, _PENALTY_PER_PERCENT),
             labels=[f"transformer {i} phase {p} overloaded" for i in net.trafo.index for p in "abc"],
         )
-        cut = _solve_lp(request, g.phase_col, _stack(_voltage_rows(state.vm_pu, vsc, g, lim), lines, trafos))
-        return Curtailment(cut.export_kw, cut.import_kw, cut.reason, 1 + 2 * g.n)
+        voltages = _voltage_rows(
+            state.vm_pu,
+            by_export.vsc_pu_per_kw.reshape(g.n, n_bus * 3).T,
+            by_import.vsc_pu_per_kw.reshape(g.n, n_bus * 3).T,
+            g,
+            lim,
+        )
+        cut = _solve_lp(request, _stack(voltages, lines, trafos))
+        return replace(cut, power_flows=runs)
 
 
 class LinDistOPF:
-    """Cheapest curtailment under the LinDist3Flow model: linear voltages and lossless per-phase flows."""
+    """Cheapest curtailment under the LinDist3Flow model: linear voltages and per-phase flows."""
 
     mode = "opf"
 
     def __init__(self, grid: Grid, limits: Limits) -> None:
         self.grid = grid
         self.limits = limits
-        lindist = grid.lindist
-        tree = lindist.tree
-        flow = lindist.flow.toarray()  # (n_branches, n)
-        # per branch and phase: d(downstream flow) per kW of each household on its phase
-        self._flow_g = np.stack([-flow * (grid.phase_col == phase) for phase in range(3)], axis=1)
+        tree = grid.lindist.tree
         net = tree.feeder.net
+        self._flow = grid.lindist.flow.toarray()  # (n_branches, n)
+        self._downstream_bus = np.array([b.downstream for b in tree.branches])  # where a branch's voltage is
         self._labels = [
             f"line {net.line.index[b.position]}"
             if b.kind == "line"
@@ -382,38 +419,46 @@ class LinDistOPF:
             for b in tree.branches
         ]
 
+    def _flow_rows(self, direction: np.ndarray) -> np.ndarray:
+        """(n_branches * 3, n) change of each branch's downstream flow per phase per kW more injected."""
+        return (-self._flow[:, None, :] * direction.T[None, :, :]).reshape(-1, self.grid.n)
+
     def curtail(self, request: Request) -> Curtailment:
         """The linear model's voltages and flows; an LP if any is within the margins of a limit."""
         g, lim = self.grid, self.limits
         lindist = g.lindist
-        v = lindist.voltages(request.p_kw, request.q_kvar)
-        flows = lindist.flows_kw(request.p_kw)  # (n_branches, 3)
+        v, flows = lindist.with_losses(request.p_kw, request.q_kvar)  # flows: (n_branches, 3)
         q_flows = -(lindist.flow @ request.q_kvar)
-        s_limit = lindist.s_max_kva[:, None] * (lim.loading_percent - lim.margin_percent) / 100
-        p_limit = np.sqrt(np.clip(s_limit**2 - q_flows**2, 0, None))
-        n_branch = len(flows)
-        g_flow = self._flow_g.reshape(n_branch * 3, g.n)
-        labels = [f"{self._labels[k]} phase {'abc'[p]} overloaded" for k in range(n_branch) for p in range(3)]
+        # a current limit is a power limit at the branch's voltage: taken at the operating point
+        # (conservative while cuts raise voltages)
+        v_branch = np.clip(v[self._downstream_bus], 0.5, None)
+        s_limit = lindist.s_max_kva[:, None] * v_branch * (lim.loading_percent - lim.margin_percent) / 100
+        p_limit = np.sqrt(np.clip(s_limit**2 - q_flows**2, 0, None)).ravel()
+        labels = [f"{name} phase {p} overloaded" for name in self._labels for p in "abc"]
         thermal = _Rows(
-            value0=np.concatenate([flows.ravel(), -flows.ravel()]),
-            g=np.vstack([g_flow, -g_flow]),
-            bound=np.concatenate([p_limit.ravel(), p_limit.ravel()]),
-            penalty=np.tile(100 * _PENALTY_PER_PERCENT / np.repeat(lindist.s_max_kva, 3), 2),  # per kW
-            labels=labels + labels,
+            value0=flows.ravel(),
+            g_export=self._flow_rows(request.export_direction),
+            g_import=self._flow_rows(request.import_direction),
+            bound=p_limit,
+            penalty=100 * _PENALTY_PER_PERCENT / np.repeat(lindist.s_max_kva, 3),  # per kW
+            labels=labels,
         )
-        return _solve_lp(request, g.phase_col, _stack(_voltage_rows(v, lindist.vp, g, lim), thermal))
+        v_export = lindist.columns(request.export_direction)
+        same = np.array_equal(request.import_direction, request.export_direction)
+        v_import = v_export if same else lindist.columns(request.import_direction)
+        rows = _stack(_voltage_rows(v, v_export, v_import, g, lim), thermal, replace(-thermal, bound=p_limit))
+        return _solve_lp(request, rows)
 
 
-def make_constraint_method(mode: str, grid: Grid, limits: Limits) -> ConstraintMethod:
-    """Build the constraint method ``mode`` names."""
+def make_constraint_method(mode: str, grid: Grid | None, limits: Limits) -> ConstraintMethod:
+    """Build the constraint method ``mode`` names (``grid`` may be None for ``none``)."""
     methods: dict[str, type] = {
-        "none": NoConstraint,
         "post_check": PostCheck,
         "sensitivity": SensitivityConstrained,
         "opf": LinDistOPF,
     }
+    if mode == "none":
+        return NoConstraint()
     if mode not in methods:
         raise ValueError(f"constraint mode {mode!r} does not exist; available: {', '.join(CONSTRAINT_MODES)}")
-    if mode == "none":
-        return NoConstraint(grid)
     return methods[mode](grid, limits)

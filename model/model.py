@@ -33,7 +33,7 @@ from grid.feeders import PHASES
 from grid.lindist import LinDist3Flow
 from grid.losses import allocate_losses
 from grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
-from grid.sensitivity import Sensitivities, sensitivities
+from grid.sensitivity import Sensitivities, one_hot, sensitivities
 from grid.solver import make_solver
 from grid.state import GridState
 from grid.topology import Tree
@@ -461,7 +461,9 @@ class Model(mesa.Model):
         toc = self._lap("decide", tic)
 
         # clear under the constraint mode, then the devices run as planned (less any cuts)
-        clearing, cut, trade_cuts = self._clear(orders, plans, planned_kw, reported_kwh / hours, k)
+        clearing, cut, trade_cuts = self._clear(
+            orders, plans, planned_kw, reported_kwh / hours, k, t0_s, t1_s
+        )
         for h, plan in zip(self.households, plans, strict=True):
             _apply_cut(plan, float(cut.export_kw[h.index]), float(cut.import_kw[h.index]))
         done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in self.households]
@@ -488,7 +490,7 @@ class Model(mesa.Model):
         # settle what the meters saw with the retailer's prices and the network fees, reward
         net_kwh = dispatch["net_injection_kw"] * hours
         trades = clearing.trades
-        measured = _Lazy(lambda: sensitivities(self.solver, p_kw, q_kvar, self._phase_col))
+        measured = _Lazy(lambda: sensitivities(self.solver, p_kw, q_kvar, one_hot(self._phase_col)))
         settlement = settle(
             net_kwh, trades, market.retail_price_eur_per_kwh, market.feed_in_tariff_eur_per_kwh
         )
@@ -593,6 +595,8 @@ class Model(mesa.Model):
         planned_kw: np.ndarray,
         reported_kw: np.ndarray,
         k: int,
+        t0_s: float,
+        t1_s: float,
     ) -> tuple[ClearingResult, Curtailment, dict[int, tuple[float, str]]]:
         """Clear the market under the constraint mode; returns the clearing, the cuts and the trades' cuts.
 
@@ -607,15 +611,31 @@ class Model(mesa.Model):
         hours = self.config.interval_hours
         ev_kw = np.array([p.ev_kw for p in plans])
         battery_kw = np.array([p.battery_kw for p in plans])
-        export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
-        import_flex = np.clip(
-            np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + np.clip(-ev_kw, 0, None)), 0, None
+        # an EV can charge less down to what its deadline still needs
+        ev_reducible = np.array(
+            [
+                max(h.devices.ev.flexibility(t0_s, t1_s).p_max_kw - plans[h.index].ev_kw, 0.0)
+                if h.devices.ev is not None
+                else 0.0
+                for h in self.households
+            ]
         )
+        export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
+        import_flex = np.clip(np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + ev_reducible), 0, None)
         market = self.config.market
         export_cost = np.full(n, market.feed_in_tariff_eur_per_kwh)
         import_cost = np.full(n, market.retail_price_eur_per_kwh)
         for o in orders:
             (export_cost if o.side == "sell" else import_cost)[o.household] = o.price_eur_per_kwh
+        # a cut of PV or battery lands on the household's phase; of a three-phase charger, on all three
+        own_phase = one_hot(self._phase_col)
+        battery_share = np.divide(
+            np.minimum(np.clip(-battery_kw, 0, None), import_flex),
+            import_flex,
+            out=np.ones(n),
+            where=import_flex > 0,
+        )
+        ev_split = np.where(self._ev_three_phase[:, None], 1 / 3, own_phase)
         request = Request(
             p_kw=self._injections(reported_kw, ev_kw),
             q_kvar=self._reactive(k),
@@ -623,6 +643,8 @@ class Model(mesa.Model):
             import_flex_kw=import_flex,
             export_cost=export_cost,
             import_cost=import_cost,
+            export_direction=own_phase,
+            import_direction=battery_share[:, None] * own_phase + (1 - battery_share[:, None]) * ev_split,
         )
         if method.mode == "post_check":
             clearing = self.mechanism.clear(orders)

@@ -1,0 +1,110 @@
+"""Network tariffs on hand-worked intervals, and the DSO's revenue in real runs."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.market import Trade
+from model.scenario import Tariff
+from model.tariffs import Capacity, Congestion, LossCharge, PairFee, TariffInputs, Volumetric, make_tariff
+from tests.conftest import hourly, run_to_end
+
+
+def _inputs(trades, bought_retail=None, net=None, state=None, sens=None, interval=0) -> TariffInputs:
+    n = 4
+    return TariffInputs(
+        interval=interval,
+        trades=trades,
+        bought_retail_kwh=np.zeros(n) if bought_retail is None else np.asarray(bought_retail, float),
+        net_kwh=np.zeros(n) if net is None else np.asarray(net, float),
+        state=state,  # type: ignore[arg-type]
+        sensitivities=lambda: sens,  # type: ignore[arg-type,return-value]
+    )
+
+
+def test_volumetric_charges_imports_and_the_buyer_of_local_energy() -> None:
+    fees = Volumetric(4, 0.08, 0.02).fees(_inputs([Trade(0, 2, 1.5, 0.2)], bought_retail=[1.0, 2.0, 0, 0]))
+    np.testing.assert_allclose(fees.household_eur, [0.08 + 0.03, 0.16, 0, 0])
+    np.testing.assert_allclose(fees.trade_eur, [0.03])
+
+
+def test_capacity_fees_add_up_to_rate_times_peak_per_period() -> None:
+    tariff = Capacity(4, 5.0, "household", billing_days=1, interval_hours=6.0)  # 4 intervals a period
+    imports_kw = [[1, 0, 0, 0], [3, 1, 0, 0], [2, 4, 0, 0], [3, 1, 0, 0], [2, 0, 0, 0]]
+    paid = [tariff.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur for k, kw in enumerate(imports_kw)]
+    np.testing.assert_allclose(sum(paid[:4]), [5.0 * 3, 5.0 * 4, 0, 0])  # peaks 3 and 4 kW in period 0
+    np.testing.assert_allclose(paid[4], [5.0 * 2, 0, 0, 0])  # a new period starts from zero
+    community = Capacity(4, 5.0, "community", billing_days=1, interval_hours=6.0)
+    fees = [community.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur for k, kw in enumerate(imports_kw[:4])]
+    # community peak: 1, 4, 6, 4 kW -> fees 5, 15, 10, 0; interval 2's rise shared 2:4 by import
+    np.testing.assert_allclose(sum(fees).sum(), 5.0 * 6)
+    np.testing.assert_allclose(fees[2], [10 * 2 / 6, 10 * 4 / 6, 0, 0])
+
+
+def test_distance_and_zonal_fees_are_zero_for_colocated_or_same_zone_parties() -> None:
+    distance = np.array([[0, 0.1, 0.0, 0.2], [0.1, 0, 0.1, 0.3], [0.0, 0.1, 0, 0.2], [0.2, 0.3, 0.2, 0]])
+    tariff = PairFee("distance", 0.2 * distance)
+    fees = tariff.fees(_inputs([Trade(0, 2, 1.0, 0.2), Trade(0, 3, 2.0, 0.2)]))  # 0 and 2 share a bus
+    np.testing.assert_allclose(fees.trade_eur, [0.0, 2.0 * 0.2 * 0.2])
+    np.testing.assert_allclose(fees.household_eur, [0.04, 0, 0, 0.04])  # split buyer / seller
+    zone = np.array([0, 0, 1, 1])
+    zonal = make_tariff(Tariff(kind="zonal"), 4, 0.25, lambda: distance, zone)
+    fees = zonal.fees(_inputs([Trade(0, 1, 1.0, 0.2), Trade(0, 3, 1.0, 0.2)]))
+    np.testing.assert_allclose(fees.trade_eur, [0.0, 0.02])
+
+
+def test_congestion_charges_only_flow_added_on_congested_branches() -> None:
+    state = SimpleNamespace(
+        line_loading_percent=np.array([95.0, 50.0]),
+        line_p_from_kw=np.array([-30.0, 10.0]),  # line 0 congested, power flowing against its from-side
+        trafo_loading_percent=np.array([[40.0, 40.0, 40.0]]),
+        trafo_p_hv_kw=np.array([-20.0]),
+    )
+    sens = SimpleNamespace(
+        ptdf_line=np.array([[-1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]),
+        ptdf_trafo=np.zeros((4, 1)),
+    )
+    trades = [Trade(buyer=1, seller=0, energy_kwh=2.0, price_eur_per_kwh=0.2), Trade(0, 1, 1.0, 0.2)]
+    fees = Congestion(4, 0.05, 80.0).fees(_inputs(trades, state=state, sens=sens))
+    # 0 -> 1 adds 1 kW per kW on line 0 in its flow's direction; 1 -> 0 relieves it
+    np.testing.assert_allclose(fees.trade_eur, [0.05 * 2.0 * 1.0, 0.0])
+
+
+def test_loss_charge_follows_the_loss_sensitivities() -> None:
+    sens = SimpleNamespace(plsf=np.array([0.05, -0.01, 0.02, 0.0]))
+    fees = LossCharge(4, 0.10).fees(_inputs([Trade(1, 0, 2.0, 0.2), Trade(0, 1, 1.0, 0.2)], sens=sens))
+    np.testing.assert_allclose(fees.trade_eur, [0.10 * 2.0 * 0.06, 0.10 * 1.0 * -0.06])  # the second, a credit
+
+
+@pytest.mark.parametrize(
+    "tariff",
+    [
+        {"tariff.kind": "volumetric"},
+        {"tariff.kind": "capacity", "tariff.billing_days": 1},
+        {"tariff.kind": "capacity", "tariff.capacity_level": "community"},
+        {"tariff.kind": "distance"},
+        {"tariff.kind": "zonal"},
+        {"tariff.kind": "congestion", "tariff.congestion_threshold_percent": 5},
+        {"tariff.kind": "loss"},
+    ],
+)
+def test_dso_revenue_is_the_sum_of_the_fees_charged(tariff: dict, tmp_path) -> None:
+    scenario = hourly(**{"grid.solver": "power_grid_model", "penetration.pv": 0.6, **tariff})
+    model = run_to_end(scenario, tmp_path)
+    households = pd.read_parquet(tmp_path / "households.parquet")
+    intervals = pd.read_parquet(tmp_path / "intervals.parquet")
+    trades = pd.read_parquet(tmp_path / "trades.parquet")
+    fees = households.network_fee_eur.sum()
+    assert abs(fees) > 1e-3  # the tariff charged something
+    assert model.summary["dso_revenue_eur"] == pytest.approx(fees, rel=1e-9)
+    assert intervals.network_fees_eur.sum() == pytest.approx(fees, rel=1e-9)
+    per_trade = scenario.tariff.kind in ("distance", "zonal", "congestion", "loss")
+    if per_trade:  # every per-trade fee is split between its parties: the two sides add up
+        assert trades.network_fee_eur.sum() == pytest.approx(fees, rel=1e-9)
+    # bills include the fees; the money is conserved between households, retailer and DSO
+    bills = households.bill_eur.sum()
+    assert bills == pytest.approx(model.summary["retailer_revenue_eur"] + fees, rel=1e-9)
+    expected = 200.0 * 55 / 365
+    assert model.summary["dso_cost_recovery"] == pytest.approx(fees / expected)
