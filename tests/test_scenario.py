@@ -73,6 +73,12 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
         ("attack.kind=virus", "attack.kind", "'virus'", "'price' or 'demand'"),
         ("market.zonal.n_zones=0", "market.zonal.n_zones", "0", "greater than or equal to 1"),
         (
+            "market.mechanism=p2p",
+            "market",
+            "{'mechanism': 'p2p'}",
+            "'p2p' does not implement pricing design 'uniform'; allowed: pay_as_clear, community",
+        ),
+        (
             "weather.clear_day_probability=yes",
             "weather.clear_day_probability",
             "True",

@@ -33,11 +33,17 @@ def test_volumetric_charges_imports_and_the_buyer_of_local_energy() -> None:
 def test_capacity_fees_add_up_to_rate_times_peak_per_period() -> None:
     tariff = Capacity(4, 5.0, "household", billing_days=1, interval_hours=6.0)  # 4 intervals a period
     imports_kw = [[1, 0, 0, 0], [3, 1, 0, 0], [2, 4, 0, 0], [3, 1, 0, 0], [2, 0, 0, 0]]
-    paid = [tariff.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur for k, kw in enumerate(imports_kw)]
+    paid = [
+        tariff.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur
+        for k, kw in enumerate(imports_kw)
+    ]
     np.testing.assert_allclose(sum(paid[:4]), [5.0 * 3, 5.0 * 4, 0, 0])  # peaks 3 and 4 kW in period 0
     np.testing.assert_allclose(paid[4], [5.0 * 2, 0, 0, 0])  # a new period starts from zero
     community = Capacity(4, 5.0, "community", billing_days=1, interval_hours=6.0)
-    fees = [community.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur for k, kw in enumerate(imports_kw[:4])]
+    fees = [
+        community.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur
+        for k, kw in enumerate(imports_kw[:4])
+    ]
     # community peak: 1, 4, 6, 4 kW -> fees 5, 15, 10, 0; interval 2's rise shared 2:4 by import
     np.testing.assert_allclose(sum(fees).sum(), 5.0 * 6)
     np.testing.assert_allclose(fees[2], [10 * 2 / 6, 10 * 4 / 6, 0, 0])
@@ -75,7 +81,9 @@ def test_congestion_charges_only_flow_added_on_congested_branches() -> None:
 def test_loss_charge_follows_the_loss_sensitivities() -> None:
     sens = SimpleNamespace(plsf=np.array([0.05, -0.01, 0.02, 0.0]))
     fees = LossCharge(4, 0.10).fees(_inputs([Trade(1, 0, 2.0, 0.2), Trade(0, 1, 1.0, 0.2)], sens=sens))
-    np.testing.assert_allclose(fees.trade_eur, [0.10 * 2.0 * 0.06, 0.10 * 1.0 * -0.06])  # the second, a credit
+    np.testing.assert_allclose(
+        fees.trade_eur, [0.10 * 2.0 * 0.06, 0.10 * 1.0 * -0.06]
+    )  # the second, a credit
 
 
 @pytest.mark.parametrize(

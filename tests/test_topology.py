@@ -67,7 +67,11 @@ def test_lindist3flow_tracks_the_three_phase_power_flow(name: str) -> None:
         error = np.abs(state.vm_pu - lindist.voltages(p, q)).max()
         assert error < atol and error < 0.1 * moved  # measured: 1.3e-4 / 4.2e-4 / 2.4e-3 on IEEE
         # the own-phase sensitivities give the same voltages as the full map
-        own = lindist.v_noload_pu.ravel() + lindist.vp @ p[np.arange(n), phase] + lindist.vq @ q[np.arange(n), phase]
+        own = (
+            lindist.v_noload_pu.ravel()
+            + lindist.vp @ p[np.arange(n), phase]
+            + lindist.vq @ q[np.arange(n), phase]
+        )
         np.testing.assert_allclose(own.reshape(-1, 3), lindist.voltages(p, q), atol=1e-12)
     # lossless flows: the transformer carries the sum of all injections per phase
     trafo = next(k for k, b in enumerate(tree.branches) if b.kind == "trafo")

@@ -1,0 +1,132 @@
+"""Pricing designs, mechanisms and false-data attacks in whole runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import Model
+from tests.conftest import hourly, run_to_end
+from tests.test_constraints import SUNNY
+
+DESIGNS = [
+    ("uniform", "pay_as_clear"),
+    ("uniform", "community"),
+    ("heterogeneous", "pay_as_bid"),
+    ("heterogeneous", "continuous_double_auction"),
+    ("heterogeneous", "p2p"),
+    ("zonal", "pay_as_clear"),
+]
+
+
+@pytest.fixture(scope="module")
+def design_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[str, str], tuple[Model, pd.DataFrame]]:
+    runs = {}
+    for design, mechanism in DESIGNS:
+        out = tmp_path_factory.mktemp(f"{design}_{mechanism}")
+        scenario = hourly(
+            **{
+                "grid.solver": "power_grid_model",
+                "penetration.pv": 0.5,
+                "market.pricing": design,
+                "market.mechanism": mechanism,
+            }
+        )
+        runs[design, mechanism] = run_to_end(scenario, out), out
+    return runs
+
+
+def test_truthful_households_trade_the_same_volume_under_every_design(design_runs) -> None:
+    # truthful bids are all at the retail price and asks at the feed-in tariff: every mechanism
+    # matches min(supply, demand) each hour; the designs differ in price and pairing only
+    volumes = {k: m.summary["local_traded_kwh"] for k, (m, _) in design_runs.items()}
+    reference = volumes["uniform", "pay_as_clear"]
+    assert reference > 1
+    assert all(v == pytest.approx(reference, rel=1e-9) for v in volumes.values()), volumes
+    prices = {k: m.summary["mean_clearing_price_eur_per_kwh"] for k, (m, _) in design_runs.items()}
+    assert prices["uniform", "pay_as_clear"] == pytest.approx(0.19)  # midpoint of 0.30 and 0.08
+    assert prices["heterogeneous", "pay_as_bid"] == pytest.approx(0.19)  # every pair's midpoint too
+    assert 0.08 <= prices["uniform", "community"] < 0.19  # SDR: surplus hours price near the feed-in tariff
+    assert prices["heterogeneous", "continuous_double_auction"] != pytest.approx(0.19)  # resting quotes
+
+
+def test_p2p_buyers_trade_with_closer_sellers(design_runs) -> None:
+    def mean_distance(key: tuple[str, str]) -> float:
+        model, out = design_runs[key]
+        trades = pd.read_parquet(out / "trades.parquet")
+        index = {name: i for i, name in enumerate(model.population.household)}
+        d = model.distance_ohm[trades.buyer.map(index), trades.seller.map(index)]
+        return float((d * trades.energy_kwh).sum() / trades.energy_kwh.sum())
+
+    # the same volume, but P2P's distance penalty pairs neighbours (pay-as-bid pairs by book order)
+    assert mean_distance(("heterogeneous", "p2p")) < 0.8 * mean_distance(("heterogeneous", "pay_as_bid"))
+
+
+def test_zonal_design_records_a_price_per_zone(design_runs) -> None:
+    model, out = design_runs["zonal", "pay_as_clear"]
+    zones = pd.read_parquet(out / "zone_prices.parquet")
+    assert sorted(zones.zone.unique()) == [0, 1, 2]
+    assert sorted(model.population.zone.unique()) == [0, 1, 2]
+    population = pd.read_parquet(out / "population.parquet")
+    assert (population.zone.to_numpy() == model.population.zone.to_numpy()).all()
+    intervals = pd.read_parquet(out / "intervals.parquet")
+    assert intervals.clearing_price_eur_per_kwh.isna().all()  # no single price under zonal design
+    assert intervals.mean_local_price_eur_per_kwh.notna().any()
+
+
+def test_demand_report_attack_blinds_the_dso(tmp_path) -> None:
+    constrained = {**SUNNY, "market.constraint_mode": "sensitivity"}
+    honest = run_to_end(hourly(**constrained), tmp_path / "honest").summary
+    attacked_model = run_to_end(
+        hourly(**constrained, **{"attack.kind": "demand", "attack.share": 0.5, "attack.factor": 0.3}),
+        tmp_path / "attacked",
+    )
+    attacked = attacked_model.summary
+    # measured: the honest DSO keeps every bus within limits; told 30 % of half the households'
+    # exports, it curtails too little and overvoltage returns
+    assert honest["intervals_with_voltage_violation"] == 0
+    assert attacked["intervals_with_voltage_violation"] > 0
+    assert attacked["curtailed_export_kwh"] < honest["curtailed_export_kwh"]
+    hh = pd.read_parquet(tmp_path / "attacked" / "households.parquet")
+    victims = set(attacked_model.population.household[attacked_model._attacked])
+    assert len(victims) == 28  # round(0.5 * 55)
+    lied = hh[hh.household.isin(victims) & (hh.net_injection_kw.abs() > 1e-6)]
+    np.testing.assert_allclose(
+        lied.reported_net_kwh, 0.3 * (lied.net_injection_kw + lied.curtailed_export_kwh)
+    )
+
+
+def test_price_signal_attack_moves_prices_not_these_households(tmp_path) -> None:
+    base = {"grid.solver": "power_grid_model", "penetration.pv": 0.5}
+    honest = run_to_end(hourly(**base), tmp_path / "honest")
+    attacked = run_to_end(
+        hourly(**base, **{"attack.kind": "price", "attack.factor": 0.5, "attack.start_interval": 12}),
+        tmp_path / "attacked",
+    )
+    a = pd.read_parquet(tmp_path / "attacked" / "intervals.parquet")
+    h = pd.read_parquet(tmp_path / "honest" / "intervals.parquet")
+    traded = a.local_volume_kwh > 0
+    before, after = traded & (a.interval < 12), traded & (a.interval >= 12)
+    assert after.any() and before.any()
+    np.testing.assert_allclose(a.clearing_price_eur_per_kwh[before], 0.19)
+    np.testing.assert_allclose(a.clearing_price_eur_per_kwh[after], 0.095)  # halved bids and asks
+    # truthful price-takers with self-consumption devices do not react to prices: the grid is the
+    # same (a price-responsive strategy is what turns this attack into a grid impact)
+    np.testing.assert_allclose(a.vm_max_a_pu, h.vm_max_a_pu)
+    # money moves from sellers to buyers: half the local price on every kWh traded after the attack
+    paid = {
+        run: pd.read_parquet(tmp_path / run / "households.parquet").query("interval >= 12")
+        for run in ("honest", "attacked")
+    }
+    shift = (
+        paid["attacked"].local_payment_eur.clip(upper=0).sum()
+        - paid["honest"].local_payment_eur.clip(upper=0).sum()
+    )
+    assert shift == pytest.approx(0.095 * a.local_volume_kwh[after].sum())
+    assert attacked.summary["household_bills_eur"] == pytest.approx(honest.summary["household_bills_eur"])
+
+
+def test_unknown_attacked_household_is_named() -> None:
+    with pytest.raises(ValueError, match=r"attack.households' names households \['LOAD999'\]"):
+        Model(hourly(**{"attack.kind": "demand", "attack.households": '["LOAD999"]'}))
