@@ -91,16 +91,22 @@ class LinDist3Flow:
         self.vp = self._columns(own_phase, kp)
         self.vq = self._columns(own_phase, kq)
 
-    def columns(self, directions: np.ndarray) -> np.ndarray:
-        """(n_bus * 3, n_households) voltage change per kW each household injects split as ``directions``."""
-        return self._columns(directions, self._kp)
+    def columns(self, directions: np.ndarray, households: np.ndarray | None = None) -> np.ndarray:
+        """(n_bus * 3, n) voltage change per kW households inject split over the phases as ``directions``.
 
-    def _columns(self, directions: np.ndarray, k: np.ndarray) -> np.ndarray:
+        ``households`` (optional) selects which households ``directions``' rows belong to.
+        """
+        return self._columns(directions, self._kp, households)
+
+    def _columns(
+        self, directions: np.ndarray, k: np.ndarray, households: np.ndarray | None = None
+    ) -> np.ndarray:
         """dV[j, phi] per unit at h: over branches above both j and h, sum_psi k[., phi, psi] d[h, psi]."""
         n_bus = self._below.shape[1]
+        flow = self.flow if households is None else self.flow[:, households]
         out = np.zeros((n_bus, 3, len(directions)))
         for psi in range(3):
-            w = self.flow.multiply(directions[:, psi][None, :]).tocsr()  # (n_branches, n)
+            w = flow.multiply(directions[:, psi][None, :]).tocsr()  # (n_branches, n)
             if not w.nnz:
                 continue
             for phi in range(3):

@@ -33,6 +33,7 @@ from functools import partial
 from typing import Protocol
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 from grid.lindist import LinDist3Flow
@@ -132,6 +133,11 @@ class Grid:
     def n(self) -> int:
         """Number of households."""
         return len(self.phase_col)
+
+    @property
+    def customer_bus_pos(self) -> np.ndarray:
+        """Positions of the buses households connect to."""
+        return np.unique(self.lindist.tree.household_bus)
 
 
 class NoConstraint:
@@ -287,7 +293,7 @@ def _solve_lp(request: Request, rows: _Rows) -> Curtailment:
     labels = [label for label, k in zip(rows.labels, keep, strict=True) if k]
     m = len(v0)
     cost = np.concatenate([request.export_cost, request.import_cost, rows.penalty[keep]])
-    a_ub = np.hstack([-g_e, g_i, -np.eye(m)])
+    a_ub = sparse.hstack([sparse.csr_matrix(-g_e), sparse.csr_matrix(g_i), -sparse.identity(m)], format="csr")
     bounds = [(0, x) for x in e_max] + [(0, x) for x in i_max] + [(0, None)] * m
     result = linprog(cost, A_ub=a_ub, b_ub=b - v0, bounds=bounds, method="highs")
     if result.status != 0:
@@ -310,8 +316,13 @@ def _solve_lp(request: Request, rows: _Rows) -> Curtailment:
 def _voltage_rows(
     v0: np.ndarray, g_export: np.ndarray, g_import: np.ndarray, grid: Grid, limits: Limits
 ) -> _Rows:
-    """Upper and lower voltage limits at every LV bus and phase; sensitivities are (n_bus * 3, n)."""
-    rows = (grid.lv_bus_pos[:, None] * 3 + np.arange(3)).ravel()
+    """Upper and lower voltage limits at the customers' buses, every phase; sensitivities are (n_bus * 3, n).
+
+    With injections only at customer buses, a radial feeder's voltage extremes lie at those buses
+    (along a branch without customers the voltage changes monotonically), so the other buses add
+    rows to the linear program but no limit.
+    """
+    rows = (grid.customer_bus_pos[:, None] * 3 + np.arange(3)).ravel()
     names = [f"bus {grid.bus_ids[r // 3]} phase {'abc'[r % 3]}" for r in rows]
     upper = _Rows(
         value0=v0.ravel()[rows],
@@ -443,11 +454,21 @@ class LinDistOPF:
             penalty=100 * _PENALTY_PER_PERCENT / np.repeat(lindist.s_max_kva, 3),  # per kW
             labels=labels,
         )
-        v_export = lindist.columns(request.export_direction)
-        same = np.array_equal(request.import_direction, request.export_direction)
-        v_import = v_export if same else lindist.columns(request.import_direction)
+        v_export = _columns(lindist, request.export_direction)
+        v_import = _columns(lindist, request.import_direction)
         rows = _stack(_voltage_rows(v, v_export, v_import, g, lim), thermal, replace(-thermal, bound=p_limit))
         return _solve_lp(request, rows)
+
+
+def _columns(lindist: LinDist3Flow, directions: np.ndarray) -> np.ndarray:
+    """LinDist3Flow voltage columns for cuts split as ``directions``: own-phase ones are precomputed."""
+    own = np.eye(3)[lindist.household_phase]
+    differs = np.flatnonzero(~np.isclose(directions, own).all(axis=1))
+    if not len(differs):
+        return lindist.vp
+    out = lindist.vp.copy()
+    out[:, differs] = lindist.columns(directions[differs], differs)
+    return out
 
 
 def make_constraint_method(mode: str, grid: Grid | None, limits: Limits) -> ConstraintMethod:
