@@ -92,6 +92,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("max transformer loading", per_phase(summary["trafo_loading_max_percent"], ".1f") + " %"),
         ("max line loading", num(summary["line_loading_max_percent"], ".1f") + " %"),
         ("household bills", f"{summary['household_bills_eur']:.2f} EUR"),
+        (
+            "DSO network fees (cost recovery)",
+            f"{summary['dso_revenue_eur']:.2f} EUR ({num(summary['dso_cost_recovery'], '.1%')})",
+        ),
+        (
+            "curtailed by the DSO (export / import)",
+            f"{summary['curtailed_export_kwh']:.1f} / {summary['curtailed_import_kwh']:.1f} kWh, "
+            f"worth {summary['curtailment_cost_eur']:.2f} EUR",
+        ),
     ]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)

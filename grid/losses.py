@@ -26,8 +26,6 @@ import numpy as np
 from grid.state import GridState
 from grid.topology import Tree
 
-LOSS_ALLOCATIONS = ("pro_rata", "marginal", "proportional_sharing")
-
 
 def pro_rata(net_kw: np.ndarray, total_kw: float) -> np.ndarray:
     """Shares in proportion to |net exchange| (equal shares if nobody exchanges anything)."""
@@ -133,10 +131,16 @@ def allocate_losses(
         tree: the feeder's radial structure.
         plsf: computes the loss sensitivity factors (only called by ``marginal``).
     """
-    if method == "pro_rata":
-        return pro_rata(net_kw, state.losses_kw)
-    if method == "marginal":
-        return marginal(net_kw, plsf(), state.losses_kw)
-    if method == "proportional_sharing":
-        return proportional_sharing(tree, net_kw, state)
-    raise ValueError(f"loss allocation {method!r} does not exist; available: {', '.join(LOSS_ALLOCATIONS)}")
+    if method not in LOSS_ALLOCATIONS:
+        raise ValueError(
+            f"loss allocation {method!r} does not exist; available: {', '.join(LOSS_ALLOCATIONS)}"
+        )
+    return LOSS_ALLOCATIONS[method](net_kw, state, tree, plsf)
+
+
+# name -> rule(net_kw, state, tree, plsf)
+LOSS_ALLOCATIONS: dict[str, Callable[[np.ndarray, GridState, Tree, Callable[[], np.ndarray]], np.ndarray]] = {
+    "pro_rata": lambda net, state, tree, plsf: pro_rata(net, state.losses_kw),
+    "marginal": lambda net, state, tree, plsf: marginal(net, plsf(), state.losses_kw),
+    "proportional_sharing": lambda net, state, tree, plsf: proportional_sharing(tree, net, state),
+}

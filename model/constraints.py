@@ -40,7 +40,6 @@ from grid.lindist import LinDist3Flow
 from grid.sensitivity import sensitivities
 from grid.state import GridState, PowerFlowSolver
 
-CONSTRAINT_MODES = ("none", "post_check", "sensitivity", "opf")
 _PENALTY_PER_PU = 1e4  # EUR per p.u. of voltage limit violation left
 _PENALTY_PER_PERCENT = 1e2  # EUR per percent of loading limit violation left
 
@@ -144,6 +143,9 @@ class NoConstraint:
     """The market ignores the grid; the power flow only measures."""
 
     mode = "none"
+
+    def __init__(self, grid: "Grid | None", limits: "Limits") -> None:
+        del grid, limits  # nothing to enforce
 
     def curtail(self, request: Request) -> Curtailment:
         """Never cut."""
@@ -471,15 +473,17 @@ def _columns(lindist: LinDist3Flow, directions: np.ndarray) -> np.ndarray:
     return out
 
 
+# name -> method, every constraint mode registered by name
+CONSTRAINT_MODES: dict[str, Callable[..., ConstraintMethod]] = {
+    "none": NoConstraint,
+    "post_check": PostCheck,
+    "sensitivity": SensitivityConstrained,
+    "opf": LinDistOPF,
+}
+
+
 def make_constraint_method(mode: str, grid: Grid | None, limits: Limits) -> ConstraintMethod:
     """Build the constraint method ``mode`` names (``grid`` may be None for ``none``)."""
-    methods: dict[str, type] = {
-        "post_check": PostCheck,
-        "sensitivity": SensitivityConstrained,
-        "opf": LinDistOPF,
-    }
-    if mode == "none":
-        return NoConstraint()
-    if mode not in methods:
+    if mode not in CONSTRAINT_MODES:
         raise ValueError(f"constraint mode {mode!r} does not exist; available: {', '.join(CONSTRAINT_MODES)}")
-    return methods[mode](grid, limits)
+    return CONSTRAINT_MODES[mode](grid, limits)

@@ -1,7 +1,8 @@
 """Clearing mechanisms: turn one interval's orders into trades.
 
-Each mechanism is a small class registered by name in :data:`MECHANISMS`;
-:mod:`model.pricing` says which pricing design each one implements.
+Each mechanism is a small class; :data:`MECHANISMS` names them and
+:mod:`model.pricing` registers how to build each and which pricing design
+each one implements.
 Energy that no local counterparty takes is settled with the retailer
 (see :mod:`model.settlement`), so a mechanism only reports local trades.
 Every trade's price lies within both parties' limit prices, except in

@@ -40,7 +40,7 @@ from grid.topology import Tree
 from model.constraints import Curtailment, Grid, Limits, Request, make_constraint_method
 from model.market import ClearingResult, Trade
 from model.population import build_devices, draw_population, feeder_for, random_streams
-from model.pricing import MarketContext, make_clearing
+from model.pricing import ClearingOptions, MarketContext, make_clearing
 from model.recorder import Recorder
 from model.scenario import Scenario
 from model.settlement import Settlement, settle
@@ -237,8 +237,7 @@ class Model(mesa.Model):
                 retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
                 feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
             ),
-            community_pricing=market.community.pricing,
-            inter_zone_capacity_kwh=market.zonal.inter_zone_capacity_kwh,
+            ClearingOptions(market.community.pricing, market.zonal.inter_zone_capacity_kwh),
         )
         self.tariff = make_tariff(
             scenario.tariff,

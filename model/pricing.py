@@ -15,6 +15,7 @@ mechanism is the design's first one. A mechanism the design does not allow is
 an error that lists the allowed ones.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,25 +68,31 @@ class MarketContext:
     feed_in_tariff_eur_per_kwh: float
 
 
+@dataclass(frozen=True)
+class ClearingOptions:
+    """Mechanism parameters from the scenario."""
+
+    community_pricing: str = "sdr"
+    inter_zone_capacity_kwh: float | None = None
+
+
+# name -> builder: every mechanism, registered by name
+MECHANISM_BUILDERS: dict[str, Callable[[MarketContext, ClearingOptions], Mechanism]] = {
+    "pay_as_clear": lambda ctx, opt: PayAsClear(),
+    "pay_as_bid": lambda ctx, opt: PayAsBid(),
+    "continuous_double_auction": lambda ctx, opt: ContinuousDoubleAuction(ctx.rng),
+    "p2p": lambda ctx, opt: BilateralP2P(ctx.preference_eur_per_kwh),
+    "community": lambda ctx, opt: CommunitySharing(
+        ctx.retail_price_eur_per_kwh, ctx.feed_in_tariff_eur_per_kwh, opt.community_pricing
+    ),
+}
+
+
 def make_clearing(
-    design: str,
-    mechanism: str,
-    context: MarketContext,
-    community_pricing: str = "sdr",
-    inter_zone_capacity_kwh: float | None = None,
+    design: str, mechanism: str | None, context: MarketContext, options: ClearingOptions
 ) -> Mechanism:
     """Build the clearing for a (design, mechanism) pair the design allows."""
-    mechanism = mechanism_for(design, mechanism)
-    if design == "zonal":
-        return ZonalClearing(context.zone, inter_zone_capacity_kwh)
-    if mechanism == "pay_as_clear":
-        return PayAsClear()
-    if mechanism == "pay_as_bid":
-        return PayAsBid()
-    if mechanism == "continuous_double_auction":
-        return ContinuousDoubleAuction(context.rng)
-    if mechanism == "p2p":
-        return BilateralP2P(context.preference_eur_per_kwh)
-    return CommunitySharing(
-        context.retail_price_eur_per_kwh, context.feed_in_tariff_eur_per_kwh, community_pricing
-    )
+    name = mechanism_for(design, mechanism)
+    if design == "zonal":  # the design wraps its mechanism (pay-as-clear) zone by zone
+        return ZonalClearing(context.zone, options.inter_zone_capacity_kwh)
+    return MECHANISM_BUILDERS[name](context, options)

@@ -163,10 +163,35 @@ def one_of(names: Callable[[], Iterable[str]]) -> Any:
     return Annotated[str, AfterValidator(check)]
 
 
+# registries are imported late: their modules import this one
 def _mechanisms() -> Iterable[str]:
-    from model.market import MECHANISMS  # imported late: model.market loads after this module
+    from model.market import MECHANISMS
 
     return MECHANISMS
+
+
+def _pricing_designs() -> Iterable[str]:
+    from model.pricing import PRICING_DESIGNS
+
+    return PRICING_DESIGNS
+
+
+def _constraint_modes() -> Iterable[str]:
+    from model.constraints import CONSTRAINT_MODES
+
+    return CONSTRAINT_MODES
+
+
+def _loss_allocations() -> Iterable[str]:
+    from grid.losses import LOSS_ALLOCATIONS
+
+    return LOSS_ALLOCATIONS
+
+
+def _tariffs() -> Iterable[str]:
+    from model.tariffs import TARIFFS
+
+    return TARIFFS
 
 
 def bounded(low: float, high: float) -> Any:
@@ -444,17 +469,17 @@ class Market(_Section):
     measured losses are shared (see :mod:`grid.losses`).
     """
 
-    pricing: Literal["uniform", "heterogeneous", "zonal"] = "uniform"
+    pricing: one_of(_pricing_designs) = "uniform"  # type: ignore[valid-type]
     mechanism: one_of(_mechanisms) | None = None  # type: ignore[valid-type]
     retail_price_eur_per_kwh: float = Field(0.30, ge=0, le=10)
     feed_in_tariff_eur_per_kwh: float = Field(0.08, ge=0, le=10)
     p2p: P2PSection = Field(default_factory=P2PSection)
     community: CommunitySection = Field(default_factory=CommunitySection)
     zonal: ZonalSection = Field(default_factory=ZonalSection)
-    constraint_mode: Literal["none", "post_check", "sensitivity", "opf"] = "none"
+    constraint_mode: one_of(_constraint_modes) = "none"  # type: ignore[valid-type]
     constraint_margin_pu: float = Field(0.005, ge=0, le=0.05)
     constraint_margin_percent: float = Field(2.0, ge=0, le=50)
-    loss_allocation: Literal["pro_rata", "marginal", "proportional_sharing"] = "pro_rata"
+    loss_allocation: one_of(_loss_allocations) = "pro_rata"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _fit_below_retail(self) -> Self:
@@ -505,7 +530,7 @@ class Tariff(_Section):
     compared with ``network_cost_eur_per_household_year`` over the run's length.
     """
 
-    kind: Literal["none", "volumetric", "capacity", "distance", "zonal", "congestion", "loss"] = "none"
+    kind: one_of(_tariffs) = "none"  # type: ignore[valid-type]
     import_eur_per_kwh: float = Field(0.08, ge=0, le=10)
     local_trade_eur_per_kwh: float = Field(0.02, ge=0, le=10)
     capacity_eur_per_kw: float = Field(5.0, ge=0, le=1000)

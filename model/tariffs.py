@@ -224,20 +224,30 @@ class LossCharge:
         return _split_trade_fees(self.n, x.trades, per_trade)
 
 
+TariffBuilder = Callable[[Tariff, int, float, Callable[[], np.ndarray], np.ndarray], NetworkTariff]
+
+# kind -> builder(config, n households, interval hours, distance matrix (lazy), zones)
+TARIFFS: dict[str, TariffBuilder] = {
+    "none": lambda cfg, n, h, dist, zone: NoTariff(n),
+    "volumetric": lambda cfg, n, h, dist, zone: Volumetric(
+        n, cfg.import_eur_per_kwh, cfg.local_trade_eur_per_kwh
+    ),
+    "capacity": lambda cfg, n, h, dist, zone: Capacity(
+        n, cfg.capacity_eur_per_kw, cfg.capacity_level, cfg.billing_days, h
+    ),
+    "distance": lambda cfg, n, h, dist, zone: PairFee("distance", cfg.distance_eur_per_kwh_per_ohm * dist()),
+    "zonal": lambda cfg, n, h, dist, zone: PairFee(
+        "zonal", cfg.zonal_eur_per_kwh * (zone[:, None] != zone[None, :])
+    ),
+    "congestion": lambda cfg, n, h, dist, zone: Congestion(
+        n, cfg.congestion_eur_per_kwh, cfg.congestion_threshold_percent
+    ),
+    "loss": lambda cfg, n, h, dist, zone: LossCharge(n, cfg.loss_price_eur_per_kwh),
+}
+
+
 def make_tariff(
     cfg: Tariff, n: int, interval_hours: float, distance_ohm: Callable[[], np.ndarray], zone: np.ndarray
 ) -> NetworkTariff:
     """Build the tariff the scenario names, for ``n`` households."""
-    if cfg.kind == "volumetric":
-        return Volumetric(n, cfg.import_eur_per_kwh, cfg.local_trade_eur_per_kwh)
-    if cfg.kind == "capacity":
-        return Capacity(n, cfg.capacity_eur_per_kw, cfg.capacity_level, cfg.billing_days, interval_hours)
-    if cfg.kind == "distance":
-        return PairFee("distance", cfg.distance_eur_per_kwh_per_ohm * distance_ohm())
-    if cfg.kind == "zonal":
-        return PairFee("zonal", cfg.zonal_eur_per_kwh * (zone[:, None] != zone[None, :]))
-    if cfg.kind == "congestion":
-        return Congestion(n, cfg.congestion_eur_per_kwh, cfg.congestion_threshold_percent)
-    if cfg.kind == "loss":
-        return LossCharge(n, cfg.loss_price_eur_per_kwh)
-    return NoTariff(n)
+    return TARIFFS[cfg.kind](cfg, n, interval_hours, distance_ohm, zone)

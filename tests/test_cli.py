@@ -56,6 +56,8 @@ def test_run_writes_results_and_prints_the_summary(
     assert any(line.split()[-1] == minutes for line in printed.splitlines() if "customer-minutes" in line)
     assert summary["intervals"] == 12
     assert f"{summary['pv_kwh']:.1f} kWh" in printed
+    dso = next(line for line in printed.splitlines() if "DSO network fees" in line)
+    assert dso.endswith("0.00 EUR (0.0%)")  # no tariff by default
 
 
 def test_an_interrupted_run_keeps_what_it_computed(
