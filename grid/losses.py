@@ -119,7 +119,7 @@ def allocate_losses(
     method: str,
     net_kw: np.ndarray,
     state: GridState,
-    tree: Tree,
+    tree: Callable[[], Tree],
     plsf: Callable[[], np.ndarray],
 ) -> np.ndarray:
     """Each household's share (kW) of the interval's measured losses by ``method``.
@@ -128,8 +128,8 @@ def allocate_losses(
         method: one of :data:`LOSS_ALLOCATIONS`.
         net_kw: each household's metered net injection.
         state: the interval's power flow result.
-        tree: the feeder's radial structure.
-        plsf: computes the loss sensitivity factors (only called by ``marginal``).
+        tree: gives the feeder's radial structure (only called by ``proportional_sharing``).
+        plsf: gives the loss sensitivity factors (only called by ``marginal``).
     """
     if method not in LOSS_ALLOCATIONS:
         raise ValueError(
@@ -139,8 +139,10 @@ def allocate_losses(
 
 
 # name -> rule(net_kw, state, tree, plsf)
-LOSS_ALLOCATIONS: dict[str, Callable[[np.ndarray, GridState, Tree, Callable[[], np.ndarray]], np.ndarray]] = {
+LOSS_ALLOCATIONS: dict[
+    str, Callable[[np.ndarray, GridState, Callable[[], Tree], Callable[[], np.ndarray]], np.ndarray]
+] = {
     "pro_rata": lambda net, state, tree, plsf: pro_rata(net, state.losses_kw),
     "marginal": lambda net, state, tree, plsf: marginal(net, plsf(), state.losses_kw),
-    "proportional_sharing": lambda net, state, tree, plsf: proportional_sharing(tree, net, state),
+    "proportional_sharing": lambda net, state, tree, plsf: proportional_sharing(tree(), net, state),
 }

@@ -378,12 +378,15 @@ class SensitivityConstrained:
         )
         if not tight:
             return Curtailment.nothing(g.n, 1)
-        by_export = sensitivities(g.solver, request.p_kw, request.q_kvar, request.export_direction)
         runs = 1 + 2 * g.n
-        by_import = by_export
-        if not np.array_equal(request.import_direction, request.export_direction):
-            by_import = sensitivities(g.solver, request.p_kw, request.q_kvar, request.import_direction)
-            runs += 2 * g.n
+        try:
+            by_export = sensitivities(g.solver, request.p_kw, request.q_kvar, request.export_direction)
+            by_import = by_export
+            if not np.array_equal(request.import_direction, request.export_direction):
+                by_import = sensitivities(g.solver, request.p_kw, request.q_kvar, request.import_direction)
+                runs += 2 * g.n
+        except RuntimeError:  # a perturbed power flow failed: no linearisation, no cut this interval
+            return Curtailment.nothing(g.n, runs)
         n_bus = state.vm_pu.shape[0]
         net = g.lindist.tree.feeder.net
         lines = _Rows(

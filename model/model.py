@@ -502,7 +502,7 @@ class Model(mesa.Model):
                 market.loss_allocation,
                 dispatch["net_injection_kw"],
                 state,
-                self.tree,
+                lambda: self.tree,
                 lambda: measured.get().plsf,
             )
             if state.converged

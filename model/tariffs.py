@@ -181,8 +181,10 @@ class Congestion:
         self.threshold = threshold_percent
 
     def fees(self, x: TariffInputs) -> Fees:
-        """Charge each trade for the flow it adds on congested branches."""
+        """Charge each trade for the flow it adds on congested branches (nothing if the power flow failed)."""
         state = x.state
+        if not state.converged:
+            return Fees(np.zeros(self.n), np.zeros(len(x.trades)))
         lines = np.flatnonzero(state.line_loading_percent >= self.threshold)
         trafos = np.flatnonzero(state.trafo_loading_percent.max(axis=1) >= self.threshold)
         if not x.trades or (not len(lines) and not len(trafos)):
@@ -216,8 +218,8 @@ class LossCharge:
         self.price = loss_price_eur_per_kwh
 
     def fees(self, x: TariffInputs) -> Fees:
-        """Charge each trade the losses it causes at the margin."""
-        if not x.trades:
+        """Charge each trade the losses it causes at the margin (nothing if the power flow failed)."""
+        if not x.trades or not x.state.converged:
             return Fees(np.zeros(self.n), np.zeros(0))
         plsf = x.sensitivities().plsf
         per_trade = np.array([self.price * t.energy_kwh * (plsf[t.seller] - plsf[t.buyer]) for t in x.trades])

@@ -19,7 +19,7 @@ def _inputs(trades, bought_retail=None, net=None, state=None, sens=None, interva
         trades=trades,
         bought_retail_kwh=np.zeros(n) if bought_retail is None else np.asarray(bought_retail, float),
         net_kwh=np.zeros(n) if net is None else np.asarray(net, float),
-        state=state,  # type: ignore[arg-type]
+        state=SimpleNamespace(converged=True) if state is None else state,  # type: ignore[arg-type]
         sensitivities=lambda: sens,  # type: ignore[arg-type,return-value]
     )
 
@@ -63,6 +63,7 @@ def test_distance_and_zonal_fees_are_zero_for_colocated_or_same_zone_parties() -
 
 def test_congestion_charges_only_flow_added_on_congested_branches() -> None:
     state = SimpleNamespace(
+        converged=True,
         line_loading_percent=np.array([95.0, 50.0]),
         line_p_from_kw=np.array([-30.0, 10.0]),  # line 0 congested, power flowing against its from-side
         trafo_loading_percent=np.array([[40.0, 40.0, 40.0]]),
