@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/lemgrid run
+	$(VENV)/bin/lemgrid sweep experiments/pricing_designs.yaml --report
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

@@ -36,6 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     scenario_args(show)
 
     sub.add_parser("feeders", help="list the ready-made feeders with their size and rating")
+
+    sweep = sub.add_parser("sweep", help="run every combination and seed of an experiment file")
+    sweep.add_argument(
+        "experiment", type=Path, help="experiment YAML file, e.g. experiments/pricing_designs.yaml"
+    )
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="list the runs and whether they are done; run nothing"
+    )
+    sweep.add_argument("--workers", type=int, help="local worker processes (default: every core)")
+    sweep.add_argument("--scheduler", help="run on a Dask cluster instead, e.g. tcp://host:8786")
+    sweep.add_argument("--results", type=Path, help="results folder (default: results/<experiment name>)")
+    sweep.add_argument("--report", action="store_true", help="write the HTML report when the sweep ends")
+
+    report = sub.add_parser("report", help="write the HTML report of a swept experiment")
+    report.add_argument(
+        "results", type=Path, help="the experiment's results folder, e.g. results/pricing_designs"
+    )
+    report.add_argument("--out", type=Path, help="HTML file (default: <results>/report.html)")
     return parser
 
 
@@ -59,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "feeders":
         return _print_feeders()
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "report":
+        return _report(args.results, args.out)
 
     from model.scenario import ScenarioError
 
@@ -104,6 +126,54 @@ def _scenario_command(args: argparse.Namespace) -> int:
         return 130
     print(format_summary(summary))
     print(f"\nresults: {out.resolve()}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from experiments.experiment import ExperimentError, expand, load_experiment
+    from experiments.sweep import is_finished, sweep
+
+    try:
+        experiment, base = load_experiment(args.experiment)
+        results = args.results or Path("results") / experiment.name
+        runs = expand(experiment, base, results)
+    except ExperimentError as exc:
+        print(f"lemgrid: {exc}", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print(f"lemgrid: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for run in runs:
+            state = "done" if is_finished(run) else "to run"
+            print(f"{state:7}  {run.folder}  ({run.run_id})")
+        print(f"{len(runs)} runs in {results}")
+        return 0
+    try:
+        table = sweep(experiment, runs, results, workers=args.workers, scheduler=args.scheduler)
+    except KeyboardInterrupt:
+        print(
+            f"\nlemgrid: interrupted; finished runs are kept in {results}, sweep again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    failed = int((table.status != "done").sum()) if len(table) else 0
+    print(
+        f"results: {results.resolve()}  ({len(table)} runs, {failed} failed; one row per run in runs.parquet)"
+    )
+    if args.report:
+        _report(results, None)
+    return 1 if failed else 0
+
+
+def _report(results: Path, out: Path | None) -> int:
+    if not (results / "runs.parquet").exists():
+        print(f"lemgrid: {results} holds no runs.parquet: sweep an experiment into it first", file=sys.stderr)
+        return 2
+    from experiments.report import write_report
+
+    path = write_report(results, out)
+    print(f"report:  {path.resolve()}")
     return 0
 
 

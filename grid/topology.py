@@ -8,6 +8,7 @@ array operations. Impedances are positive-sequence and referred to the
 branch's own (LV) voltage level; the source is taken as stiff.
 """
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -130,6 +131,34 @@ class Tree:
         """|Z| of the path from the source that ``buses_a[i]`` and ``buses_b[j]`` share."""
         below = self.downstream
         return (below[:, buses_a].T * self.branch_z_ohm) @ below[:, buses_b].astype(float)
+
+    def layout(self) -> np.ndarray:
+        """(n_bus, 2) drawing coordinates of the buses.
+
+        The feeder's own geodata where every bus has it, else a tree drawing
+        (x: electrical distance from the source, y: leaves in depth-first order).
+        """
+        geo = self.feeder.net.bus.get("geo")
+        if geo is not None and geo.notna().all():
+            return np.array([json.loads(g)["coordinates"][:2] for g in geo], dtype=float)
+        children: dict[int, list[int]] = {}
+        for bus in self.order[1:]:
+            children.setdefault(int(self.parent[bus]), []).append(int(bus))
+        y = np.zeros(len(self.parent))
+        next_leaf = 0.0
+        stack: list[tuple[int, bool]] = [(self.root, False)]
+        while stack:  # depth first; a parent sits at the mean height of its children
+            bus, visited = stack.pop()
+            kids = children.get(bus, [])
+            if not kids:
+                y[bus] = next_leaf
+                next_leaf += 1
+            elif visited:
+                y[bus] = y[kids].mean()
+            else:
+                stack.append((bus, True))
+                stack.extend((k, False) for k in reversed(kids))
+        return np.column_stack([self.z_from_root_ohm, y])
 
     def zones(self, n_zones: int) -> np.ndarray:
         """Split the households into ``n_zones`` connected zones of the feeder; returns a zone per household.

@@ -723,14 +723,19 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         raise ScenarioError(
             f"override {item!r}: must look like key.path=value, e.g. market.mechanism=pay_as_clear"
         )
+    set_key(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "", f"override {item!r}")
+
+
+def set_key(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+    """Set the dotted ``key`` (``a.b.c``) in nested ``data``; ``source`` names the input in errors."""
     node = data
-    parts = key.strip().split(".")
+    parts = key.split(".")
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ScenarioError(f"override {item!r}: {part!r} is a value, not a section")
+            raise ScenarioError(f"{source}: {part!r} is a value, not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    node[parts[-1]] = value
 
 
 def build_scenario(data: dict[str, Any], _json: bool = False) -> Scenario:

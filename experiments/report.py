@@ -1,0 +1,330 @@
+"""One self-contained HTML report of an experiment: which design is better for the grid, and for whom.
+
+It reads ``results/<experiment>/`` (``experiment.json``, ``runs.parquet`` and
+the run folders) and writes ``report.html`` with plotly's JavaScript inlined,
+so it opens offline. Sections:
+
+1. what was run: experiment, swept keys, runs, seeds, failed runs;
+2. every headline metric by swept combination (one point per seed);
+3. paired differences against the baseline combination, seed by seed, with a
+   95 % confidence interval over seeds (Student's t);
+4. who pays: each household's bill over the run, by whether it owns PV;
+5. a typical day: time-of-day means of feeder import, highest voltage, VUF and
+   local price, per combination (first seed);
+6. the feeder map: each bus's highest voltage and VUF over the run, per
+   combination (first seed), on the feeder's coordinates (or a tree drawing).
+"""
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+from scipy import stats
+
+from experiments.experiment import Experiment
+
+# (column in runs.parquet, label); per-phase extremes are reduced to one column first
+METRICS: list[tuple[str, str]] = [
+    ("local_traded_kwh", "energy traded locally (kWh)"),
+    ("mean_clearing_price_eur_per_kwh", "mean local price (EUR/kWh)"),
+    ("household_bills_eur", "household bills, all households (EUR)"),
+    ("self_sufficiency", "self-sufficiency"),
+    ("vm_max_pu", "highest voltage (p.u.)"),
+    ("vm_min_pu", "lowest voltage (p.u.)"),
+    ("intervals_with_voltage_violation", "intervals with a voltage violation"),
+    ("customer_minutes_outside_limits", "customer-minutes outside limits"),
+    ("vuf_max_percent", "highest VUF (%)"),
+    ("pvur_max_percent", "highest PVUR (%)"),
+    ("trafo_loading_max_percent", "highest transformer phase loading (%)"),
+    ("line_loading_max_percent", "highest line loading (%)"),
+    ("losses_kwh", "losses (kWh)"),
+    ("peak_feeder_import_kw", "peak feeder import (kW)"),
+    ("peak_feeder_export_kw", "peak feeder export (kW)"),
+    ("dso_revenue_eur", "DSO network fees (EUR)"),
+    ("curtailed_export_kwh", "export curtailed by the DSO (kWh)"),
+    ("curtailed_import_kwh", "import curtailed by the DSO (kWh)"),
+]
+
+
+def _label(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "base"
+
+
+def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
+    """The experiment and its runs table, with one label per combination and per-phase extremes reduced."""
+    experiment = Experiment.model_validate_json((results / "experiment.json").read_text())
+    runs = pd.read_parquet(results / "runs.parquet")
+    keys = experiment.swept_keys
+    runs["combination"] = [_label({k: row[k] for k in keys}) for _, row in runs.iterrows()]
+    for metric, reduce in (("vm_max_pu", "max"), ("vm_min_pu", "min"), ("trafo_loading_max_percent", "max")):
+        cols = [f"{metric}_{p}" for p in "abc" if f"{metric}_{p}" in runs]
+        if cols:
+            runs[metric] = getattr(runs[cols], reduce)(axis=1)
+    return experiment, runs
+
+
+def paired_differences(runs: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
+    """Per combination: mean of (metric - baseline's metric) over the seeds both finished, and a 95 % CI."""
+    done = runs[runs.status == "done"]
+    base = done[done.combination == baseline].set_index("seed")[metric]
+    rows = []
+    for combination, group in done[done.combination != baseline].groupby("combination", sort=False):
+        diff = (group.set_index("seed")[metric] - base).dropna()
+        n = len(diff)
+        mean = float(diff.mean()) if n else np.nan
+        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        rows.append({"combination": combination, "seeds": n, "mean_difference": mean, "ci95": half})
+    return pd.DataFrame(rows, columns=["combination", "seeds", "mean_difference", "ci95"])
+
+
+def _by_combination(runs: pd.DataFrame, metric: str, label: str) -> go.Figure:
+    fig = go.Figure()
+    for combination, group in runs.groupby("combination", sort=False):
+        fig.add_trace(
+            go.Box(
+                y=group[metric],
+                name=combination,
+                boxpoints="all",
+                jitter=0.3,
+                text=[f"seed {s}" for s in group.seed],
+                showlegend=False,
+            )
+        )
+    fig.update_layout(title=label, yaxis_title=label, height=380, margin={"t": 50, "b": 40})
+    return fig
+
+
+def _differences_figure(table: pd.DataFrame, label: str, baseline: str) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(
+            x=table.combination,
+            y=table.mean_difference,
+            error_y={"type": "data", "array": table.ci95, "visible": True},
+            text=[f"n={n}" for n in table.seeds],
+        )
+    )
+    fig.update_layout(
+        title=f"{label}: difference to {baseline} (mean over seeds, 95 % CI)",
+        height=340,
+        margin={"t": 50, "b": 40},
+    )
+    return fig
+
+
+def _first_run(runs: pd.DataFrame) -> dict[str, Path]:
+    """Per combination, the folder of its first finished seed."""
+    done = runs[runs.status == "done"].sort_values("seed")
+    return {c: Path(g.folder.iloc[0]) for c, g in done.groupby("combination", sort=False)}
+
+
+def _bills_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
+    fig = go.Figure()
+    for combination, folder in _first_run(runs).items():
+        hh = pd.read_parquet(results / folder / "households.parquet", columns=["household", "bill_eur"])
+        population = pd.read_parquet(results / folder / "population.parquet", columns=["household", "has_pv"])
+        bills = hh.groupby("household").bill_eur.sum().rename("bill").reset_index().merge(population)
+        for has_pv, group in bills.groupby("has_pv"):
+            fig.add_trace(
+                go.Box(
+                    y=group.bill,
+                    x=[combination] * len(group),
+                    name="with PV" if has_pv else "without PV",
+                    legendgroup=str(has_pv),
+                    showlegend=combination == next(iter(_first_run(runs))),
+                    marker_color="#e6a700" if has_pv else "#4a6fa5",
+                )
+            )
+    fig.update_layout(
+        boxmode="group",
+        title="bill per household over the run, by PV ownership (first seed)",
+        yaxis_title="EUR (negative: earned)",
+        height=420,
+    )
+    return fig
+
+
+def _typical_day_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
+    panels = [
+        ("feeder_import_kw", "feeder import (kW)"),
+        ("vm_max", "highest voltage (p.u.)"),
+        ("vuf_max_percent", "highest VUF (%)"),
+        ("mean_local_price_eur_per_kwh", "mean local price (EUR/kWh)"),
+    ]
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[p[1] for p in panels])
+    for i, (combination, folder) in enumerate(_first_run(runs).items()):
+        iv = pd.read_parquet(results / folder / "intervals.parquet")
+        iv["vm_max"] = iv[[f"vm_max_{p}_pu" for p in "abc"]].max(axis=1)
+        hour = iv.time.dt.hour + iv.time.dt.minute / 60
+        day = iv.groupby(hour)[[p[0] for p in panels]].mean()
+        for k, (col, _) in enumerate(panels):
+            fig.add_trace(
+                go.Scatter(
+                    x=day.index,
+                    y=day[col],
+                    name=combination,
+                    legendgroup=combination,
+                    showlegend=k == 0,
+                    line={"color": _colour(i)},
+                ),
+                row=k // 2 + 1,
+                col=k % 2 + 1,
+            )
+    fig.update_xaxes(title_text="hour of day (UTC)")
+    fig.update_layout(title="a typical day: time-of-day means (first seed)", height=640)
+    return fig
+
+
+def _colour(i: int) -> str:
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    return palette[i % len(palette)]
+
+
+def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:
+    """Per combination: highest voltage and highest VUF of every bus over the run."""
+    from grid.feeders import load_feeder  # heavy: only for the map
+    from grid.metrics import vuf_percent
+    from grid.topology import Tree
+    from model.scenario import Scenario
+
+    figures = []
+    layouts: dict[str, tuple[np.ndarray, pd.Index]] = {}
+    for combination, folder in _first_run(runs).items():
+        voltages_file = results / folder / "bus_voltages.parquet"
+        if not voltages_file.exists():
+            continue
+        bv = pd.read_parquet(voltages_file)
+        if bv.empty:
+            continue
+        scenario = Scenario.from_json((results / folder / "scenario.json").read_text())
+        if scenario.feeder.name == "custom":
+            continue  # its file may not be here; the map needs the net
+        if scenario.feeder.name not in layouts:
+            feeder = load_feeder(scenario.feeder.name)
+            layouts[scenario.feeder.name] = (Tree(feeder).layout(), feeder.net.bus.index)
+        xy, index = layouts[scenario.feeder.name]
+        wide = bv.pivot_table(index=["interval", "bus"], columns="phase", values=["vm_pu", "va_degree"])
+        vm = wide["vm_pu"][["a", "b", "c"]].to_numpy()
+        va = wide["va_degree"][["a", "b", "c"]].to_numpy()
+        per_bus = (
+            pd.DataFrame(
+                {
+                    "bus": wide.index.get_level_values("bus"),
+                    "vm_max": vm.max(axis=1),
+                    "vuf": vuf_percent(vm, va),
+                }
+            )
+            .groupby("bus")[["vm_max", "vuf"]]
+            .max()
+        )
+        pos = index.get_indexer(per_bus.index)
+        fig = make_subplots(rows=1, cols=2, subplot_titles=["highest voltage (p.u.)", "highest VUF (%)"])
+        for k, (col, scale) in enumerate((("vm_max", "RdYlBu_r"), ("vuf", "Viridis"))):
+            fig.add_trace(
+                go.Scattergl(
+                    x=xy[pos, 0],
+                    y=xy[pos, 1],
+                    mode="markers",
+                    marker={
+                        "color": per_bus[col],
+                        "colorscale": scale,
+                        "size": 6,
+                        "colorbar": {"x": 0.45 if k == 0 else 1.0, "len": 0.9},
+                    },
+                    text=[f"bus {b}: {v:.4f}" for b, v in zip(per_bus.index, per_bus[col], strict=True)],
+                    showlegend=False,
+                ),
+                row=1,
+                col=k + 1,
+            )
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False)
+        fig.update_layout(title=f"feeder map: {combination} (first seed)", height=460)
+        figures.append(fig)
+    return figures
+
+
+def write_report(results: Path, out: Path | None = None) -> Path:
+    """Write the experiment's HTML report; returns its path (default ``<results>/report.html``)."""
+    experiment, runs = load_runs(results)
+    out = out or results / "report.html"
+    done = runs[runs.status == "done"]
+    failed = runs[runs.status != "done"]
+    baseline = _label(experiment.baseline_combination())
+    sections: list[str] = []
+    figures: list[go.Figure] = []
+
+    def figure(fig: go.Figure) -> None:
+        figures.append(fig)
+        sections.append(fig.to_html(full_html=False, include_plotlyjs=False))
+
+    metrics = [(m, label) for m, label in METRICS if m in done and done[m].notna().any()]
+    empty = [label for m, label in METRICS if (m, label) not in metrics]
+    sections.append(
+        "<h2>Headline metrics by combination</h2><p>One point per seed."
+        + (f" No value in any run: {html.escape(', '.join(empty))}." if empty else "")
+        + "</p>"
+    )
+    for metric, label in metrics:
+        figure(_by_combination(done, metric, label))
+    if done.combination.nunique() > 1 and baseline in set(done.combination):
+        sections.append(
+            f"<h2>Paired differences against the baseline</h2><p>Baseline: <b>{html.escape(baseline)}</b>. "
+            "For every seed, the combination's value minus the baseline's with the same seed (same "
+            "population, weather and devices); bars are means over seeds, whiskers 95 % confidence "
+            "intervals (Student's t).</p>"
+        )
+        for metric, label in metrics:
+            table = paired_differences(runs, metric, baseline)
+            if len(table):
+                figure(_differences_figure(table, label, baseline))
+    if len(done):
+        sections.append("<h2>Who pays</h2>")
+        figure(_bills_figure(results, runs))
+        sections.append("<h2>A typical day</h2>")
+        figure(_typical_day_figure(results, runs))
+        maps = _feeder_maps(results, runs)
+        if maps:
+            sections.append("<h2>Feeder map</h2>")
+            for fig in maps:
+                figure(fig)
+    seeds = sorted(runs.seed.unique().tolist())
+    failed_rows = "".join(
+        f"<tr><td>{html.escape(r.combination)}</td><td>{r.seed}</td>"
+        f"<td><pre>{html.escape(str(r.error).strip().splitlines()[-1] if r.error else '')}</pre></td></tr>"
+        for r in failed.itertuples()
+    )
+    failed_table = (
+        "<h2>Failed runs</h2><table><tr><th>combination</th><th>seed</th><th>error</th></tr>"
+        + failed_rows
+        + "</table>"
+        if len(failed)
+        else ""
+    )
+    header = f"""
+<h1>lemgrid experiment: {html.escape(experiment.name)}</h1>
+<p>{html.escape(experiment.description)}</p>
+<ul>
+<li>swept: {html.escape(json.dumps({**experiment.axes, **experiment.zip}))}</li>
+<li>{runs.combination.nunique()} combinations x {len(seeds)} seeds ({", ".join(map(str, seeds))}):
+{len(runs)} runs recorded, {len(done)} finished, {len(failed)} failed</li>
+<li>baseline: {html.escape(baseline)}</li>
+</ul>
+{failed_table}
+"""
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>lemgrid: {html.escape(experiment.name)}</title>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}pre{margin:0}</style>"
+        f"</head><body>{header}{''.join(sections)}</body></html>"
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,242 @@
+"""Running an experiment: every run once, in parallel, resumable, each result written atomically.
+
+Runs execute in worker processes: a local process pool by default, or the
+workers of a Dask distributed cluster (``scheduler="tcp://host:8786"``; the
+workers must see the results folder, e.g. on a shared file system). Each run
+writes into ``<folder>.partial/`` and is renamed to its folder only when it
+ends, with ``run.json`` saying whether it finished or failed (with the
+traceback). A run is finished when its folder's ``run.json`` says ``done``
+for the same run id (the hash of its resolved scenario): sweeping again skips
+it, so an interrupted sweep resumes where it stopped. ``runs.parquet`` (one
+row per run: swept values, seed, status, duration, summary metrics) is
+rewritten atomically as runs finish and at the end.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from experiments.experiment import Experiment, Run
+
+RUN_FILE = "run.json"
+
+
+def is_finished(run: Run) -> bool:
+    """Whether ``run``'s folder holds a finished result of this very scenario."""
+    record = _read_record(run.folder)
+    return record is not None and record.get("status") == "done" and record.get("run_id") == run.run_id
+
+
+def _read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def execute(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one scenario in a worker; never raises for a failing run (the record says it failed).
+
+    ``task`` holds ``scenario`` (JSON), ``folder``, ``run_id``, ``params`` and ``seed``.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # processes are the unit of parallelism
+    from model import Model, Scenario  # imported in the worker
+
+    folder = Path(task["folder"])
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "run_id": task["run_id"],
+        "params": task["params"],
+        "seed": task["seed"],
+        "host": os.uname().nodename,
+    }
+    try:
+        model = Model(Scenario.from_json(task["scenario"]), out_dir=partial)
+        while model.running:
+            model.step()
+        record.update(status="done", error="")
+    except Exception:  # a failing run is a result: recorded, and the others go on
+        record.update(status="failed", error=traceback.format_exc())
+    record["duration_s"] = round(time.perf_counter() - started, 3)
+    (partial / RUN_FILE).write_text(json.dumps(record, indent=2, default=str))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return record
+
+
+def _task(run: Run) -> dict[str, Any]:
+    return {
+        "scenario": run.scenario.to_json(),
+        "folder": str(run.folder),
+        "run_id": run.run_id,
+        "params": run.params,
+        "seed": run.seed,
+    }
+
+
+class Progress:
+    """Runs done, failed and skipped, and an ETA; a line per run in a log, one live line on a terminal."""
+
+    def __init__(self, total: int, skipped: int, stream: TextIO) -> None:
+        self.total, self.skipped, self.stream = total, skipped, stream
+        self.done = self.failed = 0
+        self.started = time.perf_counter()
+        self.tty = stream.isatty()
+        self._line(f"{total} runs: {skipped} already finished, {total - skipped} to run")
+
+    def update(self, record: dict[str, Any]) -> None:
+        """Count one finished run and show the state."""
+        if record["status"] == "done":
+            self.done += 1
+        else:
+            self.failed += 1
+            self._line(f"run failed: {record['params']} seed={record['seed']} (see its run.json)", keep=True)
+        finished = self.done + self.failed
+        remaining = self.total - self.skipped - finished
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / finished * remaining if finished else float("nan")
+        self._line(
+            f"[{finished + self.skipped}/{self.total}] done {self.done}, failed {self.failed}, "
+            f"skipped {self.skipped}; elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
+        )
+
+    def _line(self, text: str, keep: bool = False) -> None:
+        if self.tty and not keep:
+            self.stream.write("\r\033[K" + text)
+        else:
+            self.stream.write(("\n" if self.tty else "") + text + ("" if self.tty else "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the updating line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # NaN: nothing to estimate from yet
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _local(tasks: list[dict[str, Any]], workers: int) -> Iterable[dict[str, Any]]:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(execute, t) for t in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _dask(tasks: list[dict[str, Any]], scheduler: str) -> Iterable[dict[str, Any]]:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    with Client(scheduler, timeout="30s") as client:
+        futures = [client.submit(execute, t, key=f"lemgrid-{t['run_id']}", pure=False) for t in tasks]
+        try:
+            for future in dask_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+
+
+def sweep(
+    experiment: Experiment,
+    runs: list[Run],
+    results: Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: TextIO = sys.stderr,
+) -> pd.DataFrame:
+    """Run every unfinished run of ``runs`` and return ``runs.parquet``'s table.
+
+    Args:
+        experiment: the experiment the runs belong to (its file is copied to the results).
+        runs: the expanded runs (see :func:`experiments.experiment.expand`).
+        results: the experiment's results folder.
+        workers: local worker processes (default: every core).
+        scheduler: a Dask scheduler address; runs there instead of locally.
+        progress: where the progress lines go.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "experiment.json").write_text(experiment.model_dump_json(indent=2))
+    pending = [r for r in runs if not is_finished(r)]
+    bar = Progress(len(runs), len(runs) - len(pending), progress)
+    tasks = [_task(r) for r in pending]
+    execute_all: Callable[[], Iterable[dict[str, Any]]] = (
+        (lambda: _dask(tasks, scheduler))
+        if scheduler
+        else (lambda: _local(tasks, workers or os.cpu_count() or 1))
+    )
+    last_write = time.perf_counter()
+    try:
+        for record in execute_all() if tasks else []:
+            bar.update(record)
+            if time.perf_counter() - last_write > 5:
+                write_runs_table(experiment, runs, results)
+                last_write = time.perf_counter()
+    finally:
+        bar.close()
+        table = write_runs_table(experiment, runs, results)
+    return table
+
+
+def _flatten(summary: dict[str, Any]) -> dict[str, Any]:
+    """Summary metrics as columns: per-phase dicts become ``key_a``..., lists become text."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{k}": v for k, v in value.items()})
+        elif isinstance(value, list):
+            out[key] = "; ".join(map(str, value))
+        else:
+            out[key] = value
+    return out
+
+
+def write_runs_table(experiment: Experiment, runs: list[Run], results: Path) -> pd.DataFrame:
+    """``runs.parquet``: one row per run that has ended (finished or failed), written atomically."""
+    rows = []
+    for run in runs:
+        record = _read_record(run.folder)
+        if record is None or record.get("run_id") != run.run_id:
+            continue
+        row: dict[str, Any] = {
+            **{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in run.params.items()},
+            "seed": run.seed,
+            "run_id": run.run_id,
+            "folder": str(run.folder.relative_to(results)),
+            "status": record["status"],
+            "duration_s": record["duration_s"],
+            "error": record["error"],
+        }
+        summary_file = run.folder / "summary.json"
+        if record["status"] == "done" and summary_file.exists():
+            row.update(_flatten(json.loads(summary_file.read_text())))
+            row["run_id"] = run.run_id
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    tmp = results / "runs.parquet.tmp"
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, results / "runs.parquet")
+    return table

@@ -1,0 +1,243 @@
+"""Experiment files, sweeps (local pool and a real Dask LocalCluster), resume, failures and the report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.cli import main
+from experiments.experiment import ExperimentError, expand, load_experiment
+from experiments.report import METRICS, paired_differences
+from experiments.sweep import sweep
+
+TINY = """
+name: tiny
+description: two pricing designs, two seeds, one day at 4-hour intervals
+base:
+  interval_minutes: 240
+  grid: {solver: power_grid_model}
+  output: {bus_voltages: households}
+axes:
+  market.pricing: [uniform, zonal]
+seeds: [1, 2]
+baseline: {market.pricing: uniform}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _comparable(table: pd.DataFrame) -> pd.DataFrame:
+    """runs.parquet without what legitimately differs between executions (durations)."""
+    return table.drop(columns=["duration_s"]).sort_values("folder").reset_index(drop=True)
+
+
+def test_expansion_crosses_axes_zips_and_seeds(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        TINY.replace(
+            "seeds: [1, 2]",
+            "zip:\n  penetration.pv: [0.2, 0.8]\n  pv.kwp: [3, 6]\nseeds: 3",
+        ),
+    )
+    experiment, base = load_experiment(path)
+    runs = expand(experiment, base, tmp_path / "results")
+    assert len(runs) == 2 * 2 * 3  # pricing x (pv, kwp) pairs x seeds
+    assert {(r.params["penetration.pv"], r.params["pv.kwp"]) for r in runs} == {(0.2, 3), (0.8, 6)}
+    assert {r.seed for r in runs} == {0, 1, 2}
+    one = runs[0]
+    assert one.scenario.interval_minutes == 240 and one.scenario.market.pricing == "uniform"
+    assert (
+        one.folder
+        == tmp_path / "results" / "market.pricing=uniform" / "penetration.pv=0.2" / "pv.kwp=3" / "seed=0"
+    )
+    assert len({r.run_id for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("market.pricing: [uniform, zonal]", "market.pricing: [uniform, nodal]"),
+            r"run market.pricing='nodal'.*'market.pricing' = 'nodal'",
+        ),
+        (
+            ("market.pricing: [uniform, zonal]", "market.pricing: [uniform, zonal]\n  market.colour: [red]"),
+            r"run market.pricing='uniform', market.colour='red'.*'market.colour' = 'red': unknown field",
+        ),
+        (("seeds: [1, 2]", "seeds: [1, 2]\nzip: {penetration.pv: [0.1, 0.2], pv.kwp: [3]}"), "equal lengths"),
+        (
+            ("baseline: {market.pricing: uniform}", "baseline: {market.pricing: flat}"),
+            "baseline market.pricing='flat'",
+        ),
+        (("name: tiny", "name: tiny\ncolour: blue"), "experiment field 'colour'"),
+        (("seeds: [1, 2]", "seeds: 0"), "experiment field 'seeds'"),
+    ],
+)
+def test_invalid_experiment_files_are_rejected_before_anything_runs(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = _write(tmp_path, TINY.replace(*change))
+    with pytest.raises(ExperimentError, match=message):
+        experiment, base = load_experiment(path)
+        expand(experiment, base, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+
+
+def test_cli_reports_a_bad_file_and_lists_runs_in_a_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _write(tmp_path, TINY.replace("[uniform, zonal]", "[uniform, nodal]"), "bad.yaml")
+    assert main(["sweep", str(bad), "--results", str(tmp_path / "r")]) == 2
+    assert "market.pricing='nodal'" in capsys.readouterr().err
+    good = _write(tmp_path, TINY)
+    assert main(["sweep", str(good), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("to run") == 4 and "4 runs in" in out
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("local")
+    experiment, base = load_experiment(_write(root, TINY))
+    results = root / "results"
+    table = sweep(experiment, expand(experiment, base, results), results, workers=2)
+    return results, table
+
+
+def test_local_sweep_records_every_run(local_sweep: tuple[Path, pd.DataFrame]) -> None:
+    results, table = local_sweep
+    assert len(table) == 4 and (table.status == "done").all()
+    assert sorted(table["market.pricing"]) == ["uniform", "uniform", "zonal", "zonal"]
+    assert set(table.seed) == {1, 2}
+    for row in table.itertuples():
+        folder = results / row.folder
+        assert json.loads((folder / "run.json").read_text())["run_id"] == row.run_id
+        assert json.loads((folder / "summary.json").read_text())["run_id"] == row.run_id
+        assert (folder / "intervals.parquet").exists() and not list(folder.glob("*.tmp"))
+    assert not list(results.rglob("*.partial"))
+    # queryable with DuckDB, as the README shows
+    import duckdb
+
+    counts = duckdb.sql(
+        f"select \"market.pricing\", count(*) from '{results / 'runs.parquet'}' group by 1 order by 1"
+    ).fetchall()
+    assert counts == [("uniform", 2), ("zonal", 2)]
+
+
+def test_a_dask_local_cluster_gives_the_same_runs(
+    local_sweep: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    _, local_table = local_sweep
+    experiment, base = load_experiment(_write(tmp_path, TINY))
+    results = tmp_path / "results"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        table = sweep(
+            experiment, expand(experiment, base, results), results, scheduler=cluster.scheduler_address
+        )
+    pd.testing.assert_frame_equal(_comparable(table), _comparable(local_table))
+    hosts = {json.loads((results / f / "run.json").read_text())["host"] for f in table.folder}
+    assert hosts  # every run says where it ran
+
+
+def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "axes:\n  market.pricing: [uniform, zonal]",
+        "axes:\n  grid.max_iterations: [1, 30]\n  grid.on_nonconvergence: [abort]",
+    ).replace("baseline: {market.pricing: uniform}", "")
+    experiment, base = load_experiment(_write(tmp_path, text))
+    results = tmp_path / "results"
+    table = sweep(experiment, expand(experiment, base, results), results, workers=2)
+    failed = table[table.status == "failed"]
+    assert len(table) == 4 and len(failed) == 2
+    assert (failed["grid.max_iterations"] == 1).all()
+    assert failed.error.str.contains("PowerFlowError").all() and failed.error.str.contains("Traceback").all()
+    assert (table[table.status == "done"]["grid.max_iterations"] == 30).all()
+    # a second sweep retries only the failed runs
+    done_before = {
+        f: (results / f / "run.json").stat().st_mtime_ns for f in table[table.status == "done"].folder
+    }
+    sweep(experiment, expand(experiment, base, results), results, workers=2)
+    assert done_before == {f: (results / f / "run.json").stat().st_mtime_ns for f in done_before}
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path: Path) -> None:
+    text = TINY.replace("seeds: [1, 2]", "seeds: [1, 2, 3]").replace(
+        "interval_minutes: 240", "interval_minutes: 60"
+    )
+    path = _write(tmp_path, text)
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            "sweep",
+            str(path),
+            "--results",
+            str(results),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if len(list(results.rglob("run.json"))) >= 2:
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-run
+        proc.wait()
+    finished = {p.parent: p.stat().st_mtime_ns for p in results.rglob("run.json")}
+    assert 2 <= len(finished) < 6, "the sweep was not killed part-way"
+    experiment, base = load_experiment(path)
+    runs = expand(experiment, base, results)
+    log = tmp_path / "log.txt"
+    with log.open("w") as stream:
+        table = sweep(experiment, runs, results, workers=2, progress=stream)
+    assert len(table) == 6 and (table.status == "done").all()
+    assert f"{len(finished)} already finished" in log.read_text()
+    assert {p: (p / "run.json").stat().st_mtime_ns for p in finished} == finished  # untouched
+    assert not list(results.rglob("*.partial"))
+    lines = log.read_text().splitlines()  # a log gets whole lines, no terminal control codes
+    assert all("\r" not in line and "\x1b" not in line for line in lines)
+    assert lines[-1].startswith("[6/6] done")
+
+
+def test_report_has_a_figure_per_metric_and_paired_differences(
+    local_sweep: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
+    results, table = local_sweep
+    assert main(["report", str(results)]) == 0
+    assert "report:" in capsys.readouterr().out
+    page = (results / "report.html").read_text()
+    assert page.count("Plotly.newPlot") >= 2 * len(METRICS)  # by combination, and the differences
+    for _, label in METRICS:  # in the figures' JSON, "/" is written "\u002f"
+        assert label in page or label.replace("/", "\\u002f") in page, label
+    assert "2 combinations x 2 seeds" in page and "4 runs recorded, 4 finished, 0 failed" in page
+    assert "feeder map" in page and "a typical day" in page and "PV ownership" in page
+    assert "<script src=" not in page and "<script type='text/javascript'>/**" in page  # plotly.js inlined
+    # paired differences by hand: zonal minus uniform, seed by seed
+    done = table.assign(combination=table["market.pricing"].map(lambda p: f"market.pricing={p}"))
+    diff = paired_differences(done, "household_bills_eur", "market.pricing=uniform")
+    by_seed = table.pivot(index="seed", columns="market.pricing", values="household_bills_eur")
+    assert diff.mean_difference.iloc[0] == pytest.approx((by_seed.zonal - by_seed.uniform).mean())
+    assert diff.seeds.iloc[0] == 2
