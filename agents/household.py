@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from agents.policies import DevicePlan, DevicePolicy, Devices
-from agents.strategies import Observation, Order, Strategy
+from agents.policies import DevicePlan, DevicePolicy, Devices, Forecast
+from agents.strategies import Decision, Feedback, Observation, Strategy
 
 if TYPE_CHECKING:
     from mesa import Model
@@ -41,12 +41,14 @@ class Household(mesa.Agent):
         self.devices = devices
         self.bill_eur = 0.0
 
-    def plan(self, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float) -> DevicePlan:
+    def plan(
+        self, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float, forecast: Forecast | None = None
+    ) -> DevicePlan:
         """Schedule the devices for [t0, t1) with the household's device policy."""
-        return self.policy.plan(self.devices, base_load_kw, pv_kw, t0_s, t1_s)
+        return self.policy.plan(self.devices, base_load_kw, pv_kw, t0_s, t1_s, forecast)
 
-    def decide(self, obs: Observation) -> list[Order]:
-        """Orders for the coming interval."""
+    def decide(self, obs: Observation) -> Decision:
+        """Orders (and perhaps another battery power) for the coming interval."""
         return self.strategy.decide(obs)
 
     def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
@@ -62,9 +64,9 @@ class Household(mesa.Agent):
         ]
         return done
 
-    def learn(self, obs: Observation, reward_eur: float) -> None:
-        """Pass the settled interval's reward to the strategy."""
-        self.strategy.learn(obs, reward_eur)
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Pass the settled interval's outcome to the strategy."""
+        self.strategy.learn(obs, feedback)
 
 
 class Retailer(mesa.Agent):

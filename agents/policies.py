@@ -6,8 +6,13 @@ and its devices then follow the plan. Policies are registered by name in
 :data:`DEVICE_POLICIES`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
 
 from agents.devices import EV, Battery, ShiftableAppliance
 
@@ -38,13 +43,40 @@ class Devices:
     appliances: list[ShiftableAppliance] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """What a household expects from now on, one value per interval (the first is the coming one).
+
+    Attributes:
+        load_kw, pv_kw: its base load and PV output.
+        buy_eur_per_kwh, sell_eur_per_kwh: the prices it expects to pay for imports and get for exports.
+        hours: interval length.
+    """
+
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    buy_eur_per_kwh: np.ndarray
+    sell_eur_per_kwh: np.ndarray
+    hours: float
+
+
 class DevicePolicy(Protocol):
-    """The interface every device policy implements."""
+    """The interface every device policy implements.
+
+    ``needs_forecast``: whether ``plan`` reads ``forecast`` (else the model passes None).
+    """
 
     name: str
+    needs_forecast: bool
 
     def plan(
-        self, devices: Devices, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float
+        self,
+        devices: Devices,
+        base_load_kw: float,
+        pv_kw: float,
+        t0_s: float,
+        t1_s: float,
+        forecast: Forecast | None = None,
     ) -> DevicePlan:
         """Schedule the devices for [t0, t1)."""
         ...
@@ -63,9 +95,16 @@ class SelfConsumption:
     """
 
     name = "self_consumption"
+    needs_forecast = False
 
     def plan(
-        self, devices: Devices, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float
+        self,
+        devices: Devices,
+        base_load_kw: float,
+        pv_kw: float,
+        t0_s: float,
+        t1_s: float,
+        forecast: Forecast | None = None,
     ) -> DevicePlan:
         """Schedule the devices for [t0, t1)."""
         plan = DevicePlan(pv_kw=pv_kw)
@@ -96,6 +135,145 @@ class SelfConsumption:
         return plan
 
 
-DEVICE_POLICIES: dict[str, type[DevicePolicy]] = {
-    "self_consumption": SelfConsumption,
+class TimeOfUse(SelfConsumption):
+    """Rule-based time-of-use battery: self-consumption, except in two daily windows.
+
+    In the charging window (default 00:00-06:00) the battery charges at full
+    power from the grid; in the discharging window (default 17:00-21:00) it
+    discharges at full power, exporting what the home does not use. Hours are
+    counted from local midnight of the run's first day (daylight-saving changes
+    within a run are not followed).
+    """
+
+    name = "time_of_use"
+
+    def __init__(self, charge_hours: tuple[int, int], discharge_hours: tuple[int, int]) -> None:
+        self.charge_hours = charge_hours
+        self.discharge_hours = discharge_hours
+
+    def plan(
+        self,
+        devices: Devices,
+        base_load_kw: float,
+        pv_kw: float,
+        t0_s: float,
+        t1_s: float,
+        forecast: Forecast | None = None,
+    ) -> DevicePlan:
+        """Self-consumption, with the battery overridden inside the windows."""
+        plan = super().plan(devices, base_load_kw, pv_kw, t0_s, t1_s)
+        if devices.battery is None:
+            return plan
+        hour = (t0_s / 3600) % 24
+        flex = devices.battery.flexibility((t1_s - t0_s) / 3600)
+        if self.charge_hours[0] <= hour < self.charge_hours[1]:
+            plan.battery_kw = flex.p_min_kw
+        elif self.discharge_hours[0] <= hour < self.discharge_hours[1]:
+            plan.battery_kw = flex.p_max_kw
+        return plan
+
+
+class LPOptimiser(SelfConsumption):
+    """Forecast-based battery scheduling: a linear program over a rolling horizon.
+
+    Every interval it solves, over the forecast horizon, for battery charge and
+    discharge power, grid import and export that minimise the expected cost
+    ``sum(buy * import - sell * export) * h + wear * (charge + discharge) * h``
+    minus the value of the energy left at the end (at the last sell price after
+    discharge losses), subject to the power balance (PV - load - other devices +
+    discharge - charge = export - import), the battery's power and state-of-charge
+    limits and its charging and discharging efficiencies. The coming interval of
+    the solution is dispatched; the rest is re-planned next interval (scipy
+    HiGHS). The EV and appliances follow the self-consumption rules.
+    """
+
+    name = "lp_optimiser"
+    needs_forecast = True
+
+    def plan(
+        self,
+        devices: Devices,
+        base_load_kw: float,
+        pv_kw: float,
+        t0_s: float,
+        t1_s: float,
+        forecast: Forecast | None = None,
+    ) -> DevicePlan:
+        """Self-consumption for everything but the battery, which follows the LP's first step."""
+        plan = super().plan(devices, base_load_kw, pv_kw, t0_s, t1_s)
+        battery = devices.battery
+        if battery is None or forecast is None:
+            return plan
+        other_kw = (
+            plan.net_kw(base_load_kw) - plan.battery_kw - pv_kw + base_load_kw
+        )  # EV, appliances, curtailment
+        plan.battery_kw = battery.flexibility(forecast.hours).clip(
+            schedule_battery(battery, forecast, other_kw)[0]
+        )
+        return plan
+
+
+def schedule_battery(battery: Battery, forecast: Forecast, other_now_kw: float = 0.0) -> np.ndarray:
+    """The LP's battery power per interval of the forecast (injection positive); see :class:`LPOptimiser`."""
+    n, h = len(forecast.load_kw), forecast.hours
+    residual = forecast.pv_kw - forecast.load_kw
+    residual = residual.astype(float).copy()
+    residual[0] += other_now_kw
+    # variables: charge c, discharge d, import i, export x (kW, n each), energy e (kWh, n + 1)
+    nc, nd, ni, nx, ne = 0, n, 2 * n, 3 * n, 4 * n
+    size = 5 * n + 1
+    wear = battery.degradation_cost_eur_per_kwh
+    cost = np.zeros(size)
+    cost[nc : nc + n] = wear * h
+    cost[nd : nd + n] = wear * h
+    cost[ni : ni + n] = forecast.buy_eur_per_kwh * h
+    cost[nx : nx + n] = -forecast.sell_eur_per_kwh * h
+    cost[ne + n] = (
+        -forecast.sell_eur_per_kwh[-1] * battery.eta_discharge
+    )  # what is left is worth selling later
+    rows = np.arange(n)
+    # balance: x - i - d + c = residual
+    balance = sparse.coo_matrix(
+        (
+            np.concatenate([np.ones(n), -np.ones(n), -np.ones(n), np.ones(n)]),
+            (np.tile(rows, 4), np.concatenate([nx + rows, ni + rows, nd + rows, nc + rows])),
+        ),
+        shape=(n, size),
+    )
+    # energy: e[t+1] - e[t] - eta_c h c[t] + h / eta_d d[t] = 0, and e[0] = now
+    dynamics = sparse.coo_matrix(
+        (
+            np.concatenate(
+                [
+                    np.ones(n),
+                    -np.ones(n),
+                    -battery.eta_charge * h * np.ones(n),
+                    h / battery.eta_discharge * np.ones(n),
+                ]
+            ),
+            (np.tile(rows, 4), np.concatenate([ne + rows + 1, ne + rows, nc + rows, nd + rows])),
+        ),
+        shape=(n, size),
+    )
+    start = sparse.coo_matrix(([1.0], ([0], [ne])), shape=(1, size))
+    a_eq = sparse.vstack([balance, dynamics, start]).tocsr()
+    b_eq = np.concatenate([residual, np.zeros(n), [battery.energy_kwh]])
+    e_min, e_max = battery.soc_min * battery.capacity_kwh, battery.soc_max * battery.capacity_kwh
+    bounds = (
+        [(0, battery.power_kw)] * (2 * n)
+        + [(0, None)] * (2 * n)
+        + [(min(e_min, battery.energy_kwh), max(e_max, battery.energy_kwh))]
+        + [(e_min, e_max)] * n
+    )
+    result = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"battery LP failed: {result.message}")
+    return result.x[nd : nd + n] - result.x[nc : nc + n]
+
+
+# name -> builder(the scenario's ``strategies`` section)
+DEVICE_POLICIES: dict[str, Callable[[Any], DevicePolicy]] = {
+    "self_consumption": lambda p: SelfConsumption(),
+    "time_of_use": lambda p: TimeOfUse(tuple(p.tou_charge_hours), tuple(p.tou_discharge_hours)),
+    "lp_optimiser": lambda p: LPOptimiser(),
 }

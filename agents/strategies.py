@@ -1,11 +1,25 @@
 """Trading strategies: turn a household's position into orders, learn from settlement.
 
-Strategies are small classes registered by name in :data:`STRATEGIES`; the
-scenario picks one by name. Adding a strategy is one class plus one registry line.
+Every strategy implements :class:`Strategy`: ``decide`` turns an
+:class:`Observation` (time, prices, the household's planned net position,
+its battery's range, a grid signal) into a :class:`Decision` (orders, and
+optionally a different battery power), and ``learn`` receives the settled
+:class:`Feedback`. Its budget is the retailer alternative: a buyer never pays
+more than the retail price, a seller never takes less than the feed-in tariff.
+Learning state lives in the strategy object (so it carries over from day to
+day within a run) and can be saved and loaded with ``state``/``load_state``.
+
+Strategies are registered by name in :data:`STRATEGIES`; a scenario mixes them
+(``households.strategy: {zip: 0.3, zi_c: 0.5, q_learning: 0.2}``). All
+randomness comes from a generator the model derives from its own ``rng``.
 """
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+import numpy as np
 
 Side = Literal["buy", "sell"]
 
@@ -36,11 +50,16 @@ class Observation:
         household: index of the deciding household.
         interval: interval number since the start of the run.
         net_energy_kwh: the household's expected net export in the interval
-            (import negative), before any trade.
+            (import negative) as its devices are planned, before any trade.
         retail_price_eur_per_kwh: what the retailer charges for imports.
         feed_in_tariff_eur_per_kwh: what the retailer pays for exports.
-        last_price_eur_per_kwh: the previous interval's local clearing price, if any.
-
+        last_price_eur_per_kwh: the previous interval's mean local price, if any.
+        interval_of_day, intervals_per_day: the time of day, in intervals.
+        hours: length of the interval.
+        battery_soc: state of charge, None without a battery.
+        battery_planned_kw: the battery power in the plan (injection positive).
+        battery_min_kw, battery_max_kw: the battery's range this interval.
+        voltage_pu: the household's supply voltage in the previous interval (a grid signal).
     """
 
     household: int
@@ -49,23 +68,107 @@ class Observation:
     retail_price_eur_per_kwh: float
     feed_in_tariff_eur_per_kwh: float
     last_price_eur_per_kwh: float | None
+    interval_of_day: int = 0
+    intervals_per_day: int = 96
+    hours: float = 0.25
+    battery_soc: float | None = None
+    battery_planned_kw: float = 0.0
+    battery_min_kw: float = 0.0
+    battery_max_kw: float = 0.0
+    voltage_pu: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Orders for the interval and, if the strategy wants another, the battery power (kW, injection +)."""
+
+    orders: list[Order]
+    battery_kw: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The settled outcome of an interval, for learning.
+
+    Attributes:
+        reward_eur: money saved against trading only with the retailer, less battery wear.
+        traded_kwh: energy the household traded locally (bought or sold).
+        market_price_eur_per_kwh: the interval's mean local price (None without local trade).
+    """
+
+    reward_eur: float
+    traded_kwh: float
+    market_price_eur_per_kwh: float | None
 
 
 class Strategy(Protocol):
-    """The interface every trading strategy implements."""
+    """The interface every trading strategy implements.
+
+    Attributes:
+        name: registry name.
+        device_policy: a device policy this strategy brings (None: the household's).
+        last_action: a short text of the last decision, recorded per interval.
+    """
 
     name: str
+    device_policy: str | None
+    last_action: str
 
-    def decide(self, obs: Observation) -> list[Order]:
-        """Orders for the coming interval."""
+    def decide(self, obs: Observation) -> Decision:
+        """Orders (and perhaps a battery power) for the coming interval."""
         ...
 
-    def learn(self, obs: Observation, reward_eur: float) -> None:
-        """Receive the interval's reward (money saved against the retailer) after settlement."""
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Update from the settled interval."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """Learning state, JSON-ready."""
+        ...
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a saved learning state."""
         ...
 
 
-class Truthful:
+def order_at(obs: Observation, net_kwh: float, price: float) -> list[Order]:
+    """One order for the net position ``net_kwh`` at ``price``, kept within the retailer budget."""
+    price = min(max(price, obs.feed_in_tariff_eur_per_kwh), obs.retail_price_eur_per_kwh)
+    if net_kwh > 1e-9:
+        return [Order(obs.household, "sell", net_kwh, price)]
+    if net_kwh < -1e-9:
+        return [Order(obs.household, "buy", -net_kwh, price)]
+    return []
+
+
+def _span(obs: Observation) -> float:
+    return obs.retail_price_eur_per_kwh - obs.feed_in_tariff_eur_per_kwh
+
+
+def _gain_share(obs: Observation, feedback: Feedback) -> float:
+    """Reward as a share of the most a household could gain on its position (0..1)."""
+    best = abs(obs.net_energy_kwh) * _span(obs)
+    return min(max(feedback.reward_eur / best, 0.0), 1.0) if best > 1e-12 else 0.0
+
+
+class _Stateless:
+    """Base for strategies that keep nothing between intervals."""
+
+    device_policy: str | None = None
+    last_action = ""
+
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Nothing to learn."""
+
+    def state(self) -> dict[str, Any]:
+        """No state."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """No state."""
+
+
+class Truthful(_Stateless):
     """Price-taker that bids its marginal value: what the retailer alternative is worth.
 
     A net importer bids to buy its deficit at the retail price (the most buying
@@ -75,18 +178,372 @@ class Truthful:
 
     name = "truthful"
 
-    def decide(self, obs: Observation) -> list[Order]:
+    def decide(self, obs: Observation) -> Decision:
         """Bid the whole net position at its marginal value."""
         if obs.net_energy_kwh > 0:
-            return [Order(obs.household, "sell", obs.net_energy_kwh, obs.feed_in_tariff_eur_per_kwh)]
+            self.last_action = "ask fit"
+            return Decision(
+                [Order(obs.household, "sell", obs.net_energy_kwh, obs.feed_in_tariff_eur_per_kwh)]
+            )
         if obs.net_energy_kwh < 0:
-            return [Order(obs.household, "buy", -obs.net_energy_kwh, obs.retail_price_eur_per_kwh)]
-        return []
+            self.last_action = "bid retail"
+            return Decision([Order(obs.household, "buy", -obs.net_energy_kwh, obs.retail_price_eur_per_kwh)])
+        self.last_action = ""
+        return Decision([])
 
-    def learn(self, obs: Observation, reward_eur: float) -> None:
-        """A price-taker does not adapt."""
+
+class TimeOfUseBattery(Truthful):
+    """Rule-based: the ``time_of_use`` device policy (charge off-peak, discharge at peak), truthful bids."""
+
+    name = "time_of_use"
+    device_policy: str | None = "time_of_use"
 
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "truthful": Truthful,
+class LPOptimiser(Truthful):
+    """Forecast-based: the ``lp_optimiser`` device policy schedules the battery.
+
+    A linear program over a rolling horizon against forecast prices; the
+    resulting position is bid truthfully.
+    """
+
+    name = "lp_optimiser"
+    device_policy: str | None = "lp_optimiser"
+
+
+class ZIC(_Stateless):
+    """Zero-intelligence constrained (Gode and Sunder 1993): random prices within the budget.
+
+    A buyer bids uniformly between the feed-in tariff and its value (the retail
+    price); a seller asks uniformly between its cost (the feed-in tariff) and the
+    retail price. As every mechanism trades within both limits, it never trades at a loss.
+    """
+
+    name = "zi_c"
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def decide(self, obs: Observation) -> Decision:
+        """A uniformly random price within the budget."""
+        price = float(self.rng.uniform(obs.feed_in_tariff_eur_per_kwh, obs.retail_price_eur_per_kwh))
+        self.last_action = f"{price:.4f}"
+        return Decision(order_at(obs, obs.net_energy_kwh, price))
+
+
+@dataclass
+class _Margin:
+    """One side's ZIP state: profit margin and the momentum of its last change."""
+
+    margin: float
+    momentum: float = 0.0
+
+
+class ZIP:
+    """Zero-intelligence plus (Cliff 1997): an adaptive profit margin per side.
+
+    A seller asks ``cost * (1 + margin)``, a buyer bids ``value * (1 - margin)``
+    (cost = feed-in tariff, value = retail price). After each interval the price
+    moves toward a target by the Widrow-Hoff rule with momentum
+    (``delta = beta * (target - price)``; ``change = gamma * change + (1 - gamma) * delta``):
+
+    - a seller that traded at a price q at or above its ask raises its margin
+      (target ``q * (1 + R)``, R uniform in [0, 0.05]): it could have asked more;
+    - a seller that did not trade lowers it (target the market price, or its ask,
+      times ``1 - R``);
+    - a buyer that traded at or below its bid lowers its bid (raises its margin),
+      one that did not trade raises its bid (target ``q * (1 + R)``).
+
+    Margins stay within [0, max margin], so prices stay within the budget.
+    """
+
+    name = "zip"
+    device_policy: str | None = None
+
+    def __init__(
+        self, rng: np.random.Generator, beta: float, gamma: float, initial: tuple[float, float]
+    ) -> None:
+        self.rng = rng
+        self.beta = beta
+        self.gamma = gamma
+        self.sides = {side: _Margin(float(rng.uniform(*initial))) for side in ("buy", "sell")}
+        self.last_action = ""
+        self._last: tuple[str, float] | None = None
+
+    def price(self, side: str, obs: Observation) -> float:
+        """The side's current price from its margin."""
+        m = self.sides[side].margin
+        if side == "sell":
+            return obs.feed_in_tariff_eur_per_kwh * (1 + m)
+        return obs.retail_price_eur_per_kwh * (1 - m)
+
+    def decide(self, obs: Observation) -> Decision:
+        """Quote the current margin for whichever side the position is on."""
+        side = "sell" if obs.net_energy_kwh > 0 else "buy"
+        if abs(obs.net_energy_kwh) <= 1e-9:
+            self._last = None
+            self.last_action = ""
+            return Decision([])
+        price = self.price(side, obs)
+        self._last = (side, price)
+        self.last_action = f"{side} {price:.4f}"
+        return Decision(order_at(obs, obs.net_energy_kwh, price))
+
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Cliff's margin rules on the interval's outcome."""
+        if self._last is None:
+            return
+        side, price = self._last
+        q = feedback.market_price_eur_per_kwh
+        traded = feedback.traded_kwh > 1e-9
+        r = float(self.rng.uniform(0.0, 0.05))
+        if side == "sell":
+            target = (q if q is not None else price) * ((1 + r) if traded else (1 - r))
+            if traded and q is not None and q < price:  # never raise above what it got
+                target = price
+        else:
+            target = (q if q is not None else price) * ((1 - r) if traded else (1 + r))
+            if traded and q is not None and q > price:
+                target = price
+        self.update(side, obs, price, target)
+
+    def update(self, side: str, obs: Observation, price: float, target: float) -> None:
+        """Move the side's price toward ``target`` (Widrow-Hoff with momentum); keep the margin in range."""
+        s = self.sides[side]
+        s.momentum = self.gamma * s.momentum + (1 - self.gamma) * self.beta * (target - price)
+        new_price = price + s.momentum
+        if side == "sell":
+            cost = obs.feed_in_tariff_eur_per_kwh
+            top = obs.retail_price_eur_per_kwh / cost - 1 if cost > 0 else 0.0
+            s.margin = min(max(new_price / cost - 1, 0.0), top) if cost > 0 else 0.0
+        else:
+            value = obs.retail_price_eur_per_kwh
+            top = 1 - obs.feed_in_tariff_eur_per_kwh / value if value > 0 else 0.0
+            s.margin = min(max(1 - new_price / value, 0.0), top) if value > 0 else 0.0
+
+    def state(self) -> dict[str, Any]:
+        """Margins and momenta per side."""
+        return {side: {"margin": s.margin, "momentum": s.momentum} for side, s in self.sides.items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from saved margins."""
+        for side, values in state.items():
+            self.sides[side] = _Margin(float(values["margin"]), float(values["momentum"]))
+
+
+def _levels(n: int) -> np.ndarray:
+    """Price levels as fractions of the way from the feed-in tariff to the retail price."""
+    return np.linspace(0.0, 1.0, n)
+
+
+class RothErev:
+    """Modified Roth-Erev reinforcement learning (as in the AMES market model).
+
+    Actions are ``levels`` price points evenly spread from the feed-in tariff to
+    the retail price, learnt separately for buying and selling. The chosen action
+    is drawn with probability proportional to its propensity. After the interval,
+    with reward r (the share of the best possible gain the household captured,
+    0..1), recency phi and experimentation e:
+
+        q_j <- (1 - phi) q_j + r (1 - e)              for the chosen j
+        q_j <- (1 - phi) q_j + q_j e / (levels - 1)   for the others
+    """
+
+    name = "roth_erev"
+    device_policy: str | None = None
+
+    def __init__(
+        self, rng: np.random.Generator, levels: int, recency: float, experimentation: float, initial: float
+    ) -> None:
+        self.rng = rng
+        self.levels = _levels(levels)
+        self.recency = recency
+        self.experimentation = experimentation
+        self.propensity = {side: np.full(levels, initial) for side in ("buy", "sell")}
+        self.last_action = ""
+        self._last: tuple[str, int] | None = None
+
+    def probabilities(self, side: str) -> np.ndarray:
+        """Choice probabilities of one side's actions."""
+        q = self.propensity[side]
+        return q / q.sum()
+
+    def decide(self, obs: Observation) -> Decision:
+        """Draw a price level by propensity."""
+        if abs(obs.net_energy_kwh) <= 1e-9:
+            self._last = None
+            self.last_action = ""
+            return Decision([])
+        side = "sell" if obs.net_energy_kwh > 0 else "buy"
+        j = int(self.rng.choice(len(self.levels), p=self.probabilities(side)))
+        self._last = (side, j)
+        price = obs.feed_in_tariff_eur_per_kwh + self.levels[j] * _span(obs)
+        self.last_action = f"{side} level {j}"
+        return Decision(order_at(obs, obs.net_energy_kwh, price))
+
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Reinforce the chosen level by the reward, spread a little to the others."""
+        if self._last is None:
+            return
+        side, j = self._last
+        q = self.propensity[side]
+        n = len(q)
+        reward = _gain_share(obs, feedback)
+        spill = q * self.experimentation / (n - 1)
+        spill[j] = reward * (1 - self.experimentation)
+        self.propensity[side] = np.maximum((1 - self.recency) * q + spill, 1e-9)
+
+    def state(self) -> dict[str, Any]:
+        """Propensities per side."""
+        return {side: q.tolist() for side, q in self.propensity.items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from saved propensities."""
+        for side, q in state.items():
+            self.propensity[side] = np.asarray(q, dtype=float)
+
+
+class QLearning:
+    """Tabular Q-learning with epsilon-greedy exploration.
+
+    State: time-of-day band (``day_bands`` per day), battery state-of-charge
+    band (none / low / mid / high) and the last local price band (none / low /
+    mid / high within the feed-in tariff to retail range). Action: a price level
+    (``price_levels`` from the feed-in tariff to the retail price) and, for a
+    household with a battery, what the battery does (follow the plan, charge at
+    full power, discharge at full power). Reward: the share of the best possible
+    gain captured, less battery wear in the same units. Epsilon decays by
+    ``epsilon_decay`` at the start of every day, down to ``epsilon_min``.
+    """
+
+    name = "q_learning"
+    device_policy: str | None = None
+    BATTERY = ("plan", "charge", "discharge")
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        price_levels: int,
+        day_bands: int,
+        alpha: float,
+        gamma: float,
+        epsilon: float,
+        epsilon_decay: float,
+        epsilon_min: float,
+    ) -> None:
+        self.rng = rng
+        self.levels = _levels(price_levels)
+        self.day_bands = day_bands
+        self.alpha, self.gamma = alpha, gamma
+        self.epsilon, self.epsilon_decay, self.epsilon_min = epsilon, epsilon_decay, epsilon_min
+        self.q: dict[str, np.ndarray] = {}
+        self.last_action = ""
+        self._pending: tuple[str, int, float] | None = None  # state, action, reward awaiting the next state
+        self._last: tuple[str, int] | None = None
+
+    def _state(self, obs: Observation) -> str:
+        band = obs.interval_of_day * self.day_bands // max(obs.intervals_per_day, 1)
+        soc = "n" if obs.battery_soc is None else "lmh"[min(int(obs.battery_soc * 3), 2)]
+        if obs.last_price_eur_per_kwh is None or _span(obs) <= 0:
+            price = "n"
+        else:
+            x = (obs.last_price_eur_per_kwh - obs.feed_in_tariff_eur_per_kwh) / _span(obs)
+            price = "lmh"[min(max(int(x * 3), 0), 2)]
+        return f"{band}{soc}{price}"
+
+    def _actions(self, obs: Observation) -> int:
+        return len(self.levels) * (len(self.BATTERY) if obs.battery_soc is not None else 1)
+
+    def _values(self, state: str, n: int) -> np.ndarray:
+        if state not in self.q or len(self.q[state]) != n:
+            self.q[state] = np.zeros(n)
+        return self.q[state]
+
+    def decide(self, obs: Observation) -> Decision:
+        """Epsilon-greedy over (price level, battery action); completes the previous update first."""
+        if obs.interval_of_day == 0 and obs.interval > 0:
+            self.epsilon = max(self.epsilon * self.epsilon_decay, self.epsilon_min)
+        state = self._state(obs)
+        n = self._actions(obs)
+        values = self._values(state, n)
+        if self._pending is not None:
+            prev_state, prev_action, reward = self._pending
+            old = self.q[prev_state]
+            old[prev_action] += self.alpha * (reward + self.gamma * values.max() - old[prev_action])
+            self._pending = None
+        if self.rng.random() < self.epsilon:
+            a = int(self.rng.integers(n))
+        else:
+            best = np.flatnonzero(values == values.max())
+            a = int(self.rng.choice(best))
+        self._last = (state, a)
+        level, battery = divmod(a, len(self.BATTERY)) if obs.battery_soc is not None else (a, 0)
+        battery_kw = {
+            "plan": obs.battery_planned_kw,
+            "charge": obs.battery_min_kw,
+            "discharge": obs.battery_max_kw,
+        }[self.BATTERY[battery]]
+        net = obs.net_energy_kwh + (battery_kw - obs.battery_planned_kw) * obs.hours
+        price = obs.feed_in_tariff_eur_per_kwh + self.levels[level] * _span(obs)
+        self.last_action = f"level {level}, battery {self.BATTERY[battery]}"
+        return Decision(order_at(obs, net, price), None if self.BATTERY[battery] == "plan" else battery_kw)
+
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Keep the reward; the update completes when the next state is seen."""
+        if self._last is None:
+            return
+        state, action = self._last
+        best = max(abs(obs.net_energy_kwh), obs.battery_max_kw * obs.hours, 1e-9) * max(_span(obs), 1e-9)
+        self._pending = (state, action, feedback.reward_eur / best)
+
+    def state(self) -> dict[str, Any]:
+        """Q-table and exploration rate."""
+        return {"epsilon": self.epsilon, "q": {s: v.tolist() for s, v in self.q.items()}}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a saved Q-table."""
+        self.epsilon = float(state["epsilon"])
+        self.q = {s: np.asarray(v, dtype=float) for s, v in state["q"].items()}
+
+
+# name -> builder(parameters, rng); parameters: the scenario's ``strategies`` section
+STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
+    "truthful": lambda p, rng: Truthful(),
+    "zi_c": lambda p, rng: ZIC(rng),
+    "zip": lambda p, rng: ZIP(rng, p.zip_beta, p.zip_momentum, p.zip_initial_margin),
+    "roth_erev": lambda p, rng: RothErev(
+        rng,
+        p.roth_erev_levels,
+        p.roth_erev_recency,
+        p.roth_erev_experimentation,
+        p.roth_erev_initial_propensity,
+    ),
+    "q_learning": lambda p, rng: QLearning(
+        rng,
+        p.q_price_levels,
+        p.q_day_bands,
+        p.q_alpha,
+        p.q_gamma,
+        p.q_epsilon,
+        p.q_epsilon_decay,
+        p.q_epsilon_min,
+    ),
+    "time_of_use": lambda p, rng: TimeOfUseBattery(),
+    "lp_optimiser": lambda p, rng: LPOptimiser(),
 }
+
+
+def make_strategy(name: str, params: Any, rng: np.random.Generator) -> Strategy:
+    """Build the strategy registered under ``name``."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy {name!r} does not exist; available: {', '.join(STRATEGIES)}")
+    return STRATEGIES[name](params, rng)
+
+
+def largest_remainder(shares: dict[str, float], n: int) -> dict[str, int]:
+    """Exact counts for ``n`` households from shares summing to 1 (Hamilton's method, ties by name order)."""
+    raw = {k: v * n for k, v in shares.items()}
+    counts = {k: math.floor(x) for k, x in raw.items()}
+    left = n - sum(counts.values())
+    for k in sorted(raw, key=lambda k: (-(raw[k] - counts[k]), list(shares).index(k)))[:left]:
+        counts[k] += 1
+    return counts

@@ -11,6 +11,7 @@ curtail PV, and households are paid for what was metered.
 SimPy's environment is the only clock: ``step()`` advances it by one interval.
 """
 
+import json
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -25,9 +26,9 @@ import simpy
 
 from agents.dso import DSO
 from agents.household import Household, Retailer
-from agents.policies import DEVICE_POLICIES, DevicePlan
+from agents.policies import DEVICE_POLICIES, DevicePlan, Forecast
 from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
-from agents.strategies import STRATEGIES, Observation, Order
+from agents.strategies import Decision, Feedback, Observation, Order, make_strategy
 from grid.controls import Droop, choose_phase_switches, solve_with_inverters
 from grid.feeders import PHASES
 from grid.lindist import LinDist3Flow
@@ -204,18 +205,24 @@ class Model(mesa.Model):
         self._phase_col = np.array([PHASES.index(p) for p in self.population.phase])
 
         devices = build_devices(scenario, self.population, self.times[0], streams)
-        for row, owned in zip(self.population.itertuples(), devices, strict=True):
+        strategy_rngs = streams["strategies"].spawn(len(self.population))
+        for row, owned, rng_h in zip(self.population.itertuples(), devices, strategy_rngs, strict=True):
+            strategy = make_strategy(str(row.strategy), scenario.strategies, rng_h)
             Household(
                 self,
                 int(row.Index),
                 str(row.household),
                 int(row.bus),
                 str(row.phase),
-                STRATEGIES[row.strategy](),
-                DEVICE_POLICIES[row.device_policy](),
+                strategy,
+                DEVICE_POLICIES[strategy.device_policy or str(row.device_policy)](scenario.strategies),
                 owned,
             )
         self.households = self.agents_by_type[Household]
+        if scenario.strategies.learning_file is not None:
+            self.load_learning(scenario.strategies.learning_file)
+        self._horizon = max(1, round(scenario.strategies.lp_horizon_hours / scenario.interval_hours))
+        self._last_vm = np.full(len(self.population), np.nan)
         self._ev_three_phase = np.array([d.ev is not None and d.ev.three_phase for d in devices])
         self.retailer = Retailer(
             self,
@@ -435,28 +442,56 @@ class Model(mesa.Model):
         t0_s, t1_s = float(self.env.now), float(self.env.now + self._interval_s)
         tic = time.perf_counter()
 
-        # observe + plan devices + report + decide orders
+        # observe + plan devices + report + decide orders (a strategy may change its battery)
         base_kw = self.load_kw[:, k]
         pv_kw = self.pv_kw[:, k]
-        plans = [h.plan(float(base_kw[h.index]), float(pv_kw[h.index]), t0_s, t1_s) for h in self.households]
-        planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
-        reported_kwh, signal = self._reports(k, planned_kw * hours)
-        observations = [
-            Observation(
-                household=i,
-                interval=k,
-                net_energy_kwh=float(reported_kwh[i]),
-                retail_price_eur_per_kwh=market.retail_price_eur_per_kwh * signal,
-                feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh * signal,
-                last_price_eur_per_kwh=None
-                if self.last_price_eur_per_kwh is None
-                else self.last_price_eur_per_kwh * signal,
+        reported_signal = self._price_signal(k)
+        plans = [
+            h.plan(
+                float(base_kw[h.index]),
+                float(pv_kw[h.index]),
+                t0_s,
+                t1_s,
+                self._forecast(h.index, k, reported_signal) if h.policy.needs_forecast else None,
             )
-            for i in range(len(plans))
+            for h in self.households
         ]
-        orders: list[Order] = []
-        for household in self.households:
-            orders.extend(household.decide(observations[household.index]))
+        planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
+        reported_kwh = self._reports(k, planned_kw * hours)
+        per_day = 1440 // cfg.interval_minutes
+        observations = []
+        for h in self.households:
+            battery = h.devices.battery
+            flex = battery.flexibility(hours) if battery is not None else None
+            observations.append(
+                Observation(
+                    household=h.index,
+                    interval=k,
+                    net_energy_kwh=float(reported_kwh[h.index]),
+                    retail_price_eur_per_kwh=market.retail_price_eur_per_kwh * reported_signal,
+                    feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh * reported_signal,
+                    last_price_eur_per_kwh=None
+                    if self.last_price_eur_per_kwh is None
+                    else self.last_price_eur_per_kwh * reported_signal,
+                    interval_of_day=k % per_day,
+                    intervals_per_day=per_day,
+                    hours=hours,
+                    battery_soc=None if battery is None else battery.soc,
+                    battery_planned_kw=plans[h.index].battery_kw,
+                    battery_min_kw=0.0 if flex is None else flex.p_min_kw,
+                    battery_max_kw=0.0 if flex is None else flex.p_max_kw,
+                    voltage_pu=None if np.isnan(self._last_vm[h.index]) else float(self._last_vm[h.index]),
+                )
+            )
+        decisions: list[Decision] = [h.decide(observations[h.index]) for h in self.households]
+        orders: list[Order] = [o for d in decisions for o in d.orders]
+        for h, decision in zip(self.households, decisions, strict=True):
+            if decision.battery_kw is not None and h.devices.battery is not None:
+                plan = plans[h.index]
+                before = plan.battery_kw
+                plan.battery_kw = h.devices.battery.flexibility(hours).clip(decision.battery_kw)
+                planned_kw[h.index] += plan.battery_kw - before
+                reported_kwh[h.index] += (plan.battery_kw - before) * hours
         toc = self._lap("decide", tic)
 
         # clear under the constraint mode, then the devices run as planned (less any cuts)
@@ -483,6 +518,7 @@ class Model(mesa.Model):
         customer_vm = state.vm_pu[self._household_bus_pos, phases_used]
         self.voltage_quality.add(t0_s, t1_s, customer_vm)
         dispatch["vm_pu"] = customer_vm
+        self._last_vm = customer_vm
         self._last_vuf_percent = metrics.vuf_max_percent
         toc = self._lap("grid", toc)
 
@@ -521,10 +557,16 @@ class Model(mesa.Model):
             ]
         )
         reward = retailer_only_bill - settlement.bill_eur - wear
+        dispatch["reward_eur"] = reward
         bills = settlement.bill_eur
+        traded = settlement.bought_local_kwh + settlement.sold_local_kwh
         for household in self.households:
-            household.bill_eur += float(bills[household.index])
-            household.learn(observations[household.index], float(reward[household.index]))
+            i = household.index
+            household.bill_eur += float(bills[i])
+            household.learn(
+                observations[i], Feedback(float(reward[i]), float(traded[i]), clearing.mean_price_eur_per_kwh)
+            )
+        dispatch["action"] = np.array([h.strategy.last_action for h in self.households], dtype=object)
         self.retailer.revenue_eur += settlement.retailer_revenue_eur
         self.dso.revenue_eur += settlement.network_revenue_eur
         self.dso.curtailed_export_kwh += float(cut.export_kw.sum() * hours)
@@ -570,14 +612,52 @@ class Model(mesa.Model):
             self.running = False
             self.finalize()
 
-    def _reports(self, k: int, planned_kwh: np.ndarray) -> tuple[np.ndarray, float]:
-        """What the households report (demand attack) and the factor on the price signal (price attack)."""
+    def _price_signal(self, k: int) -> float:
+        """The factor on every price the households see (the price attack)."""
         attack = self.config.attack
-        if attack.kind == "none" or k < attack.start_interval:
-            return planned_kwh, 1.0
-        if attack.kind == "price":
-            return planned_kwh, attack.factor
-        return np.where(self._attacked, planned_kwh * attack.factor, planned_kwh), 1.0
+        return attack.factor if attack.kind == "price" and k >= attack.start_interval else 1.0
+
+    def _reports(self, k: int, planned_kwh: np.ndarray) -> np.ndarray:
+        """What the households report as their expected net energy (the demand attack)."""
+        attack = self.config.attack
+        if attack.kind == "demand" and k >= attack.start_interval:
+            return np.where(self._attacked, planned_kwh * attack.factor, planned_kwh)
+        return planned_kwh.copy()
+
+    def _forecast(self, i: int, k: int, signal: float) -> Forecast:
+        """Household ``i``'s forecast from interval ``k`` over the strategies' LP horizon.
+
+        Its own load and PV (perfect foresight) and the retailer's prices as the
+        price signal shows them.
+        """
+        end = min(k + self._horizon, self.config.n_intervals)
+        n = end - k
+        market = self.config.market
+        return Forecast(
+            load_kw=self.load_kw[i, k:end],
+            pv_kw=self.pv_kw[i, k:end],
+            buy_eur_per_kwh=np.full(n, market.retail_price_eur_per_kwh * signal),
+            sell_eur_per_kwh=np.full(n, market.feed_in_tariff_eur_per_kwh * signal),
+            hours=self.config.interval_hours,
+        )
+
+    def save_learning(self, path: str | Path) -> None:
+        """Write every household's learning state (by name and strategy) to a JSON file."""
+        state = {h.name: {"strategy": h.strategy.name, "state": h.strategy.state()} for h in self.households}
+        Path(path).write_text(json.dumps(state))
+
+    def load_learning(self, path: str | Path) -> None:
+        """Continue from :meth:`save_learning`'s file (households whose strategy differs keep theirs)."""
+        try:
+            saved = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"scenario field 'strategies.learning_file' = {str(path)!r}: cannot read it: {exc}"
+            ) from None
+        for h in self.households:
+            entry = saved.get(h.name)
+            if entry is not None and entry.get("strategy") == h.strategy.name:
+                h.strategy.load_state(entry["state"])
 
     def _injections(self, net_kw: np.ndarray, ev_kw: np.ndarray) -> np.ndarray:
         """(n, 3) active injections: the net on the household's phase, 3-phase chargers split evenly."""

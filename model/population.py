@@ -10,10 +10,22 @@ import pandas as pd
 
 from agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
 from agents.policies import Devices
+from agents.strategies import largest_remainder
 from grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
 from model.scenario import Scenario, ScenarioError
 
-STREAMS = ("households", "pv", "battery", "ev", "flexible_load", "weather", "phases", "market", "attack")
+STREAMS = (
+    "households",
+    "pv",
+    "battery",
+    "ev",
+    "flexible_load",
+    "weather",
+    "phases",
+    "market",
+    "attack",
+    "strategies",
+)
 
 
 def feeder_for(scenario: Scenario) -> Feeder:
@@ -91,7 +103,10 @@ def draw_population(
     pop["ev_charger_kw"] = np.where(has_ev, scenario.ev.charger_kw.sample(rng, n), 0.0)
 
     pop["has_flexible_load"] = _owners(streams["flexible_load"], n, pen.flexible_load)
-    pop["strategy"] = hh.strategy
+    # exact counts per strategy (largest remainder), placed at random: the same seed, the same mix
+    counts = largest_remainder(hh.strategy, n)
+    names = np.array([name for name, count in counts.items() for _ in range(count)], dtype=object)
+    pop["strategy"] = names[streams["strategies"].permutation(n)]
     pop["device_policy"] = hh.device_policy
     return pop
 

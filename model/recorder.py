@@ -104,6 +104,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("curtailed_export_kwh", _F),
             ("curtailed_import_kwh", _F),
             ("loss_allocation_kwh", _F),
+            ("reward_eur", _F),
+            ("action", _S),
         ]
     ),
     "trades": pa.schema(

@@ -264,6 +264,22 @@ class FeederSection(_Section):
         return self
 
 
+def _as_mix(value: Any) -> Any:
+    """A strategy name means every household uses it."""
+    return {value: 1.0} if isinstance(value, str) else value
+
+
+def _valid_mix(mix: dict[str, float]) -> dict[str, float]:
+    unknown = sorted(set(mix) - set(STRATEGIES))
+    if unknown:
+        raise ValueError(
+            f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {unknown}; available: {sorted(STRATEGIES)}"
+        )
+    if any(v < 0 for v in mix.values()) or abs(sum(mix.values()) - 1.0) > 1e-9:
+        raise ValueError(f"shares must be >= 0 and sum to 1, got {mix} (sum {sum(mix.values())})")
+    return mix
+
+
 class Households(_Section):
     """Base load of every household and how each one trades."""
 
@@ -274,8 +290,44 @@ class Households(_Section):
     profile_shift_max_minutes: int = Field(30, ge=0, le=180)
     noise_sigma: float = Field(0.35, ge=0, le=2)
     noise_autocorrelation: float = Field(0.7, ge=0, lt=1)
-    strategy: one_of(lambda: STRATEGIES) = "truthful"  # type: ignore[valid-type]
+    strategy: Annotated[dict[str, float], BeforeValidator(_as_mix), AfterValidator(_valid_mix)] = Field(
+        default_factory=lambda: {"truthful": 1.0}
+    )
     device_policy: one_of(lambda: DEVICE_POLICIES) = "self_consumption"  # type: ignore[valid-type]
+
+
+class Strategies(_Section):
+    """Parameters of the strategies (the mix is ``households.strategy``).
+
+    ``learning_file`` names a JSON file written by ``Model.save_learning`` to
+    start from; households are matched by name and strategy.
+    """
+
+    zip_beta: float = Field(0.3, gt=0, le=1)
+    zip_momentum: float = Field(0.1, ge=0, lt=1)
+    zip_initial_margin: list[float] = Field(default_factory=lambda: [0.05, 0.35])
+    roth_erev_levels: int = Field(11, ge=2, le=101)
+    roth_erev_recency: float = Field(0.05, ge=0, lt=1)
+    roth_erev_experimentation: float = Field(0.2, ge=0, lt=1)
+    roth_erev_initial_propensity: float = Field(1.0, gt=0)
+    q_price_levels: int = Field(11, ge=1, le=101)
+    q_day_bands: int = Field(6, ge=1, le=96)
+    q_alpha: float = Field(0.2, gt=0, le=1)
+    q_gamma: float = Field(0.5, ge=0, lt=1)
+    q_epsilon: float = Field(0.3, ge=0, le=1)
+    q_epsilon_decay: float = Field(0.9, gt=0, le=1)
+    q_epsilon_min: float = Field(0.02, ge=0, le=1)
+    tou_charge_hours: list[int] = Field(default_factory=lambda: [0, 6])
+    tou_discharge_hours: list[int] = Field(default_factory=lambda: [17, 21])
+    lp_horizon_hours: int = Field(24, ge=1, le=168)
+    learning_file: str | None = None
+
+    @field_validator("tou_charge_hours", "tou_discharge_hours", "zip_initial_margin")
+    @classmethod
+    def _ordered_pair(cls, v: list[Any]) -> list[Any]:
+        if len(v) != 2 or not 0 <= v[0] <= v[1] or (isinstance(v[1], int) and v[1] > 24):
+            raise ValueError(f"must be [start, end] with 0 <= start <= end (hours at most 24), got {v}")
+        return v
 
 
 class Penetration(_Section):
@@ -647,6 +699,7 @@ class Scenario(_Section):
     site: Site = Field(default_factory=Site)
     feeder: FeederSection = Field(default_factory=FeederSection)
     households: Households = Field(default_factory=Households)
+    strategies: Strategies = Field(default_factory=Strategies)
     penetration: Penetration = Field(default_factory=Penetration)
     pv: PV = Field(default_factory=PV)
     battery: BatterySection = Field(default_factory=BatterySection)

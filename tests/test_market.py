@@ -241,11 +241,11 @@ def test_pay_as_bid_and_one_zone_clear_as_the_uniform_auction(raw: list[tuple[st
 
 def test_truthful_bids_its_marginal_value() -> None:
     s = Truthful()
-    buy = s.decide(Observation(4, 0, -1.5, 0.30, 0.08, None))
-    sell = s.decide(Observation(5, 0, 2.0, 0.30, 0.08, None))
+    buy = s.decide(Observation(4, 0, -1.5, 0.30, 0.08, None)).orders
+    sell = s.decide(Observation(5, 0, 2.0, 0.30, 0.08, None)).orders
     assert buy == [Order(4, "buy", 1.5, 0.30)]
     assert sell == [Order(5, "sell", 2.0, 0.08)]
-    assert s.decide(Observation(6, 0, 0.0, 0.30, 0.08, None)) == []
+    assert s.decide(Observation(6, 0, 0.0, 0.30, 0.08, None)).orders == []
 
 
 def test_settlement_conserves_money_and_energy() -> None:
