@@ -505,6 +505,39 @@ class QLearning:
         self.q = {s: np.asarray(v, dtype=float) for s, v in state["q"].items()}
 
 
+class External(_Stateless):
+    """Acts as told from outside: the gymnasium environment sets ``action`` before every interval.
+
+    ``action`` = (price fraction in [0, 1] from the feed-in tariff to the retail
+    price, battery power fraction in [-1, 1]: -1 charges at full power, +1
+    discharges at full power, 0 idles; ignored without a battery).
+    """
+
+    name = "external"
+
+    def __init__(self) -> None:
+        self.action = (0.5, 0.0)
+        self.feedback: Feedback | None = None
+
+    def decide(self, obs: Observation) -> Decision:
+        """Bid the position the action implies at the action's price."""
+        price_fraction, battery_fraction = (float(x) for x in self.action)
+        battery_kw = None
+        net = obs.net_energy_kwh
+        if obs.battery_soc is not None:
+            battery_kw = battery_fraction * (
+                obs.battery_max_kw if battery_fraction > 0 else -obs.battery_min_kw
+            )
+            net += (battery_kw - obs.battery_planned_kw) * obs.hours
+        price = obs.feed_in_tariff_eur_per_kwh + min(max(price_fraction, 0.0), 1.0) * _span(obs)
+        self.last_action = f"price {price_fraction:.3f}, battery {battery_fraction:.3f}"
+        return Decision(order_at(obs, net, price), battery_kw)
+
+    def learn(self, obs: Observation, feedback: Feedback) -> None:
+        """Keep the outcome for the environment's reward."""
+        self.feedback = feedback
+
+
 # name -> builder(parameters, rng); parameters: the scenario's ``strategies`` section
 STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
     "truthful": lambda p, rng: Truthful(),
