@@ -65,7 +65,7 @@ class LemgridEnv(gym.Env):
         h = model.households[self.household]
         battery = h.devices.battery
         price = model.last_price_eur_per_kwh
-        voltage = model._last_vm[self.household]
+        voltage = model.last_supply_voltage_pu[self.household]
         obs = np.array(
             [
                 np.sin(angle),
@@ -103,7 +103,7 @@ class LemgridEnv(gym.Env):
         self.model.step()
         feedback = self.agent.feedback
         reward = 0.0 if feedback is None else feedback.reward_eur
-        v = float(self.model._last_vm[self.household])
+        v = float(self.model.last_supply_voltage_pu[self.household])
         limits = self.model.config.grid
         outside = max(v - limits.v_max_pu, limits.v_min_pu - v, 0.0) if not np.isnan(v) else 0.0
         reward -= self.voltage_penalty * outside

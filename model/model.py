@@ -222,7 +222,7 @@ class Model(mesa.Model):
         if scenario.strategies.learning_file is not None:
             self.load_learning(scenario.strategies.learning_file)
         self._horizon = max(1, round(scenario.strategies.lp_horizon_hours / scenario.interval_hours))
-        self._last_vm = np.full(len(self.population), np.nan)
+        self.last_supply_voltage_pu = np.full(len(self.population), np.nan)
         self._ev_three_phase = np.array([d.ev is not None and d.ev.three_phase for d in devices])
         self.retailer = Retailer(
             self,
@@ -480,7 +480,7 @@ class Model(mesa.Model):
                     battery_planned_kw=plans[h.index].battery_kw,
                     battery_min_kw=0.0 if flex is None else flex.p_min_kw,
                     battery_max_kw=0.0 if flex is None else flex.p_max_kw,
-                    voltage_pu=None if np.isnan(self._last_vm[h.index]) else float(self._last_vm[h.index]),
+                    voltage_pu=None if np.isnan(self.last_supply_voltage_pu[h.index]) else float(self.last_supply_voltage_pu[h.index]),
                 )
             )
         decisions: list[Decision] = [h.decide(observations[h.index]) for h in self.households]
@@ -518,7 +518,7 @@ class Model(mesa.Model):
         customer_vm = state.vm_pu[self._household_bus_pos, phases_used]
         self.voltage_quality.add(t0_s, t1_s, customer_vm)
         dispatch["vm_pu"] = customer_vm
-        self._last_vm = customer_vm
+        self.last_supply_voltage_pu = customer_vm
         self._last_vuf_percent = metrics.vuf_max_percent
         toc = self._lap("grid", toc)
 

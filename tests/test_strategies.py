@@ -191,11 +191,3 @@ def test_learning_persists_is_recorded_and_round_trips(tmp_path) -> None:
 def test_learning_file_that_does_not_exist_is_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="'strategies.learning_file'.*cannot read it"):
         Model(hourly(**{"strategies.learning_file": str(tmp_path / "missing.json")}))
-
-
-def test_lp_optimiser_households_pay_no_more_than_self_consumption(tmp_path) -> None:
-    base = {"grid.solver": "power_grid_model", "penetration.battery": 1.0, "days": 2}
-    rule = run_to_end(hourly(**base), tmp_path / "rule").summary
-    lp = run_to_end(hourly(**base, **{"households.strategy": "lp_optimiser"}), tmp_path / "lp").summary
-    # same prices (retail, feed-in tariff), same households: the optimiser's bills are not higher
-    assert lp["household_bills_eur"] <= rule["household_bills_eur"] + 1e-6
