@@ -480,7 +480,9 @@ class Model(mesa.Model):
                     battery_planned_kw=plans[h.index].battery_kw,
                     battery_min_kw=0.0 if flex is None else flex.p_min_kw,
                     battery_max_kw=0.0 if flex is None else flex.p_max_kw,
-                    voltage_pu=None if np.isnan(self.last_supply_voltage_pu[h.index]) else float(self.last_supply_voltage_pu[h.index]),
+                    voltage_pu=None
+                    if np.isnan(self.last_supply_voltage_pu[h.index])
+                    else float(self.last_supply_voltage_pu[h.index]),
                 )
             )
         decisions: list[Decision] = [h.decide(observations[h.index]) for h in self.households]
