@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from agents.devices import EV, Battery, ShiftableAppliance
+from agents.devices import EV, Battery, ChargingSession, ShiftableAppliance
 
 
 @dataclass
@@ -181,10 +181,13 @@ class LPOptimiser(SelfConsumption):
     ``sum(buy * import - sell * export) * h + wear * (charge + discharge) * h``
     minus the value of the energy left at the end (at the last sell price after
     discharge losses), subject to the power balance (PV - load - other devices +
-    discharge - charge = export - import), the battery's power and state-of-charge
-    limits and its charging and discharging efficiencies. The coming interval of
-    the solution is dispatched; the rest is re-planned next interval (scipy
-    HiGHS). The EV and appliances follow the self-consumption rules.
+    discharge - charge - EV = export - import), the battery's power and
+    state-of-charge limits and efficiencies, and the EV's stays (charger power
+    while plugged, the energy each stay needs by its departure; stays are known
+    ahead, as the load and PV forecasts are). The coming interval of the solution
+    is dispatched; the rest is re-planned next interval (scipy HiGHS).
+    Shiftable appliances follow the self-consumption rules (starting a cycle is
+    a yes/no choice, not a linear one).
     """
 
     name = "lp_optimiser"
@@ -199,76 +202,133 @@ class LPOptimiser(SelfConsumption):
         t1_s: float,
         forecast: Forecast | None = None,
     ) -> DevicePlan:
-        """Self-consumption for everything but the battery, which follows the LP's first step."""
+        """Self-consumption for the appliances; the battery and the EV follow the LP's first step."""
         plan = super().plan(devices, base_load_kw, pv_kw, t0_s, t1_s)
-        battery = devices.battery
-        if battery is None or forecast is None:
+        battery, ev = devices.battery, devices.ev
+        if (battery is None and ev is None) or forecast is None:
             return plan
-        other_kw = (
-            plan.net_kw(base_load_kw) - plan.battery_kw - pv_kw + base_load_kw
-        )  # EV, appliances, curtailment
-        plan.battery_kw = battery.flexibility(forecast.hours).clip(
-            schedule_battery(battery, forecast, other_kw)[0]
-        )
+        # what the plan injects besides base load, PV, battery and EV: appliances, curtailment
+        other_kw = plan.net_kw(base_load_kw) - plan.battery_kw - plan.ev_kw - pv_kw + base_load_kw
+        battery_kw, ev_kw = schedule(battery, forecast, other_kw, ev, t0_s)
+        if battery is not None:
+            plan.battery_kw = battery.flexibility(forecast.hours).clip(battery_kw[0])
+        if ev is not None:
+            plan.ev_kw = ev.flexibility(t0_s, t1_s).clip(ev_kw[0])
         return plan
 
 
-def schedule_battery(battery: Battery, forecast: Forecast, other_now_kw: float = 0.0) -> np.ndarray:
-    """The LP's battery power per interval of the forecast (injection positive); see :class:`LPOptimiser`."""
+def schedule(
+    battery: Battery | None,
+    forecast: Forecast,
+    other_now_kw: float = 0.0,
+    ev: EV | None = None,
+    t0_s: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The LP's battery and EV power per forecast interval (injection positive); see :class:`LPOptimiser`.
+
+    ``other_now_kw`` is the coming interval's injection of everything else the
+    plan holds (appliances, curtailment). With an ``ev``, each of its stays that
+    overlaps the horizon (starting at ``t0_s``) is charged within the charger's
+    power while plugged, with at least what cannot be charged after the horizon.
+    """
     n, h = len(forecast.load_kw), forecast.hours
-    residual = forecast.pv_kw - forecast.load_kw
-    residual = residual.astype(float).copy()
+    residual = (forecast.pv_kw - forecast.load_kw).astype(float)
     residual[0] += other_now_kw
-    # variables: charge c, discharge d, import i, export x (kW, n each), energy e (kWh, n + 1)
-    nc, nd, ni, nx, ne = 0, n, 2 * n, 3 * n, 4 * n
-    size = 5 * n + 1
-    wear = battery.degradation_cost_eur_per_kwh
+    stays = [] if ev is None else ev.stays(t0_s, t0_s + n * h * 3600)
+    m = len(stays)
+    # variables: charge c, discharge d, import i, export x (kW, n each), energy e (kWh, n + 1),
+    # EV charging (kW, n per stay)
+    nc, nd, ni, nx, ne, nv = 0, n, 2 * n, 3 * n, 4 * n, 5 * n + 1
+    size = nv + m * n
+    wear = 0.0 if battery is None else battery.degradation_cost_eur_per_kwh
     cost = np.zeros(size)
-    cost[nc : nc + n] = wear * h
-    cost[nd : nd + n] = wear * h
-    cost[ni : ni + n] = forecast.buy_eur_per_kwh * h
-    cost[nx : nx + n] = -forecast.sell_eur_per_kwh * h
-    cost[ne + n] = (
-        -forecast.sell_eur_per_kwh[-1] * battery.eta_discharge
-    )  # what is left is worth selling later
+    cost[nc:nd] = cost[nd:ni] = wear * h
+    cost[ni:nx] = forecast.buy_eur_per_kwh * h
+    cost[nx:ne] = -forecast.sell_eur_per_kwh * h
     rows = np.arange(n)
-    # balance: x - i - d + c = residual
-    balance = sparse.coo_matrix(
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (values, rows, columns) of A_eq
+    # balance: x - i - d + c + sum(EV) = residual
+    for sign, start in ((1.0, nx), (-1.0, ni), (-1.0, nd), (1.0, nc)):
+        entries.append((np.full(n, sign), rows, start + rows))
+    for k in range(m):
+        entries.append((np.ones(n), rows, nv + k * n + rows))
+    b_eq = [residual]
+    if battery is not None:
+        cost[ne + n] = (
+            -forecast.sell_eur_per_kwh[-1] * battery.eta_discharge
+        )  # what is left is worth selling later
+        # energy: e[t+1] - e[t] - eta_c h c[t] + h / eta_d d[t] = 0, and e[0] = now
+        for values, cols in (
+            (np.ones(n), ne + rows + 1),
+            (-np.ones(n), ne + rows),
+            (np.full(n, -battery.eta_charge * h), nc + rows),
+            (np.full(n, h / battery.eta_discharge), nd + rows),
+        ):
+            entries.append((values, n + rows, cols))
+        entries.append((np.ones(1), np.array([2 * n]), np.array([ne])))
+        b_eq += [np.zeros(n), [battery.energy_kwh]]
+    a_eq = sparse.coo_matrix(
         (
-            np.concatenate([np.ones(n), -np.ones(n), -np.ones(n), np.ones(n)]),
-            (np.tile(rows, 4), np.concatenate([nx + rows, ni + rows, nd + rows, nc + rows])),
+            np.concatenate([e[0] for e in entries]),
+            (np.concatenate([e[1] for e in entries]), np.concatenate([e[2] for e in entries])),
         ),
-        shape=(n, size),
+        shape=(n + (n + 1 if battery is not None else 0), size),
+    ).tocsr()
+    bounds: list[tuple[float | None, float | None]] = [(0, None)] * size
+    if battery is not None:
+        e_min, e_max = battery.soc_min * battery.capacity_kwh, battery.soc_max * battery.capacity_kwh
+        bounds[nc:ni] = [(0, battery.power_kw)] * (2 * n)
+        bounds[ne] = (min(e_min, battery.energy_kwh), max(e_max, battery.energy_kwh))
+        bounds[ne + 1 : nv] = [(e_min, e_max)] * n
+    else:
+        bounds[nc:ni] = [(0, 0)] * (2 * n)
+        bounds[ne:nv] = [(0, 0)] * (n + 1)
+    a_ub_rows, b_ub = [], []
+    for k, stay in enumerate(stays):
+        assert ev is not None
+        starts = t0_s + rows * h * 3600
+        plugged_h = np.array([_overlap_h(stay, t, t + h * 3600) for t in starts])
+        for j in range(n):
+            bounds[nv + k * n + j] = (0, ev.charger_kw * plugged_h[j] / h)
+        after_h = max(stay.departure_s - max(t0_s + n * h * 3600, stay.arrival_s), 0.0) / 3600
+        need = max(stay.remaining_kwh - ev.charger_kw * after_h, 0.0)  # what must be charged in the horizon
+        row = np.zeros(size)
+        row[nv + k * n : nv + (k + 1) * n] = -h
+        a_ub_rows.append(row)
+        b_ub.append(-min(need, stay.remaining_kwh))
+        row = np.zeros(size)
+        row[nv + k * n : nv + (k + 1) * n] = h
+        a_ub_rows.append(row)
+        b_ub.append(stay.remaining_kwh)
+    if m > 1:  # one charger: the stays share its power
+        for j in range(n):
+            row = np.zeros(size)
+            row[nv + np.arange(m) * n + j] = 1.0
+            a_ub_rows.append(row)
+            b_ub.append(ev.charger_kw if ev is not None else 0.0)
+    result = linprog(
+        cost,
+        A_ub=np.array(a_ub_rows) if a_ub_rows else None,
+        b_ub=np.array(b_ub) if b_ub else None,
+        A_eq=a_eq,
+        b_eq=np.concatenate([np.atleast_1d(np.asarray(b, dtype=float)) for b in b_eq]),
+        bounds=bounds,
+        method="highs",
     )
-    # energy: e[t+1] - e[t] - eta_c h c[t] + h / eta_d d[t] = 0, and e[0] = now
-    dynamics = sparse.coo_matrix(
-        (
-            np.concatenate(
-                [
-                    np.ones(n),
-                    -np.ones(n),
-                    -battery.eta_charge * h * np.ones(n),
-                    h / battery.eta_discharge * np.ones(n),
-                ]
-            ),
-            (np.tile(rows, 4), np.concatenate([ne + rows + 1, ne + rows, nc + rows, nd + rows])),
-        ),
-        shape=(n, size),
-    )
-    start = sparse.coo_matrix(([1.0], ([0], [ne])), shape=(1, size))
-    a_eq = sparse.vstack([balance, dynamics, start]).tocsr()
-    b_eq = np.concatenate([residual, np.zeros(n), [battery.energy_kwh]])
-    e_min, e_max = battery.soc_min * battery.capacity_kwh, battery.soc_max * battery.capacity_kwh
-    bounds = (
-        [(0, battery.power_kw)] * (2 * n)
-        + [(0, None)] * (2 * n)
-        + [(min(e_min, battery.energy_kwh), max(e_max, battery.energy_kwh))]
-        + [(e_min, e_max)] * n
-    )
-    result = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if result.status != 0:
-        raise RuntimeError(f"battery LP failed: {result.message}")
-    return result.x[nd : nd + n] - result.x[nc : nc + n]
+        raise RuntimeError(f"device LP failed: {result.message}")
+    battery_kw = result.x[nd:ni] - result.x[nc:nd]
+    ev_kw = -result.x[nv:].reshape(m, n).sum(axis=0) if m else np.zeros(n)
+    return battery_kw, ev_kw
+
+
+def _overlap_h(stay: "ChargingSession", t0_s: float, t1_s: float) -> float:
+    return max(0.0, min(stay.departure_s, t1_s) - max(stay.arrival_s, t0_s)) / 3600
+
+
+def schedule_battery(battery: Battery, forecast: Forecast, other_now_kw: float = 0.0) -> np.ndarray:
+    """The LP's battery power per interval of the forecast, for a household without an EV."""
+    return schedule(battery, forecast, other_now_kw)[0]
 
 
 # name -> builder(the scenario's ``strategies`` section)

@@ -69,8 +69,8 @@ class EV:
             session.unmet_kwh = session.remaining_kwh
             self.plugged = False
 
-    def _active(self, t0_s: float, t1_s: float) -> list[ChargingSession]:
-        """Stays overlapping [t0, t1), found from a moving start (intervals come in time order)."""
+    def stays(self, t0_s: float, t1_s: float) -> list[ChargingSession]:
+        """Stays overlapping [t0, t1), found from a moving start (``t0`` must not go back in time)."""
         while self._first < len(self.sessions) and self.sessions[self._first].departure_s <= t0_s:
             self._first += 1
         active = []
@@ -86,7 +86,7 @@ class EV:
             return self._flex[2]
         hours = (t1_s - t0_s) / 3600
         e_max = e_min = 0.0
-        for s in self._active(t0_s, t1_s):
+        for s in self.stays(t0_s, t1_s):
             plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
             after_h = max(s.departure_s - max(t1_s, s.arrival_s), 0.0) / 3600
             can = min(s.remaining_kwh, self.charger_kw * plugged_h)
@@ -106,7 +106,7 @@ class EV:
         p_kw = self.flexibility(t0_s, t1_s).clip(p_kw)
         energy = -p_kw * (t1_s - t0_s) / 3600
         # sessions leaving first are served first, so a deadline is never traded for a later one
-        for s in sorted(self._active(t0_s, t1_s), key=lambda s: s.departure_s):
+        for s in sorted(self.stays(t0_s, t1_s), key=lambda s: s.departure_s):
             plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
             take = min(energy, s.remaining_kwh, self.charger_kw * plugged_h)
             s.delivered_kwh += take
