@@ -13,7 +13,7 @@ FIND_PYTHON := for c in $$LEMGRID_PYTHON python3.13 python3.12 python3 python \
 	  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found (tried python3.13, python3.12, python3, python and pyenv versions); set LEMGRID_PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run test test-slow bench bench-targets lint clean
+.PHONY: run viz test test-slow bench bench-targets lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { py=$$($(FIND_PYTHON)) && echo "using $$py" && "$$py" -m venv $(VENV); }
@@ -24,7 +24,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/lemgrid sweep experiments/pricing_designs.yaml --report
 
+viz: $(STAMP)
+	$(VENV)/bin/lemgrid viz
+
 test: $(STAMP)
+	@bash .ci/install-browser || echo "the browser test will be skipped: it needs Chromium"
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
@@ -37,9 +41,9 @@ bench-targets: $(STAMP)
 	$(PY) benchmarks/targets.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check model agents grid experiments tests benchmarks
-	$(VENV)/bin/ruff format --check model agents grid experiments tests benchmarks
-	$(VENV)/bin/mypy model agents grid experiments
+	$(VENV)/bin/ruff check model agents grid experiments viz tests benchmarks
+	$(VENV)/bin/ruff format --check model agents grid experiments viz tests benchmarks
+	$(VENV)/bin/mypy model agents grid experiments viz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

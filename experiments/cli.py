@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--results", type=Path, help="results folder (default: results/<experiment name>)")
     sweep.add_argument("--report", action="store_true", help="write the HTML report when the sweep ends")
 
+    viz = sub.add_parser("viz", help="start the browser app on this machine and print its address")
+    viz.add_argument("--port", type=int, default=8765)
+    viz.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+
     report = sub.add_parser("report", help="write the HTML report of a swept experiment")
     report.add_argument(
         "results", type=Path, help="the experiment's results folder, e.g. results/pricing_designs"
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sweep(args)
     if args.command == "report":
         return _report(args.results, args.out)
+    if args.command == "viz":
+        return _viz(args.host, args.port)
 
     from model.scenario import ScenarioError
 
@@ -164,6 +170,30 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.report:
         _report(results, None)
     return 1 if failed else 0
+
+
+def viz_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that serve the browser app: offline, no telemetry."""
+    import os
+
+    env = {
+        **os.environ,
+        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # solara would report usage to mixpanel
+        "SOLARA_THEME_SHOW_BANNER": "False",
+    }
+    command = [sys.executable, "-m", "solara", "run", "viz.app", "--host", host, "--port", str(port)]
+    return [*command, "--production", "--no-open", "--no-check-version"], env
+
+
+def _viz(host: str, port: int) -> int:
+    import subprocess
+
+    command, env = viz_command(host, port)
+    print(f"lemgrid: the app is at http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 130
 
 
 def _report(results: Path, out: Path | None) -> int:

@@ -285,6 +285,7 @@ class Model(mesa.Model):
 
         self.interval = 0
         self.last_price_eur_per_kwh: float | None = None
+        self.last_orders: list[Order] = []
         self.last_clearing: ClearingResult | None = None
         self.last_settlement: Settlement | None = None
         self.last_grid: GridState | None = None
@@ -577,6 +578,7 @@ class Model(mesa.Model):
             self.last_price_eur_per_kwh = clearing.mean_price_eur_per_kwh
         toc = self._lap("clear", toc)
 
+        self.last_orders = orders
         self.last_clearing, self.last_settlement = clearing, settlement
         self.last_grid, self.last_metrics = state, metrics
         self.last_curtailment = cut
