@@ -1,13 +1,16 @@
 """The lemgrid Mesa model: one ``step()`` is one market interval followed by a power flow.
 
 Per interval: observe the households' load, PV and device flexibility; each
-device policy plans its devices and each strategy places orders; clear the
-local market; the devices run as planned; the DSO may switch phases; every
-household's injection goes on its bus and phase and the three-phase power flow
-runs (with PV inverter droops, if on); measure; settle what the meters saw
-(the retailer takes the rest) and pass rewards back; record. Settlement comes
-after the grid step (DESIGN.md lists it before) because inverter droops can
-curtail PV, and households are paid for what was metered.
+device policy plans its devices, each household reports its expected position
+and its strategy places orders (and may run its battery differently); clear
+the local market under the constraint mode (the DSO may cut exports and
+imports first, or curtail trades after); the devices run as planned less any
+cut; the DSO may switch phases; every household's injection goes on its bus
+and phase and the three-phase power flow runs (with PV inverter droops, if
+on); measure; settle what the meters saw (the retailer takes the rest, the
+DSO its network fees), allocate the losses and pass rewards back; record.
+Settlement comes after the grid step (DESIGN.md lists it before) because
+inverter droops can curtail PV, and households are paid for what was metered.
 SimPy's environment is the only clock: ``step()`` advances it by one interval.
 """
 
