@@ -49,8 +49,11 @@ class Forecast:
 
     Attributes:
         load_kw, pv_kw: its base load and PV output.
-        buy_eur_per_kwh, sell_eur_per_kwh: the prices it expects to pay for imports and get for exports.
+        buy_eur_per_kwh, sell_eur_per_kwh: the prices it expects to pay for imports and get for exports
+            (a volumetric network fee included).
         hours: interval length.
+        peak_eur_per_kw: a capacity tariff's price of a higher import peak (0: none).
+        peak_so_far_kw: the import peak already billed in the current period.
     """
 
     load_kw: np.ndarray
@@ -58,6 +61,8 @@ class Forecast:
     buy_eur_per_kwh: np.ndarray
     sell_eur_per_kwh: np.ndarray
     hours: float
+    peak_eur_per_kw: float = 0.0
+    peak_so_far_kw: float = 0.0
 
 
 class DevicePolicy(Protocol):
@@ -181,7 +186,9 @@ class LPOptimiser(SelfConsumption):
     ``sum(buy * import - sell * export) * h + wear * (charge + discharge) * h``
     minus the value of the energy left at the end (at the last sell price after
     discharge losses), subject to the power balance (PV - load - other devices +
-    discharge - charge - EV = export - import), the battery's power and
+    discharge - charge - EV = export - import) plus, under a capacity tariff,
+    its price times the import peak above what the period has already billed,
+    the battery's power and
     state-of-charge limits and efficiencies, and the EV's stays (charger power
     while plugged, the energy each stay needs by its departure; stays are known
     ahead, as the load and PV forecasts are). The coming interval of the solution
@@ -239,7 +246,8 @@ def schedule(
     # variables: charge c, discharge d, import i, export x (kW, n each), energy e (kWh, n + 1),
     # EV charging (kW, n per stay)
     nc, nd, ni, nx, ne, nv = 0, n, 2 * n, 3 * n, 4 * n, 5 * n + 1
-    size = nv + m * n
+    npk = nv + m * n  # the import peak (kW), priced by a capacity tariff
+    size = npk + 1
     wear = 0.0 if battery is None else battery.degradation_cost_eur_per_kwh
     cost = np.zeros(size)
     cost[nc:nd] = cost[nd:ni] = wear * h
@@ -275,6 +283,8 @@ def schedule(
         shape=(n + (n + 1 if battery is not None else 0), size),
     ).tocsr()
     bounds: list[tuple[float | None, float | None]] = [(0, None)] * size
+    cost[npk] = forecast.peak_eur_per_kw
+    bounds[npk] = (forecast.peak_so_far_kw, None)
     if battery is not None:
         e_min, e_max = battery.soc_min * battery.capacity_kwh, battery.soc_max * battery.capacity_kwh
         bounds[nc:ni] = [(0, battery.power_kw)] * (2 * n)
@@ -284,6 +294,13 @@ def schedule(
         bounds[nc:ni] = [(0, 0)] * (2 * n)
         bounds[ne:nv] = [(0, 0)] * (n + 1)
     a_ub_rows, b_ub = [], []
+    if forecast.peak_eur_per_kw > 0:  # import <= peak in every interval
+        for j in range(n):
+            row = np.zeros(size)
+            row[ni + j] = 1.0
+            row[npk] = -1.0
+            a_ub_rows.append(row)
+            b_ub.append(0.0)
     for k, stay in enumerate(stays):
         assert ev is not None
         starts = t0_s + rows * h * 3600
@@ -318,7 +335,7 @@ def schedule(
     if result.status != 0:
         raise RuntimeError(f"device LP failed: {result.message}")
     battery_kw = result.x[nd:ni] - result.x[nc:nd]
-    ev_kw = -result.x[nv:].reshape(m, n).sum(axis=0) if m else np.zeros(n)
+    ev_kw = -result.x[nv:npk].reshape(m, n).sum(axis=0) if m else np.zeros(n)
     return battery_kw, ev_kw
 
 

@@ -634,18 +634,23 @@ class Model(mesa.Model):
     def _forecast(self, i: int, k: int, signal: float) -> Forecast:
         """Household ``i``'s forecast from interval ``k`` over the strategies' LP horizon.
 
-        Its own load and PV (perfect foresight) and the retailer's prices as the
-        price signal shows them.
+        Its own load and PV (perfect foresight), the retailer's prices as the
+        price signal shows them plus a volumetric import fee, and a household-level
+        capacity tariff's price with the peak billed so far in the period.
         """
         end = min(k + self._horizon, self.config.n_intervals)
         n = end - k
-        market = self.config.market
+        market, tariff = self.config.market, self.config.tariff
+        fee = tariff.import_eur_per_kwh if tariff.kind == "volumetric" else 0.0
+        capacity = tariff.kind == "capacity" and tariff.capacity_level == "household"
         return Forecast(
             load_kw=self.load_kw[i, k:end],
             pv_kw=self.pv_kw[i, k:end],
-            buy_eur_per_kwh=np.full(n, market.retail_price_eur_per_kwh * signal),
+            buy_eur_per_kwh=np.full(n, market.retail_price_eur_per_kwh * signal + fee),
             sell_eur_per_kwh=np.full(n, market.feed_in_tariff_eur_per_kwh * signal),
             hours=self.config.interval_hours,
+            peak_eur_per_kw=tariff.capacity_eur_per_kw if capacity else 0.0,
+            peak_so_far_kw=float(getattr(self.tariff, "peak_kw", np.zeros(i + 1))[i]) if capacity else 0.0,
         )
 
     def save_learning(self, path: str | Path) -> None:
