@@ -1,8 +1,11 @@
 """The benchmark runs (its timings are not asserted: tests never judge wall-clock time)."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +47,18 @@ def test_performance_targets_benchmark_runs() -> None:
     )
     for target in ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs"):
         assert target in out.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+    reason="needs Chromium: bash .ci/install-browser (CI runs it)",
+)
+def test_app_step_benchmark_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "viz_step.py"), "--steps", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "first step:" in out.stdout and "median" in out.stdout

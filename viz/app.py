@@ -9,8 +9,13 @@ book, zonal prices), the grid (transformer loading, voltage extremes with the
 limits, unbalance, losses) and a sortable table of the households.
 """
 
+import json
+
+import plotly.graph_objects as go
+import plotly.io as pio
 import solara
 from mesa.visualization.solara_viz import ModelController, ModelCreator, update_counter
+from plotly.graph_objs import FigureWidget
 
 from agents.strategies import STRATEGIES
 from grid.feeders import FEEDERS
@@ -105,6 +110,36 @@ MODEL_PARAMS = {
 
 
 @solara.component
+def LiveFigure(fig: go.Figure) -> solara.Element:
+    """A plotly figure widget that is created once and then updated in place.
+
+    solara's ``FigurePlotly`` replaces every trace on each render (adds the new
+    ones, then drops the old); this sends only the trace properties and layout
+    that changed, in one batch, so the feeder's fixed lines are never resent.
+    The figures in :mod:`viz.figures` keep the same traces from step to step.
+    """
+    element = FigureWidget.element()
+
+    def update() -> None:
+        widget: FigureWidget = solara.get_widget(element)
+        # plain JSON values (NaN -> null): numpy arrays in the widget's state break its sync
+        plain = json.loads(pio.to_json(fig, validate=False))
+        if len(widget.data) != len(fig.data):  # the first time: everything
+            with widget.batch_update():
+                widget.add_traces(plain["data"])
+                widget.layout = plain["layout"]
+            return
+        plain["layout"].pop("template", None)  # the same every time, and by far the largest part
+        with widget.batch_update():
+            for shown, new in zip(widget.data, plain["data"], strict=True):
+                shown.update(new)
+            widget.layout.update(plain["layout"])
+
+    solara.use_effect(update, [fig])
+    return element
+
+
+@solara.component
 def Status(model: Model) -> None:
     """What is running and when: the design, the interval and its time."""
     update_counter.get()
@@ -123,7 +158,7 @@ def FeederMap(model: Model) -> None:
     update_counter.get()
     colour_by, set_colour_by = solara.use_state("voltage a")
     solara.ToggleButtonsSingle(value=colour_by, values=list(COLOUR_BY), on_value=set_colour_by)
-    solara.FigurePlotly(feeder_map(model, colour_by))
+    LiveFigure(feeder_map(model, colour_by))
 
 
 @solara.component
@@ -131,15 +166,15 @@ def MarketPanel(model: Model) -> None:
     """Prices, volume and the order book."""
     update_counter.get()
     with solara.Columns([1, 1]):
-        solara.FigurePlotly(market_figure(model))
-        solara.FigurePlotly(order_book_figure(model))
+        LiveFigure(market_figure(model))
+        LiveFigure(order_book_figure(model))
 
 
 @solara.component
 def GridPanel(model: Model) -> None:
     """Loading, voltages, unbalance, losses over time."""
     update_counter.get()
-    solara.FigurePlotly(grid_figure(model))
+    LiveFigure(grid_figure(model))
 
 
 @solara.component
@@ -165,6 +200,7 @@ def Page() -> None:
     parameters: solara.Reactive[dict] = solara.use_reactive({})
     play_interval = solara.use_reactive(50)
     render_interval = solara.use_reactive(1)
+    use_threads = solara.use_reactive(False)
     solara.Title("lemgrid")
     with solara.Columns([1, 3]):
         with solara.Column():
@@ -177,6 +213,7 @@ def Page() -> None:
                     model_parameters=parameters,
                     play_interval=play_interval,
                     render_interval=render_interval,
+                    use_threads=use_threads,
                 )
             with solara.Card("Scenario"):
                 ModelCreator(model, MODEL_PARAMS, model_parameters=parameters)

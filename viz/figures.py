@@ -20,17 +20,18 @@ COLOUR_BY = ("voltage a", "voltage b", "voltage c", "VUF")
 
 
 @lru_cache(maxsize=8)
-def _geometry(tree: Tree) -> tuple[np.ndarray, list[float | None], list[float | None], list[tuple[int, int]]]:
+def _geometry(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Bus coordinates and the line segments of a feeder (cached: the map's fixed part)."""
     xy = tree.layout()
-    xs: list[float | None] = []
-    ys: list[float | None] = []
+    xs: list[float] = []
+    ys: list[float] = []
     ends = []
     for b in tree.branches:
-        xs += [float(xy[b.upstream, 0]), float(xy[b.downstream, 0]), None]  # None: a gap (NaN is not JSON)
-        ys += [float(xy[b.upstream, 1]), float(xy[b.downstream, 1]), None]
+        xs += [float(xy[b.upstream, 0]), float(xy[b.downstream, 0]), np.nan]  # NaN: a gap
+        ys += [float(xy[b.upstream, 1]), float(xy[b.downstream, 1]), np.nan]
         ends.append((b.upstream, b.downstream))
-    return xy, xs, ys, ends
+    # numpy arrays: plotly validates them at once and the widget sends them as binary buffers
+    return xy, np.array(xs), np.array(ys), ends
 
 
 def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
@@ -45,8 +46,7 @@ def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#bbbbbb", "width": 1}, name="lines"))
     state = model.last_grid
-    hot_x: list[float | None] = []
-    hot_y: list[float | None] = []
+    hot: list[int] = []
     if state is not None and state.converged:
         for k, b in enumerate(tree.branches):
             loading = (
@@ -55,8 +55,7 @@ def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
                 else float(state.trafo_loading_percent[b.position].max())
             )
             if loading >= CONGESTED_PERCENT:
-                hot_x += xs[3 * k : 3 * k + 3]
-                hot_y += ys[3 * k : 3 * k + 3]
+                hot += [3 * k, 3 * k + 1, 3 * k + 2]
         if colour_by == "VUF":
             values = vuf_percent(state.vm_pu, state.va_degree)
             scale, title = "Viridis", "VUF %"
@@ -67,8 +66,8 @@ def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
         values, scale, title = np.zeros(len(xy)), "Greys", "no power flow yet"
     fig.add_trace(
         go.Scatter(
-            x=hot_x,
-            y=hot_y,
+            x=xs[hot],
+            y=ys[hot],
             mode="lines",
             line={"color": "red", "width": 3},
             name=f"lines >= {CONGESTED_PERCENT:.0f} %",
@@ -79,7 +78,12 @@ def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
             x=xy[:, 0],
             y=xy[:, 1],
             mode="markers",
-            marker={"color": values, "colorscale": scale, "size": 5, "colorbar": {"title": title}},
+            marker={
+                "color": np.asarray(values, dtype=float),
+                "colorscale": scale,
+                "size": 5,
+                "colorbar": {"title": title},
+            },
             name="buses",
             hoverinfo="skip",
         )
@@ -111,12 +115,14 @@ def feeder_map(model: Model, colour_by: str = "voltage a") -> go.Figure:
             name="households",
         )
     )
-    tx: list[float | None] = []
-    ty: list[float | None] = []
-    for t in model.last_clearing.trades if model.last_clearing is not None else []:
-        if t.energy_kwh > 0:
-            tx += [float(hx[t.seller]), float(hx[t.buyer]), None]
-            ty += [float(hy[t.seller]), float(hy[t.buyer]), None]
+    links = [
+        t for t in (model.last_clearing.trades if model.last_clearing is not None else []) if t.energy_kwh > 0
+    ]
+    sellers = np.array([t.seller for t in links], dtype=int)
+    buyers = np.array([t.buyer for t in links], dtype=int)
+    gap = np.full(len(links), np.nan)
+    tx = np.column_stack([hx[sellers], hx[buyers], gap]).ravel()
+    ty = np.column_stack([hy[sellers], hy[buyers], gap]).ravel()
     fig.add_trace(
         go.Scatter(
             x=tx, y=ty, mode="lines", line={"color": "#ff7f0e", "width": 1.5, "dash": "dot"}, name="trades"
