@@ -9,7 +9,7 @@ Every trade's price lies within both parties' limit prices, except in
 community sharing, where members accept the manager's internal price.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -80,9 +80,16 @@ def _fill_by_level(
 
 
 def _pair(
-    bids: list[Order], bid_fill: np.ndarray, asks: list[Order], ask_fill: np.ndarray, price: float
+    bids: list[Order],
+    bid_fill: np.ndarray,
+    asks: list[Order],
+    ask_fill: np.ndarray,
+    price: Callable[[Order, Order], float],
 ) -> list[Trade]:
-    """Split filled quantities into buyer-seller pairs, walking both books in priority order."""
+    """Split filled quantities into buyer-seller pairs, walking both books in priority order.
+
+    ``price(bid, ask)`` prices each pair from its two orders.
+    """
     trades: list[Trade] = []
     i = j = 0
     b_left = bid_fill.copy()
@@ -90,7 +97,7 @@ def _pair(
     while i < len(bids) and j < len(asks):
         q = min(b_left[i], a_left[j])
         if q > 0:
-            trades.append(Trade(bids[i].household, asks[j].household, float(q), price))
+            trades.append(Trade(bids[i].household, asks[j].household, float(q), price(bids[i], asks[j])))
             b_left[i] -= q
             a_left[j] -= q
         if b_left[i] <= 1e-12:
@@ -177,7 +184,7 @@ class PayAsClear:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
         bids, bid_fill, asks, ask_fill, last_bid, last_ask = matched
         price = (last_bid + last_ask) / 2
-        pairs = _pair(bids, bid_fill, asks, ask_fill, price)
+        pairs = _pair(bids, bid_fill, asks, ask_fill, lambda bid, ask: price)
         return ClearingResult(trades=pairs, price_eur_per_kwh=price)
 
 
@@ -199,17 +206,13 @@ class PayAsBid:
         if matched is None:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
         bids, bid_fill, asks, ask_fill, _, _ = matched
-        limit = {("buy", o.household): o.price_eur_per_kwh for o in bids}
-        limit.update({("sell", o.household): o.price_eur_per_kwh for o in asks})
-        trades = [
-            Trade(
-                t.buyer,
-                t.seller,
-                t.energy_kwh,
-                (limit[("buy", t.buyer)] + limit[("sell", t.seller)]) / 2,
-            )
-            for t in _pair(bids, bid_fill, asks, ask_fill, 0.0)
-        ]
+        trades = _pair(
+            bids,
+            bid_fill,
+            asks,
+            ask_fill,
+            lambda bid, ask: (bid.price_eur_per_kwh + ask.price_eur_per_kwh) / 2,
+        )
         return ClearingResult(trades=trades, price_eur_per_kwh=None)
 
 
