@@ -14,7 +14,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from agents.devices import EV, Battery, ChargingSession, ShiftableAppliance
+from agents.devices import EV, Battery, ShiftableAppliance
+from agents.devices.ev import overlap_s
 
 
 @dataclass
@@ -304,7 +305,9 @@ def schedule(
     for k, stay in enumerate(stays):
         assert ev is not None
         starts = t0_s + rows * h * 3600
-        plugged_h = np.array([_overlap_h(stay, t, t + h * 3600) for t in starts])
+        plugged_h = (
+            np.array([overlap_s(stay.arrival_s, stay.departure_s, t, t + h * 3600) for t in starts]) / 3600
+        )
         for j in range(n):
             bounds[nv + k * n + j] = (0, ev.charger_kw * plugged_h[j] / h)
         after_h = max(stay.departure_s - max(t0_s + n * h * 3600, stay.arrival_s), 0.0) / 3600
@@ -337,10 +340,6 @@ def schedule(
     battery_kw = result.x[nd:ni] - result.x[nc:nd]
     ev_kw = -result.x[nv:npk].reshape(m, n).sum(axis=0) if m else np.zeros(n)
     return battery_kw, ev_kw
-
-
-def _overlap_h(stay: "ChargingSession", t0_s: float, t1_s: float) -> float:
-    return max(0.0, min(stay.departure_s, t1_s) - max(stay.arrival_s, t0_s)) / 3600
 
 
 def schedule_battery(battery: Battery, forecast: Forecast, other_now_kw: float = 0.0) -> np.ndarray:

@@ -54,6 +54,7 @@ class LinDist3Flow:
         flow: (n_branches, n_households) sparse, 1 where the household is below the branch:
             the branch's downstream flow on the household's phase is ``-flow @ p``.
         s_max_kva: (n_branches,) per-phase apparent power limit at 100 % loading.
+        downstream_bus: (n_branches,) the bus each branch feeds.
     """
 
     def __init__(self, tree: Tree, household_phase: np.ndarray, v_noload_pu: np.ndarray) -> None:
@@ -83,8 +84,8 @@ class LinDist3Flow:
         self._r_phase = r_phase
         below = sparse.csr_matrix(tree.downstream.astype(float))  # (n_branches, n_bus)
         self._below = below
-        self._downstream_bus = np.array([b.downstream for b in tree.branches])
-        self._carries = below[:, self._downstream_bus]  # [k, j]: branch j lies below (or is) branch k
+        self.downstream_bus = np.array([b.downstream for b in tree.branches])
+        self._carries = below[:, self.downstream_bus]  # [k, j]: branch j lies below (or is) branch k
         self.flow = below[:, tree.household_bus]  # (n_branches, n_households)
         self._v0 = np.where(v_noload_pu > 0, v_noload_pu, 1.0)
         own_phase = np.eye(3)[self.household_phase]
@@ -136,7 +137,7 @@ class LinDist3Flow:
         """
         p_below, q_below = self.flow @ p_kw, self.flow @ q_kvar
         v = self._voltages(p_below, q_below)
-        v_branch = np.clip(v[self._downstream_bus], 0.5, None)
+        v_branch = np.clip(v[self.downstream_bus], 0.5, None)
         current_a = np.hypot(p_below, q_below) / (v_branch * self._vb_kv[:, None])  # kVA / kV
         loss_kw = self._r_phase[:, None] * current_a**2 / 1000
         carried = self._carries @ loss_kw  # losses at and below each branch, per phase

@@ -427,7 +427,6 @@ class LinDistOPF:
         tree = grid.lindist.tree
         net = tree.feeder.net
         self._flow = grid.lindist.flow.toarray()  # (n_branches, n)
-        self._downstream_bus = np.array([b.downstream for b in tree.branches])  # where a branch's voltage is
         self._labels = [
             f"line {net.line.index[b.position]}"
             if b.kind == "line"
@@ -447,7 +446,7 @@ class LinDistOPF:
         q_flows = -(lindist.flow @ request.q_kvar)
         # a current limit is a power limit at the branch's voltage: taken at the operating point
         # (conservative while cuts raise voltages)
-        v_branch = np.clip(v[self._downstream_bus], 0.5, None)
+        v_branch = np.clip(v[lindist.downstream_bus], 0.5, None)
         s_limit = lindist.s_max_kva[:, None] * v_branch * (lim.loading_percent - lim.margin_percent) / 100
         p_limit = np.sqrt(np.clip(s_limit**2 - q_flows**2, 0, None)).ravel()
         labels = [f"{name} phase {p} overloaded" for name in self._labels for p in "abc"]

@@ -32,7 +32,8 @@ class ChargingSession:
         return max(self.energy_needed_kwh - self.delivered_kwh, 0.0)
 
 
-def _overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+    """Seconds that [a0, a1) and [b0, b1) share."""
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
@@ -87,7 +88,7 @@ class EV:
         hours = (t1_s - t0_s) / 3600
         e_max = e_min = 0.0
         for s in self.stays(t0_s, t1_s):
-            plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
+            plugged_h = overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
             after_h = max(s.departure_s - max(t1_s, s.arrival_s), 0.0) / 3600
             can = min(s.remaining_kwh, self.charger_kw * plugged_h)
             e_max += can
@@ -107,7 +108,7 @@ class EV:
         energy = -p_kw * (t1_s - t0_s) / 3600
         # sessions leaving first are served first, so a deadline is never traded for a later one
         for s in sorted(self.stays(t0_s, t1_s), key=lambda s: s.departure_s):
-            plugged_h = _overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
+            plugged_h = overlap_s(s.arrival_s, s.departure_s, t0_s, t1_s) / 3600
             take = min(energy, s.remaining_kwh, self.charger_kw * plugged_h)
             s.delivered_kwh += take
             energy -= take
