@@ -9,16 +9,12 @@ under a second for the default scenario.
 """
 
 import argparse
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import time
 
 from playwright.sync_api import sync_playwright
 
-from experiments.cli import viz_command
+from viz.serve import find_chromium, running_app
 
 STEP_AND_WAIT = """async (k) => {
     const t0 = performance.now();
@@ -36,32 +32,16 @@ def main(argv: list[str] | None = None) -> list[tuple[float, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         sys.exit("needs Chromium: bash .ci/install-browser")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command, env = viz_command("127.0.0.1", port)
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=90_000)
-            page.get_by_text("interval 0 of").wait_for(timeout=90_000)
-            times = [tuple(page.evaluate(STEP_AND_WAIT, k)) for k in range(1, args.steps + 1)]
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with running_app() as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=90_000)
+        page.get_by_text("interval 0 of").wait_for(timeout=90_000)
+        times = [tuple(page.evaluate(STEP_AND_WAIT, k)) for k in range(1, args.steps + 1)]
+        browser.close()
     later = [t[1] for t in times[1:]]  # the first step also warms up the page
     print(
         f"first step: {times[0][1]:.0f} ms; next {len(later)}: median {statistics.median(later):.0f} ms, "

@@ -172,21 +172,10 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def viz_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment that serve the browser app: offline, no telemetry."""
-    import os
-
-    env = {
-        **os.environ,
-        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # solara would report usage to mixpanel
-        "SOLARA_THEME_SHOW_BANNER": "False",
-    }
-    command = [sys.executable, "-m", "solara", "run", "viz.app", "--host", host, "--port", str(port)]
-    return [*command, "--production", "--no-open", "--no-check-version"], env
-
-
 def _viz(host: str, port: int) -> int:
     import subprocess
+
+    from viz.serve import viz_command
 
     command, env = viz_command(host, port)
     print(f"lemgrid: the app is at http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)

@@ -1,9 +1,6 @@
 """The browser app: its panels as solara components, and the whole app in a real headless Chromium."""
 
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +8,7 @@ import solara
 
 from viz.app import AgentsPanel, FeederMap, GridPanel, MarketPanel, Page, Status, VizModel
 from viz.figures import agents_table, feeder_map, grid_figure, market_figure, order_book_figure
+from viz.serve import find_chromium, running_app
 
 
 @pytest.fixture(scope="module")
@@ -51,67 +49,45 @@ def test_figures_carry_the_models_state(stepped: VizModel) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = find_chromium()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: bash .ci/install-browser (CI runs it)")
 def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from experiments.cli import viz_command
-
-    port = _free_port()
-    command, env = viz_command("127.0.0.1", port)
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     outside: list[str] = []
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    with running_app() as port, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
 
-            def only_this_machine(route) -> None:  # offline: nothing may leave the machine
-                url = route.request.url
-                if url.startswith((f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", "data:", "blob:")):
-                    route.continue_()
-                else:
-                    outside.append(url)
-                    route.abort()
+        def only_this_machine(route) -> None:  # offline: nothing may leave the machine
+            url = route.request.url
+            if url.startswith((f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", "data:", "blob:")):
+                route.continue_()
+            else:
+                outside.append(url)
+                route.abort()
 
-            page.route("**/*", only_this_machine)
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=90_000)
-            expect(page.get_by_text("interval 0 of 672")).to_be_visible(timeout=90_000)
-            for k in range(1, 4):
-                page.locator("button.v-btn", has_text="Step").click()
-                expect(page.get_by_text(f"interval {k} of 672")).to_be_visible(timeout=30_000)
-            # the map and the charts drew their data
-            expect(page.locator(".main-svg").first).to_be_visible()
-            assert page.locator(".main-svg").count() >= 4
-            assert page.locator(".scatterlayer .trace path").count() > 10
-            page.screenshot(path=str(tmp_path / "viz.png"), full_page=True)
-            artifacts = Path(__file__).parent / "artifacts"
-            artifacts.mkdir(exist_ok=True)
-            shutil.copy(tmp_path / "viz.png", artifacts / "viz.png")
-            # another pricing design, then Reset: the model is rebuilt with it
-            page.locator(".v-field", has_text="pricing design").click()
-            page.locator(".v-overlay--active .v-list-item", has_text="zonal").click()
-            page.locator("button.v-btn", has_text="Reset").click()
-            expect(page.get_by_text("interval 0 of 672")).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("pricing: zonal")).to_be_visible(timeout=60_000)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        page.route("**/*", only_this_machine)
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=90_000)
+        expect(page.get_by_text("interval 0 of 672")).to_be_visible(timeout=90_000)
+        for k in range(1, 4):
+            page.locator("button.v-btn", has_text="Step").click()
+            expect(page.get_by_text(f"interval {k} of 672")).to_be_visible(timeout=30_000)
+        # the map and the charts drew their data
+        expect(page.locator(".main-svg").first).to_be_visible()
+        assert page.locator(".main-svg").count() >= 4
+        assert page.locator(".scatterlayer .trace path").count() > 10
+        page.screenshot(path=str(tmp_path / "viz.png"), full_page=True)
+        artifacts = Path(__file__).parent / "artifacts"
+        artifacts.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "viz.png", artifacts / "viz.png")
+        # another pricing design, then Reset: the model is rebuilt with it
+        page.locator(".v-field", has_text="pricing design").click()
+        page.locator(".v-overlay--active .v-list-item", has_text="zonal").click()
+        page.locator("button.v-btn", has_text="Reset").click()
+        expect(page.get_by_text("interval 0 of 672")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("pricing: zonal")).to_be_visible(timeout=60_000)
+        browser.close()
     assert outside == []  # no CDN, no telemetry
