@@ -125,7 +125,9 @@ def _first_run(runs: pd.DataFrame) -> dict[str, Path]:
 
 def _bills_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
-    for combination, folder in _first_run(runs).items():
+    first = _first_run(runs)
+    legend_once = next(iter(first), None)
+    for combination, folder in first.items():
         hh = pd.read_parquet(results / folder / "households.parquet", columns=["household", "bill_eur"])
         population = pd.read_parquet(results / folder / "population.parquet", columns=["household", "has_pv"])
         bills = hh.groupby("household").bill_eur.sum().rename("bill").reset_index().merge(population)
@@ -136,7 +138,7 @@ def _bills_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
                     x=[combination] * len(group),
                     name="with PV" if has_pv else "without PV",
                     legendgroup=str(has_pv),
-                    showlegend=combination == next(iter(_first_run(runs))),
+                    showlegend=combination == legend_once,
                     marker_color="#e6a700" if has_pv else "#4a6fa5",
                 )
             )
