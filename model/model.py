@@ -49,7 +49,7 @@ from model.recorder import Recorder
 from model.scenario import Scenario
 from model.settlement import Settlement, settle
 from model.summary import summarise
-from model.tariffs import TariffInputs, make_tariff
+from model.tariffs import Capacity, PairFee, TariffInputs, make_tariff
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
 _DEVICE_TOTALS = ("base_load_kw", "pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "appliance_kw")
@@ -235,6 +235,13 @@ class Model(mesa.Model):
 
         market = scenario.market
         n = len(self.population)
+        self.tariff = make_tariff(
+            scenario.tariff,
+            n,
+            scenario.interval_hours,
+            lambda: self.distance_ohm,
+            self.population.zone.to_numpy(),
+        )
         self.mechanism = make_clearing(
             market.pricing,
             market.clearing_mechanism,
@@ -248,13 +255,6 @@ class Model(mesa.Model):
                 feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
             ),
             ClearingOptions(market.community.pricing, market.zonal.inter_zone_capacity_kwh),
-        )
-        self.tariff = make_tariff(
-            scenario.tariff,
-            n,
-            scenario.interval_hours,
-            lambda: self.distance_ohm,
-            self.population.zone.to_numpy(),
         )
         self.dso = DSO(self, scenario.tariff.network_cost_eur_per_household_year * n)
         self.solver = make_solver(scenario.grid.solver, self.feeder, scenario.grid.max_iterations)
@@ -387,12 +387,8 @@ class Model(mesa.Model):
         green = self.population.has_pv.to_numpy()
         preference = p2p.green_premium_eur_per_kwh * green[None, :].astype(float)
         preference = preference - p2p.distance_penalty_eur_per_kwh_per_ohm * self.distance_ohm
-        tariff = self.config.tariff
-        if tariff.kind == "distance":
-            preference = preference - tariff.distance_eur_per_kwh_per_ohm * self.distance_ohm
-        if tariff.kind == "zonal":
-            zone = self.population.zone.to_numpy()
-            preference = preference - tariff.zonal_eur_per_kwh * (zone[:, None] != zone[None, :])
+        if isinstance(self.tariff, PairFee):  # a distance or zonal fee is paid per pair: it counts too
+            preference = preference - self.tariff.eur_per_kwh
         return preference
 
     def _attack_targets(self, rng: np.random.Generator) -> np.ndarray:
@@ -642,15 +638,15 @@ class Model(mesa.Model):
         n = end - k
         market, tariff = self.config.market, self.config.tariff
         fee = tariff.import_eur_per_kwh if tariff.kind == "volumetric" else 0.0
-        capacity = tariff.kind == "capacity" and tariff.capacity_level == "household"
+        peak = self.tariff if isinstance(self.tariff, Capacity) and self.tariff.level == "household" else None
         return Forecast(
             load_kw=self.load_kw[i, k:end],
             pv_kw=self.pv_kw[i, k:end],
             buy_eur_per_kwh=np.full(n, market.retail_price_eur_per_kwh * signal + fee),
             sell_eur_per_kwh=np.full(n, market.feed_in_tariff_eur_per_kwh * signal),
             hours=self.config.interval_hours,
-            peak_eur_per_kw=tariff.capacity_eur_per_kw if capacity else 0.0,
-            peak_so_far_kw=float(getattr(self.tariff, "peak_kw", np.zeros(i + 1))[i]) if capacity else 0.0,
+            peak_eur_per_kw=0.0 if peak is None else peak.rate,
+            peak_so_far_kw=0.0 if peak is None else float(peak.peak_kw[i]),
         )
 
     def save_learning(self, path: str | Path) -> None:
