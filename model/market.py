@@ -188,6 +188,16 @@ class PayAsClear:
         return ClearingResult(trades=pairs, price_eur_per_kwh=price)
 
 
+class NoTrading:
+    """No local market: every household buys from and sells to the retailer (the reference design)."""
+
+    name = "none"
+
+    def clear(self, orders: Sequence[Order]) -> ClearingResult:
+        """Match nothing."""
+        return ClearingResult(trades=[], price_eur_per_kwh=None)
+
+
 class PayAsBid:
     """Discriminatory call auction: the same matching as pay-as-clear, a price per pair.
 
@@ -413,4 +423,11 @@ class ZonalClearing:
         return ClearingResult(trades=trades, price_eur_per_kwh=uniform, zone_prices=zone_prices)
 
 
-MECHANISMS: tuple[str, ...] = ("pay_as_clear", "pay_as_bid", "continuous_double_auction", "p2p", "community")
+MECHANISMS: tuple[str, ...] = (
+    "pay_as_clear",
+    "pay_as_bid",
+    "continuous_double_auction",
+    "p2p",
+    "community",
+    "none",
+)

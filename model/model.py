@@ -260,6 +260,7 @@ class Model(mesa.Model):
         self.solver = make_solver(scenario.grid.solver, self.feeder, scenario.grid.max_iterations)
         self._lv_bus_pos = self.feeder.net.bus.index.get_indexer(self.feeder.lv_buses)
         self._bus_ids = self.feeder.net.bus.index.to_numpy()
+        self.congested_lines = np.zeros(len(self.feeder.net.line), dtype=bool)  # ever above the limit
         self._recorded_bus_pos = self._bus_positions_to_record()
         self._household_bus_pos = self.feeder.net.bus.index.get_indexer(self.population.bus)
         self._inverter_kva = self.population.pv_kwp.to_numpy() * scenario.pv.inverter_ac_dc_ratio
@@ -519,6 +520,7 @@ class Model(mesa.Model):
         )
         customer_vm = state.vm_pu[self._household_bus_pos, phases_used]
         self.voltage_quality.add(t0_s, t1_s, customer_vm)
+        self.congested_lines |= state.line_loading_percent > cfg.grid.line_loading_limit_percent
         dispatch["vm_pu"] = customer_vm
         self.last_supply_voltage_pu = customer_vm
         self._last_vuf_percent = metrics.vuf_max_percent
@@ -985,6 +987,7 @@ class Model(mesa.Model):
             self.dso,
             ev_sessions,
             voltage_quality,
+            self.congested_lines,
         )
         if self.recorder is not None and not self.recorder.closed:
             self.recorder.write_frame("ev_sessions", ev_sessions)

@@ -8,7 +8,9 @@ The design is the axis users sweep (review section 3.3, Le Cadre et al.):
   ``continuous_double_auction``, ``p2p`` with per-pair preferences);
 - ``zonal``: the feeder is split into zones by :meth:`grid.topology.Tree.zones`,
   each zone clears with its own uniform price and inter-zone trade is capped
-  (``pay_as_clear`` per zone, see :class:`model.market.ZonalClearing`).
+  (``pay_as_clear`` per zone, see :class:`model.market.ZonalClearing`);
+- ``retail_only``: no local market (mechanism ``none``): every household
+  trades with the retailer; the reference that isolates what trading does.
 
 A scenario names the design and, optionally, a mechanism; left out, the
 mechanism is the design's first one. A mechanism the design does not allow is
@@ -25,6 +27,7 @@ from model.market import (
     CommunitySharing,
     ContinuousDoubleAuction,
     Mechanism,
+    NoTrading,
     PayAsBid,
     PayAsClear,
     ZonalClearing,
@@ -34,6 +37,7 @@ PRICING_DESIGNS: dict[str, tuple[str, ...]] = {
     "uniform": ("pay_as_clear", "community"),
     "heterogeneous": ("pay_as_bid", "continuous_double_auction", "p2p"),
     "zonal": ("pay_as_clear",),
+    "retail_only": ("none",),
 }
 
 
@@ -82,6 +86,7 @@ MECHANISM_BUILDERS: dict[str, Callable[[MarketContext, ClearingOptions], Mechani
     "pay_as_bid": lambda ctx, opt: PayAsBid(),
     "continuous_double_auction": lambda ctx, opt: ContinuousDoubleAuction(ctx.rng),
     "p2p": lambda ctx, opt: BilateralP2P(ctx.preference_eur_per_kwh),
+    "none": lambda ctx, opt: NoTrading(),
     "community": lambda ctx, opt: CommunitySharing(
         ctx.retail_price_eur_per_kwh, ctx.feed_in_tariff_eur_per_kwh, opt.community_pricing
     ),

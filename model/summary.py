@@ -12,6 +12,12 @@ Definitions (also in the README):
   phase at their bus) is outside the limits, times minutes;
 - EN 50160 compliant share: households whose every week passes the check in
   :class:`grid.metrics.VoltageQuality`;
+- VUF/PVUR 95th percentile: over the intervals, of each interval's highest
+  value on the feeder (the distribution's tail without its single worst
+  interval);
+- congested hours: hours in which any line or a transformer phase is above
+  its loading limit; congested line share: lines above their limit in at
+  least one interval, over all lines;
 - headrooms: the smallest distance to the voltage and thermal limits over the
   run (negative when a limit was violated): a hosting-capacity style margin;
 - DSO cost recovery: network fees received over the network's cost for the
@@ -39,6 +45,11 @@ def _min(values: np.ndarray) -> float | None:
     return float(values.min()) if len(values) else None
 
 
+def _p95(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(np.percentile(values, 95)) if len(values) else None
+
+
 def _share(part: float, whole: float) -> float | None:
     return 1.0 - part / whole if whole > 0 else None
 
@@ -51,6 +62,7 @@ def summarise(
     dso: Any,
     ev_sessions: pd.DataFrame,
     voltage_quality: pd.DataFrame,
+    congested_lines: np.ndarray,
 ) -> dict[str, Any]:
     """Headline numbers of a run (JSON-ready; None where a value does not exist)."""
 
@@ -79,6 +91,7 @@ def summarise(
     vm_min = np.stack([col(f"vm_min_{p}_pu") for p in "abc"])
     vm_max = np.stack([col(f"vm_max_{p}_pu") for p in "abc"])
     trafo = np.stack([col(f"trafo_loading_{p}_percent") for p in "abc"])
+    congested = (overloaded > 0) | (np.nan_to_num(trafo, nan=0.0).max(axis=0) > 100.0)
     return {
         "run_id": config.run_id(),
         "intervals": len(rows),
@@ -116,6 +129,8 @@ def summarise(
         "bus_intervals_outside_limits": int(np.nansum(outside)),
         "vuf_max_percent": _max(col("vuf_max_percent")),
         "pvur_max_percent": _max(col("pvur_max_percent")),
+        "vuf_p95_percent": _p95(col("vuf_max_percent")),
+        "pvur_p95_percent": _p95(col("pvur_max_percent")),
         "lvur_max_percent": _max(col("lvur_max_percent")),
         "customer_minutes_outside_limits": float(np.nansum(col("n_customers_outside_limits")))
         * config.interval_minutes,
@@ -130,6 +145,8 @@ def summarise(
         "line_loading_max_percent": _max(col("line_loading_max_percent")),
         "intervals_with_line_overload": int(np.nansum(overloaded > 0)),
         "overloaded_line_hours": float(np.nansum(overloaded) * dt_h),
+        "congested_hours": float(congested.sum() * dt_h),
+        "congested_line_share": float(congested_lines.mean()) if len(congested_lines) else None,
         "household_bills_eur": float(bills.sum()),
         "retailer_revenue_eur": float(retailer_revenue_eur),
         "dso_revenue_eur": float(dso.revenue_eur),

@@ -58,6 +58,15 @@ def test_without_constraints_the_sunny_day_violates_and_every_method_removes_it(
         assert s["curtailment_cost_eur"] == pytest.approx(0.08 * s["curtailed_export_kwh"]), mode
 
 
+def test_unbalance_percentiles_are_those_of_the_recorded_intervals(sunny) -> None:
+    for mode in MODES:
+        model, t = sunny[mode]
+        iv = t["intervals"]
+        assert model.summary["vuf_p95_percent"] == pytest.approx(np.percentile(iv.vuf_max_percent, 95))
+        assert model.summary["pvur_p95_percent"] == pytest.approx(np.percentile(iv.pvur_max_percent, 95))
+        assert model.summary["vuf_p95_percent"] <= model.summary["vuf_max_percent"]
+
+
 def test_linear_methods_keep_their_margin_and_post_check_stops_at_the_limit(sunny) -> None:
     v_max = {mode: max(sunny[mode][0].summary["vm_max_pu"].values()) for mode in MODES}
     assert 1.099 < v_max["post_check"] <= 1.10  # greedy cuts until the power flow is within limits
@@ -99,6 +108,14 @@ def test_methods_fix_an_evening_overload_by_charging_less() -> None:
         s = results[mode]
         assert s["line_loading_max_percent"] <= 100.0, mode
         assert s["curtailed_import_kwh"] > 0 and s["curtailed_export_kwh"] == 0, mode
+    # congestion metrics: the hours and the lines above 100 %, none left under any method
+    model_lines = len(Model(hourly(**EVENING)).feeder.net.line)
+    none = results["none"]
+    assert none["congested_hours"] == none["intervals_with_line_overload"] > 0  # hourly intervals
+    assert none["congested_line_share"] * model_lines == pytest.approx(round(none["congested_line_share"] * model_lines))
+    assert 1 <= none["congested_line_share"] * model_lines <= none["overloaded_line_hours"]
+    for mode in ("post_check", "sensitivity", "opf"):
+        assert results[mode]["congested_hours"] == 0 and results[mode]["congested_line_share"] == 0, mode
     # an EV's cut stops at what its deadline still needs: no session ends short
     for mode in MODES:
         assert results[mode]["ev_unmet_kwh"] == pytest.approx(results["none"]["ev_unmet_kwh"], abs=1e-6), mode

@@ -15,6 +15,7 @@ DESIGNS = [
     ("heterogeneous", "continuous_double_auction"),
     ("heterogeneous", "p2p"),
     ("zonal", "pay_as_clear"),
+    ("retail_only", "none"),
 ]
 
 
@@ -40,7 +41,7 @@ def design_runs(
 def test_truthful_households_trade_the_same_volume_under_every_design(design_runs) -> None:
     # truthful bids are all at the retail price and asks at the feed-in tariff: every mechanism
     # matches min(supply, demand) each hour; the designs differ in price and pairing only
-    volumes = {k: m.summary["local_traded_kwh"] for k, (m, _) in design_runs.items()}
+    volumes = {k: m.summary["local_traded_kwh"] for k, (m, _) in design_runs.items() if k[0] != "retail_only"}
     reference = volumes["uniform", "pay_as_clear"]
     assert reference > 1
     assert all(v == pytest.approx(reference, rel=1e-9) for v in volumes.values()), volumes
@@ -49,6 +50,22 @@ def test_truthful_households_trade_the_same_volume_under_every_design(design_run
     assert prices["heterogeneous", "pay_as_bid"] == pytest.approx(0.19)  # every pair's midpoint too
     assert 0.08 <= prices["uniform", "community"] < 0.19  # SDR: surplus hours price near the feed-in tariff
     assert prices["heterogeneous", "continuous_double_auction"] != pytest.approx(0.19)  # resting quotes
+
+
+def test_retail_only_trades_nothing_and_bills_at_the_retailers_prices(design_runs) -> None:
+    model, out = design_runs["retail_only", "none"]
+    assert model.summary["local_traded_kwh"] == 0
+    assert model.summary["mean_clearing_price_eur_per_kwh"] is None
+    hh = pd.read_parquet(out / "households.parquet")
+    # no tariff: each bill is the retail import at 0.30 minus the export at 0.08, interval by interval
+    expected = 0.30 * hh.bought_retail_kwh - 0.08 * hh.sold_retail_kwh
+    assert np.allclose(hh.bill_eur, expected)
+    net_kwh = hh.net_injection_kw  # hourly intervals: kW = kWh
+    assert np.allclose(hh.sold_retail_kwh - hh.bought_retail_kwh, net_kwh, atol=1e-9)
+    # truthful households do not react to prices: the grid sees exactly what it sees with a market
+    uniform = design_runs["uniform", "pay_as_clear"][0].summary
+    assert model.summary["losses_kwh"] == pytest.approx(uniform["losses_kwh"], rel=1e-12)
+    assert model.summary["household_bills_eur"] > uniform["household_bills_eur"] + 1
 
 
 def test_p2p_buyers_trade_with_closer_sellers(design_runs) -> None:
