@@ -48,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", help="run on a Dask cluster instead, e.g. tcp://host:8786")
     sweep.add_argument("--results", type=Path, help="results folder (default: results/<experiment name>)")
     sweep.add_argument("--report", action="store_true", help="write the HTML report when the sweep ends")
+    sweep.add_argument(
+        "--seeds", type=int, help="run this many seeds instead of the file's (e.g. a study at full size)"
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a base scenario value, e.g. --set days=28 (repeatable; not a swept key)",
+    )
 
     viz = sub.add_parser("viz", help="start the browser app on this machine and print its address")
     viz.add_argument("--port", type=int, default=8765)
@@ -58,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "results", type=Path, help="the experiment's results folder, e.g. results/pricing_designs"
     )
     report.add_argument("--out", type=Path, help="HTML file (default: <results>/report.html)")
+    report.add_argument(
+        "--png", type=Path, help="also write the headline and analysis figures as PNG images into this folder"
+    )
     return parser
 
 
@@ -84,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweep":
         return _sweep(args)
     if args.command == "report":
-        return _report(args.results, args.out)
+        return _report(args.results, args.out, args.png)
     if args.command == "viz":
         return _viz(args.host, args.port)
 
@@ -140,7 +154,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from experiments.sweep import is_finished, sweep
 
     try:
-        experiment, base = load_experiment(args.experiment)
+        experiment, base = load_experiment(args.experiment, args.overrides, args.seeds)
         results = args.results or Path("results") / experiment.name
         runs = expand(experiment, base, results)
     except ExperimentError as exc:
@@ -168,7 +182,7 @@ def _sweep(args: argparse.Namespace) -> int:
         f"results: {results.resolve()}  ({len(table)} runs, {failed} failed; one row per run in runs.parquet)"
     )
     if args.report:
-        _report(results, None)
+        _report(results, None, None)
     return 1 if failed else 0
 
 
@@ -185,14 +199,16 @@ def _viz(host: str, port: int) -> int:
         return 130
 
 
-def _report(results: Path, out: Path | None) -> int:
+def _report(results: Path, out: Path | None, png: Path | None) -> int:
     if not (results / "runs.parquet").exists():
         print(f"lemgrid: {results} holds no runs.parquet: sweep an experiment into it first", file=sys.stderr)
         return 2
     from experiments.report import write_report
 
-    path = write_report(results, out)
-    print(f"report:  {path.resolve()}")
+    path = write_report(results, out, png)
+    print(f"report:  {path.resolve()}\nfindings: {path.with_name('findings.md').resolve()}")
+    if png is not None:
+        print(f"figures: {png.resolve()}")
     return 0
 
 

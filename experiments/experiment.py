@@ -16,9 +16,17 @@ An experiment is a YAML file::
       market.mechanism: [pay_as_clear, p2p]
     seeds: 3                        # or a list: [1, 7, 42]
     baseline: {market.pricing: uniform}   # the reference of the report's paired differences
+    metrics: [peak_feeder_import_kw]      # optional: the report's headline metrics (default: all)
+    analyses: [hosting_capacity]          # optional: study analyses the report adds
 
 Any scenario key can be an axis. Every run is resolved and validated before
 anything runs; a bad key or value is reported with the run's axis values.
+
+Each combination is compared with its *reference*: the same combination with
+the baseline's keys set to the baseline's values (so ``baseline:
+{market.pricing: uniform}`` in a sweep over pricing and PV penetration
+compares zonal with uniform at each penetration). Without a baseline the
+reference is the first combination.
 """
 
 import copy
@@ -32,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from model.scenario import Scenario, ScenarioError, build_scenario, set_key
+from model.scenario import Scenario, ScenarioError, apply_override, build_scenario, set_key
 
 
 class ExperimentError(ValueError):
@@ -52,6 +60,28 @@ class Experiment(BaseModel):
     zip: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: int | list[int] = 3
     baseline: dict[str, Any] = Field(default_factory=dict)
+    metrics: list[str] = Field(default_factory=list)
+    analyses: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        from experiments.report import METRICS
+
+        unknown = [m for m in v if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; available: {', '.join(METRICS)}")
+        return v
+
+    @field_validator("analyses")
+    @classmethod
+    def _known_analyses(cls, v: list[str]) -> list[str]:
+        from experiments.analyses import ANALYSES
+
+        unknown = [a for a in v if a not in ANALYSES]
+        if unknown:
+            raise ValueError(f"unknown analyses {unknown}; available: {', '.join(ANALYSES)}")
+        return v
 
     @field_validator("axes", "zip")
     @classmethod
@@ -112,11 +142,9 @@ class Experiment(BaseModel):
                 )
         return out
 
-    def baseline_combination(self) -> dict[str, Any]:
-        """The reference combination: the baseline's values, the first value of every other key."""
-        first = self.combinations()[0]
-        matching = [c for c in self.combinations() if all(c[k] == v for k, v in self.baseline.items())]
-        return matching[0] if matching else first
+    def reference_of(self, combination: dict[str, Any]) -> dict[str, Any]:
+        """The combination ``combination`` is compared with (see the module docstring)."""
+        return {**combination, **(self.baseline or self.combinations()[0])}
 
 
 @dataclass(frozen=True)
@@ -134,8 +162,15 @@ class Run:
         return self.scenario.run_id()
 
 
-def load_experiment(path: str | Path) -> tuple[Experiment, dict[str, Any]]:
-    """Read and validate an experiment file; returns it with its resolved base scenario data."""
+def load_experiment(
+    path: str | Path, overrides: list[str] | None = None, seeds: int | None = None
+) -> tuple[Experiment, dict[str, Any]]:
+    """Read and validate an experiment file; returns it with its resolved base scenario data.
+
+    ``overrides`` (``key=value``, as ``lemgrid run --set``) change the base
+    scenario and ``seeds`` the seed count, e.g. to run a study at full size;
+    both are recorded in the returned experiment.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -163,7 +198,33 @@ def load_experiment(path: str | Path) -> tuple[Experiment, dict[str, Any]]:
         except (OSError, yaml.YAMLError) as exc:
             raise ExperimentError(f"experiment {experiment.name!r}: base_file {base_path}: {exc}") from None
     _merge(base, experiment.base, f"experiment {experiment.name!r} base")
+    changed: dict[str, Any] = {}
+    for item in overrides or []:
+        key, _, _ = item.partition("=")
+        try:
+            apply_override(base, item)
+        except ScenarioError as exc:
+            raise ExperimentError(str(exc)) from None
+        swept = {**experiment.axes, **experiment.zip}
+        if key.strip() in swept:
+            raise ExperimentError(
+                f"override {item!r}: {key.strip()!r} is swept by the experiment; edit its axis"
+            )
+        changed[key.strip()] = _get(base, key.strip())
+    if seeds is not None:
+        try:
+            experiment = Experiment.model_validate({**experiment.model_dump(), "seeds": seeds})
+        except ValidationError as exc:
+            raise ExperimentError(f"seeds: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    if changed:
+        experiment = experiment.model_copy(update={"base": {**experiment.base, **changed}})
     return experiment, base
+
+
+def _get(data: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
 
 
 def _merge(data: dict[str, Any], update: dict[str, Any], source: str, prefix: str = "") -> None:

@@ -2,12 +2,16 @@
 
 It reads ``results/<experiment>/`` (``experiment.json``, ``runs.parquet`` and
 the run folders) and writes ``report.html`` with plotly's JavaScript inlined,
-so it opens offline. Sections:
+so it opens offline, and ``findings.md``, the headline numbers with their
+confidence intervals as Markdown tables. Sections (the experiment's
+``metrics`` choose the headline metrics, its ``analyses`` add study sections
+first, see :mod:`experiments.analyses`):
 
 1. what was run: experiment, swept keys, runs, seeds, failed runs;
 2. every headline metric by swept combination (one point per seed);
-3. paired differences against the baseline combination, seed by seed, with a
-   95 % confidence interval over seeds (Student's t);
+3. paired differences against each combination's reference (see
+   :mod:`experiments.experiment`), seed by seed, with a 95 % confidence
+   interval over seeds (Student's t);
 4. who pays: each household's bill over the run, by whether it owns PV;
 5. a typical day: time-of-day means of feeder import, highest voltage, VUF and
    local price, per combination (first seed);
@@ -29,39 +33,59 @@ from scipy import stats
 
 from experiments.experiment import Experiment
 
-# (column in runs.parquet, label); per-phase extremes are reduced to one column first
-METRICS: list[tuple[str, str]] = [
-    ("local_traded_kwh", "energy traded locally (kWh)"),
-    ("mean_clearing_price_eur_per_kwh", "mean local price (EUR/kWh)"),
-    ("household_bills_eur", "household bills, all households (EUR)"),
-    ("self_sufficiency", "self-sufficiency"),
-    ("vm_max_pu", "highest voltage (p.u.)"),
-    ("vm_min_pu", "lowest voltage (p.u.)"),
-    ("intervals_with_voltage_violation", "intervals with a voltage violation"),
-    ("customer_minutes_outside_limits", "customer-minutes outside limits"),
-    ("vuf_max_percent", "highest VUF (%)"),
-    ("pvur_max_percent", "highest PVUR (%)"),
-    ("trafo_loading_max_percent", "highest transformer phase loading (%)"),
-    ("line_loading_max_percent", "highest line loading (%)"),
-    ("losses_kwh", "losses (kWh)"),
-    ("peak_feeder_import_kw", "peak feeder import (kW)"),
-    ("peak_feeder_export_kw", "peak feeder export (kW)"),
-    ("dso_revenue_eur", "DSO network fees (EUR)"),
-    ("curtailed_export_kwh", "export curtailed by the DSO (kWh)"),
-    ("curtailed_import_kwh", "import curtailed by the DSO (kWh)"),
-]
+# column in runs.parquet -> label; per-phase extremes are reduced to one column first
+METRICS: dict[str, str] = {
+    "local_traded_kwh": "energy traded locally (kWh)",
+    "mean_clearing_price_eur_per_kwh": "mean local price (EUR/kWh)",
+    "household_bills_eur": "household bills, all households (EUR)",
+    "self_sufficiency": "self-sufficiency",
+    "self_consumption": "self-consumption",
+    "vm_max_pu": "highest voltage (p.u.)",
+    "vm_min_pu": "lowest voltage (p.u.)",
+    "intervals_with_voltage_violation": "intervals with a voltage violation",
+    "customer_minutes_outside_limits": "customer-minutes outside limits",
+    "vuf_max_percent": "highest VUF (%)",
+    "vuf_p95_percent": "VUF, 95th percentile over intervals (%)",
+    "pvur_max_percent": "highest PVUR (%)",
+    "pvur_p95_percent": "PVUR, 95th percentile over intervals (%)",
+    "trafo_loading_max_percent": "highest transformer phase loading (%)",
+    "line_loading_max_percent": "highest line loading (%)",
+    "congested_hours": "hours with a line or transformer above its limit",
+    "congested_line_share": "share of lines above their limit at least once",
+    "losses_kwh": "losses (kWh)",
+    "peak_feeder_import_kw": "peak feeder import (kW)",
+    "peak_feeder_export_kw": "peak feeder export (kW)",
+    "dso_revenue_eur": "DSO network fees (EUR)",
+    "battery_discharged_kwh": "energy discharged from batteries (kWh)",
+    "curtailed_export_kwh": "export curtailed by the DSO (kWh)",
+    "curtailed_import_kwh": "import curtailed by the DSO (kWh)",
+    "curtailment_cost_eur": "welfare lost to curtailment (EUR)",
+    "duration_s": "run time (s)",
+}
 
 
 def _label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items()) or "base"
 
 
+def _cell(value: Any) -> Any:
+    """An axis value as runs.parquet stores it (mappings and lists as JSON)."""
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
 def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
-    """The experiment and its runs table, with one label per combination and per-phase extremes reduced."""
+    """The experiment and its runs table, with per-phase extremes reduced and two labels per run.
+
+    ``combination`` names the run's swept values; ``reference`` the
+    combination it is compared with (:meth:`Experiment.reference_of`).
+    """
     experiment = Experiment.model_validate_json((results / "experiment.json").read_text())
     runs = pd.read_parquet(results / "runs.parquet")
     keys = experiment.swept_keys
+    reference = {k: _cell(v) for k, v in experiment.reference_of(experiment.combinations()[0]).items()}
+    fixed = {k: reference[k] for k in (experiment.baseline or reference)}
     runs["combination"] = [_label({k: row[k] for k in keys}) for _, row in runs.iterrows()]
+    runs["reference"] = [_label({k: fixed.get(k, row[k]) for k in keys}) for _, row in runs.iterrows()]
     for metric, reduce in (("vm_max_pu", "max"), ("vm_min_pu", "min"), ("trafo_loading_max_percent", "max")):
         cols = [f"{metric}_{p}" for p in "abc" if f"{metric}_{p}" in runs]
         if cols:
@@ -69,18 +93,73 @@ def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
     return experiment, runs
 
 
-def paired_differences(runs: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
-    """Per combination: mean of (metric - baseline's metric) over the seeds both finished, and a 95 % CI."""
+def mean_ci(values: pd.Series) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % confidence interval (Student's t; NaN below two values)."""
+    values = values.dropna()
+    n = len(values)
+    mean = float(values.mean()) if n else np.nan
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+    return mean, half
+
+
+def paired_differences(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per combination: mean of (metric - its reference's) over the seeds both finished, with a 95 % CI."""
     done = runs[runs.status == "done"]
-    base = done[done.combination == baseline].set_index("seed")[metric]
+    by_label = {c: g.set_index("seed")[metric] for c, g in done.groupby("combination", sort=False)}
     rows = []
-    for combination, group in done[done.combination != baseline].groupby("combination", sort=False):
-        diff = (group.set_index("seed")[metric] - base).dropna()
-        n = len(diff)
-        mean = float(diff.mean()) if n else np.nan
-        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-        rows.append({"combination": combination, "seeds": n, "mean_difference": mean, "ci95": half})
-    return pd.DataFrame(rows, columns=["combination", "seeds", "mean_difference", "ci95"])
+    for (combination, reference), group in done[done.combination != done.reference].groupby(
+        ["combination", "reference"], sort=False
+    ):
+        if reference not in by_label:
+            continue
+        diff = (group.set_index("seed")[metric] - by_label[reference]).dropna()
+        mean, half = mean_ci(diff)
+        rows.append(
+            {
+                "combination": combination,
+                "reference": reference,
+                "seeds": len(diff),
+                "mean_difference": mean,
+                "ci95": half,
+            }
+        )
+    return pd.DataFrame(rows, columns=["combination", "reference", "seeds", "mean_difference", "ci95"])
+
+
+def findings(runs: pd.DataFrame, metrics: list[str]) -> str:
+    """Markdown tables: each metric by combination (mean ± 95 % CI over seeds) and its paired difference."""
+    done = runs[runs.status == "done"]
+    parts = []
+    for metric in metrics:
+        diffs = paired_differences(runs, metric).set_index("combination")
+        lines = [
+            f"### {METRICS[metric]} (`{metric}`)",
+            "",
+            "| combination | seeds | mean ± 95 % CI | difference to reference ± 95 % CI | reference |",
+            "|---|---|---|---|---|",
+        ]
+        for combination, group in done.groupby("combination", sort=False):
+            mean, half = mean_ci(group[metric].astype(float))
+            row = f"| {combination} | {group[metric].notna().sum()} | {_pm(mean, half)} |"
+            if combination in diffs.index:
+                d = diffs.loc[combination]
+                row += f" {_pm(d.mean_difference, d.ci95)} | {d.reference} |"
+            else:
+                row += " (reference) | |"
+            lines.append(row)
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def mean_ci_text(values: Any) -> str:
+    """``mean ± half-width`` of the 95 % CI of ``values`` (NaN dropped; the mean alone for one value)."""
+    return _pm(*mean_ci(pd.Series(values, dtype=float)))
+
+
+def _pm(mean: float, half: float) -> str:
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.4g}" if np.isnan(half) else f"{mean:.4g} ± {half:.2g}"
 
 
 def _by_combination(runs: pd.DataFrame, metric: str, label: str) -> go.Figure:
@@ -100,20 +179,51 @@ def _by_combination(runs: pd.DataFrame, metric: str, label: str) -> go.Figure:
     return fig
 
 
-def _differences_figure(table: pd.DataFrame, label: str, baseline: str) -> go.Figure:
+def _differences_figure(table: pd.DataFrame, label: str) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             x=table.combination,
             y=table.mean_difference,
             error_y={"type": "data", "array": table.ci95, "visible": True},
             text=[f"n={n}" for n in table.seeds],
+            hovertext=[f"minus {r}" for r in table.reference],
         )
     )
     fig.update_layout(
-        title=f"{label}: difference to {baseline} (mean over seeds, 95 % CI)",
+        title=f"{label}: difference to the reference (mean over seeds, 95 % CI)",
         height=340,
         margin={"t": 50, "b": 40},
     )
+    return fig
+
+
+def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """Every headline metric in one grid: paired differences with CIs, or values by combination."""
+    cols = 2
+    n_rows = (len(metrics) + cols - 1) // cols
+    paired = (runs.combination != runs.reference).any()
+    fig = make_subplots(
+        rows=n_rows, cols=cols, subplot_titles=[METRICS[m] for m in metrics], vertical_spacing=0.5 / n_rows
+    )
+    done = runs[runs.status == "done"]
+    for k, metric in enumerate(metrics):
+        where = {"row": k // cols + 1, "col": k % cols + 1}
+        if paired:
+            table = paired_differences(runs, metric)
+            trace = go.Bar(
+                x=table.combination,
+                y=table.mean_difference,
+                error_y={"type": "data", "array": table.ci95, "visible": True},
+                marker_color=colour(0),
+                showlegend=False,
+            )
+        else:
+            by = done.groupby("combination", sort=False)[metric]
+            trace = go.Bar(x=list(by.groups), y=by.mean(), marker_color=colour(0), showlegend=False)
+        fig.add_trace(trace, **where)
+    title = "difference to the reference (mean over seeds, 95 % CI)" if paired else "mean over seeds"
+    fig.update_xaxes(tickfont={"size": 9})
+    fig.update_layout(title=title, height=300 * n_rows, margin={"t": 80, "b": 40})
     return fig
 
 
@@ -172,7 +282,7 @@ def _typical_day_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
                     name=combination,
                     legendgroup=combination,
                     showlegend=k == 0,
-                    line={"color": _colour(i)},
+                    line={"color": colour(i)},
                 ),
                 row=k // 2 + 1,
                 col=k % 2 + 1,
@@ -182,7 +292,8 @@ def _typical_day_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _colour(i: int) -> str:
+def colour(i: int) -> str:
+    """The i-th colour of the report's palette (plotly's default, repeating)."""
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
     return palette[i % len(palette)]
 
@@ -251,40 +362,60 @@ def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:
     return figures
 
 
-def write_report(results: Path, out: Path | None = None) -> Path:
-    """Write the experiment's HTML report; returns its path (default ``<results>/report.html``)."""
+def write_report(results: Path, out: Path | None = None, png: Path | None = None) -> Path:
+    """Write the experiment's HTML report and ``findings.md``; returns the report's path.
+
+    The report goes to ``out`` (default ``<results>/report.html``) and the
+    findings, the headline numbers as Markdown tables, beside it. With
+    ``png``, the analysis figures and one grid of the headline metrics are
+    also written there as PNG images (needs kaleido, from ``lemgrid[viz]``, and
+    Chromium).
+    """
+    from experiments.analyses import ANALYSES
+
     experiment, runs = load_runs(results)
     out = out or results / "report.html"
     done = runs[runs.status == "done"]
     failed = runs[runs.status != "done"]
-    baseline = _label(experiment.baseline_combination())
     sections: list[str] = []
-    figures: list[go.Figure] = []
+    images: list[tuple[str, go.Figure]] = []
 
-    def figure(fig: go.Figure) -> None:
-        figures.append(fig)
+    def figure(fig: go.Figure, image: str | None = None) -> None:
         sections.append(fig.to_html(full_html=False, include_plotlyjs=False))
+        if image:
+            images.append((image, fig))
 
-    metrics = [(m, label) for m, label in METRICS if m in done and done[m].notna().any()]
-    empty = [label for m, label in METRICS if (m, label) not in metrics]
+    baseline = _label(experiment.baseline or experiment.combinations()[0])
+    wanted = experiment.metrics or list(METRICS)
+    metrics = [m for m in wanted if m in done and done[m].notna().any()]
+    empty = [METRICS[m] for m in wanted if m not in metrics]
+    notes = []
+    for name in experiment.analyses:
+        analysis = ANALYSES[name](results, runs, experiment)
+        sections.append(f"<h2>{html.escape(analysis.title)}</h2><p>{html.escape(analysis.text)}</p>")
+        notes.append(f"## {analysis.title}\n\n{analysis.text}\n\n{analysis.markdown}")
+        sections.append(analysis.html)
+        for k, fig in enumerate(analysis.figures):
+            figure(fig, f"{name}_{k}")
     sections.append(
         "<h2>Headline metrics by combination</h2><p>One point per seed."
         + (f" No value in any run: {html.escape(', '.join(empty))}." if empty else "")
         + "</p>"
     )
-    for metric, label in metrics:
-        figure(_by_combination(done, metric, label))
-    if done.combination.nunique() > 1 and baseline in set(done.combination):
+    for metric in metrics:
+        figure(_by_combination(done, metric, METRICS[metric]))
+    if (done.combination != done.reference).any():
         sections.append(
-            f"<h2>Paired differences against the baseline</h2><p>Baseline: <b>{html.escape(baseline)}</b>. "
-            "For every seed, the combination's value minus the baseline's with the same seed (same "
-            "population, weather and devices); bars are means over seeds, whiskers 95 % confidence "
-            "intervals (Student's t).</p>"
+            f"<h2>Paired differences against the reference</h2><p>Baseline: <b>{html.escape(baseline)}"
+            "</b>. For every seed, the combination's value minus its reference's with the same seed (same "
+            "population, weather and devices; the reference is the combination with the baseline's values "
+            "for the baseline's keys); bars are means over seeds, whiskers 95 % confidence intervals "
+            "(Student's t).</p>"
         )
-        for metric, label in metrics:
-            table = paired_differences(runs, metric, baseline)
+        for metric in metrics:
+            table = paired_differences(runs, metric)
             if len(table):
-                figure(_differences_figure(table, label, baseline))
+                figure(_differences_figure(table, METRICS[metric]))
     if len(done):
         sections.append("<h2>Who pays</h2>")
         figure(_bills_figure(results, runs))
@@ -308,13 +439,17 @@ def write_report(results: Path, out: Path | None = None) -> Path:
         if len(failed)
         else ""
     )
+    summary_line = (
+        f"{runs.combination.nunique()} combinations x {len(seeds)} seeds ({', '.join(map(str, seeds))}): "
+        f"{len(runs)} runs recorded, {len(done)} finished, {len(failed)} failed"
+    )
     header = f"""
 <h1>lemgrid experiment: {html.escape(experiment.name)}</h1>
 <p>{html.escape(experiment.description)}</p>
 <ul>
+<li>base: {html.escape(json.dumps(experiment.base))}</li>
 <li>swept: {html.escape(json.dumps({**experiment.axes, **experiment.zip}))}</li>
-<li>{runs.combination.nunique()} combinations x {len(seeds)} seeds ({", ".join(map(str, seeds))}):
-{len(runs)} runs recorded, {len(done)} finished, {len(failed)} failed</li>
+<li>{summary_line}</li>
 <li>baseline: {html.escape(baseline)}</li>
 </ul>
 {failed_table}
@@ -323,10 +458,29 @@ def write_report(results: Path, out: Path | None = None) -> Path:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>lemgrid: {html.escape(experiment.name)}</title>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}pre{margin:0}</style>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}pre{margin:0}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
         f"</head><body>{header}{''.join(sections)}</body></html>"
     )
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    _write_atomic(out, page)
+    text = (
+        f"# Findings: {experiment.name}\n\n{experiment.description.strip()}\n\n"
+        f"Base: `{json.dumps(experiment.base)}`. {summary_line}. Written by `lemgrid report {results}`.\n\n"
+        + "".join(f"{n}\n\n" for n in notes)
+        + "## Headline metrics\n\n"
+        + findings(runs, metrics)
+        + "\n"
+    )
+    _write_atomic(out.with_name("findings.md"), text)
+    if png is not None:
+        png.mkdir(parents=True, exist_ok=True)
+        images.append(("headline", _headline_figure(runs, metrics)))
+        for name, fig in images:
+            fig.write_image(png / f"{name}.png", width=900, height=fig.layout.height or 450, scale=1)
     return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -112,7 +112,9 @@ def test_methods_fix_an_evening_overload_by_charging_less() -> None:
     model_lines = len(Model(hourly(**EVENING)).feeder.net.line)
     none = results["none"]
     assert none["congested_hours"] == none["intervals_with_line_overload"] > 0  # hourly intervals
-    assert none["congested_line_share"] * model_lines == pytest.approx(round(none["congested_line_share"] * model_lines))
+    assert none["congested_line_share"] * model_lines == pytest.approx(
+        round(none["congested_line_share"] * model_lines)
+    )
     assert 1 <= none["congested_line_share"] * model_lines <= none["overloaded_line_hours"]
     for mode in ("post_check", "sensitivity", "opf"):
         assert results[mode]["congested_hours"] == 0 and results[mode]["congested_line_share"] == 0, mode

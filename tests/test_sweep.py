@@ -13,7 +13,7 @@ import pytest
 
 from experiments.cli import main
 from experiments.experiment import ExperimentError, expand, load_experiment
-from experiments.report import METRICS, paired_differences
+from experiments.report import METRICS, load_runs, paired_differences
 from experiments.sweep import sweep
 
 TINY = """
@@ -230,14 +230,19 @@ def test_report_has_a_figure_per_metric_and_paired_differences(
     assert "report:" in capsys.readouterr().out
     page = (results / "report.html").read_text()
     assert page.count("Plotly.newPlot") >= 2 * len(METRICS)  # by combination, and the differences
-    for _, label in METRICS:  # in the figures' JSON, "/" is written "\u002f"
+    for label in METRICS.values():  # in the figures' JSON, "/" is written "\u002f"
         assert label in page or label.replace("/", "\\u002f") in page, label
     assert "2 combinations x 2 seeds" in page and "4 runs recorded, 4 finished, 0 failed" in page
     assert "feeder map" in page and "a typical day" in page and "PV ownership" in page
     assert "<script src=" not in page and "<script type='text/javascript'>/**" in page  # plotly.js inlined
-    # paired differences by hand: zonal minus uniform, seed by seed
-    done = table.assign(combination=table["market.pricing"].map(lambda p: f"market.pricing={p}"))
-    diff = paired_differences(done, "household_bills_eur", "market.pricing=uniform")
+    # paired differences by hand: zonal minus uniform, seed by seed, and the t interval over two seeds
+    _, runs = load_runs(results)
+    diff = paired_differences(runs, "household_bills_eur")
     by_seed = table.pivot(index="seed", columns="market.pricing", values="household_bills_eur")
-    assert diff.mean_difference.iloc[0] == pytest.approx((by_seed.zonal - by_seed.uniform).mean())
-    assert diff.seeds.iloc[0] == 2
+    d = by_seed.zonal - by_seed.uniform
+    assert diff.mean_difference.iloc[0] == pytest.approx(d.mean())
+    assert diff.ci95.iloc[0] == pytest.approx(12.706 * abs(d.iloc[0] - d.iloc[1]) / 2, rel=1e-3)
+    assert diff.reference.iloc[0] == "market.pricing=uniform" and diff.seeds.iloc[0] == 2
+    findings = (results / "findings.md").read_text()
+    assert f"| market.pricing=zonal | 2 | {by_seed.zonal.mean():.4g} ± " in findings
+    assert f"{d.mean():.4g} ± {diff.ci95.iloc[0]:.2g} | market.pricing=uniform |" in findings
