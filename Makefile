@@ -13,7 +13,7 @@ FIND_PYTHON := for c in $$LEMGRID_PYTHON python3.13 python3.12 python3 python \
 	  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; echo "no Python >= 3.12 found (tried python3.13, python3.12, python3, python and pyenv versions); set LEMGRID_PYTHON=/path/to/python3.12" >&2; exit 1
 
-.PHONY: run viz test test-slow bench bench-targets lint clean
+.PHONY: run study viz test test-slow bench bench-targets lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { py=$$($(FIND_PYTHON)) && echo "using $$py" && "$$py" -m venv $(VENV); }
@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/lemgrid sweep experiments/pricing_designs.yaml --report
+
+# The nine impact studies (docs/studies.md) at their small size: about 25 minutes on 2 cores.
+study: $(STAMP)
+	@status=0; for f in experiments/studies/[1-9]_*.yaml; do \
+	  $(VENV)/bin/lemgrid sweep $$f --report || status=1; \
+	done; exit $$status
 
 viz: $(STAMP)
 	$(VENV)/bin/lemgrid viz

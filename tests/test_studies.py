@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from experiments.analyses import (
+    ANALYSES,
     hosting_capacity,
     loss_allocation,
     self_consumption_voltage,
@@ -178,3 +179,18 @@ def test_loss_allocation_analysis_conserves_the_measured_losses(tmp_path: Path) 
     report = write_report(results)
     assert "Who carries the losses" in report.read_text()
     assert "## Who carries the losses" in (results / "findings.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_every_study_runs_and_reports_at_a_tiny_size(path: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    tiny = ["--seeds", "2", "--set", "days=1", "--set", "interval_minutes=60", "--workers", "2"]
+    assert main(["sweep", str(path), "--results", str(results), "--report", *tiny]) == 0
+    experiment, runs = load_runs(results)
+    assert (runs.status == "done").all() and len(runs) == 2 * len(experiment.combinations())
+    findings = (results / "findings.md").read_text()
+    for metric in experiment.metrics:
+        assert f"(`{metric}`)" in findings
+    for name in experiment.analyses:
+        assert f"## {ANALYSES[name](results, runs, experiment).title}" in findings
