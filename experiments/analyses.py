@@ -29,7 +29,7 @@ from plotly.subplots import make_subplots
 from scipy import stats
 
 from experiments.experiment import Experiment
-from experiments.report import colour, mean_ci_text
+from experiments.report import colour, mean_ci_text, run_combinations
 
 
 @dataclass
@@ -68,13 +68,13 @@ def _scenario(results: Path, folder: str) -> Any:
 def hosting_capacity(results: Path, runs: pd.DataFrame, experiment: Experiment) -> Analysis:
     """Per design (every swept value but the PV penetration) and seed: the highest penetration hosted."""
     key = "penetration.pv"
-    if key not in experiment.swept_keys:
+    if key not in experiment.axes:
         raise ValueError(
-            f"analysis 'hosting_capacity' needs {key!r} as a swept key; swept: {experiment.swept_keys}"
+            f"analysis 'hosting_capacity' needs {key!r} as an axis; axes: {list(experiment.axes)}"
         )
-    others = [k for k in experiment.swept_keys if k != key]
+    designs = experiment.model_copy(update={"axes": {k: v for k, v in experiment.axes.items() if k != key}})
     done = _done(runs).copy()
-    done["design"] = [", ".join(f"{k}={row[k]}" for k in others) or "base" for _, row in done.iterrows()]
+    done["design"] = [designs.label(c) for c in run_combinations(experiment, done)]
     done["voltage"] = done.intervals_with_voltage_violation > 0
     done["thermal"] = done.congested_hours > 0
     done["violated"] = done.voltage | done.thermal
@@ -132,7 +132,11 @@ def hosting_capacity(results: Path, runs: pd.DataFrame, experiment: Experiment) 
             col=2,
         )
     fig.update_xaxes(title_text="PV penetration (share of households)")
-    fig.update_layout(title="hosting capacity: when limits are first violated (mean over seeds)", height=420)
+    fig.update_layout(
+        title="hosting capacity: when limits are first violated (mean over seeds)",
+        height=480,
+        legend={"orientation": "h", "y": -0.25},
+    )
     return Analysis(
         title="Hosting capacity per design",
         text=(
@@ -195,8 +199,12 @@ def unbalance_distribution(results: Path, runs: pd.DataFrame, experiment: Experi
                 row=1,
                 col=col + 1,
             )
-    fig.update_yaxes(title_text="share of intervals at or below")
-    fig.update_layout(title="unbalance distributions (all seeds pooled)", height=440)
+    fig.update_yaxes(title_text="share of intervals at or below", col=1)
+    fig.update_layout(
+        title="unbalance distributions (all seeds pooled)",
+        height=560,
+        legend={"orientation": "h", "y": -0.2},
+    )
     return Analysis(
         title="Phase unbalance distributions",
         text=(

@@ -142,6 +142,35 @@ class Experiment(BaseModel):
                 )
         return out
 
+    def label(self, combination: dict[str, Any]) -> str:
+        """A short name for a combination in tables and figures, e.g. ``pv=0.3, ev=0.2, heterogeneous``.
+
+        Text values stand alone, numbers get their key's last part, strategy
+        mixes read ``zip 0.5 + q_learning 0.5``; a zipped key is left out when
+        the other zipped keys already tell the combinations apart.
+        """
+        keys = self._label_keys()
+
+        def show(key: str, value: Any) -> str:
+            if isinstance(value, str):
+                return value
+            if isinstance(value, dict):
+                return " + ".join(
+                    f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}" for k, v in value.items()
+                )
+            return f"{key.split('.')[-1]}={value}"
+
+        return ", ".join(show(k, combination[k]) for k in keys) or "base"
+
+    def _label_keys(self) -> list[str]:
+        zipped = list(self.zip)
+        for key in reversed(list(self.zip)):
+            rest = [k for k in zipped if k != key]
+            rows = list(zip(*(self.zip[k] for k in rest), strict=True)) if rest else []
+            if rest and len({json.dumps(r, sort_keys=True) for r in rows}) == len(self.zip[key]):
+                zipped = rest
+        return [*self.axes, *zipped]
+
     def reference_of(self, combination: dict[str, Any]) -> dict[str, Any]:
         """The combination ``combination`` is compared with (see the module docstring)."""
         return {**combination, **(self.baseline or self.combinations()[0])}

@@ -81,16 +81,23 @@ def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
     """
     experiment = Experiment.model_validate_json((results / "experiment.json").read_text())
     runs = pd.read_parquet(results / "runs.parquet")
-    keys = experiment.swept_keys
-    reference = {k: _cell(v) for k, v in experiment.reference_of(experiment.combinations()[0]).items()}
-    fixed = {k: reference[k] for k in (experiment.baseline or reference)}
-    runs["combination"] = [_label({k: row[k] for k in keys}) for _, row in runs.iterrows()]
-    runs["reference"] = [_label({k: fixed.get(k, row[k]) for k in keys}) for _, row in runs.iterrows()]
+    combinations = run_combinations(experiment, runs)
+    runs["combination"] = [experiment.label(c) for c in combinations]
+    runs["reference"] = [experiment.label(experiment.reference_of(c)) for c in combinations]
     for metric, reduce in (("vm_max_pu", "max"), ("vm_min_pu", "min"), ("trafo_loading_max_percent", "max")):
         cols = [f"{metric}_{p}" for p in "abc" if f"{metric}_{p}" in runs]
         if cols:
             runs[metric] = getattr(runs[cols], reduce)(axis=1)
     return experiment, runs
+
+
+def run_combinations(experiment: Experiment, runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each row's combination of swept values, as the experiment file gives them."""
+    keys = experiment.swept_keys
+    by_cells = {tuple(_cell(c[k]) for k in keys): c for c in experiment.combinations()}
+    if not keys or not len(runs):
+        return [experiment.combinations()[0]] * len(runs)
+    return [by_cells[tuple(row)] for row in runs[keys].itertuples(index=False)]
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float]:
@@ -203,7 +210,11 @@ def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
     n_rows = (len(metrics) + cols - 1) // cols
     paired = (runs.combination != runs.reference).any()
     fig = make_subplots(
-        rows=n_rows, cols=cols, subplot_titles=[METRICS[m] for m in metrics], vertical_spacing=0.5 / n_rows
+        rows=n_rows,
+        cols=cols,
+        subplot_titles=[METRICS[m] for m in metrics],
+        vertical_spacing=0.35 / n_rows,
+        horizontal_spacing=0.12,
     )
     done = runs[runs.status == "done"]
     for k, metric in enumerate(metrics):
@@ -223,7 +234,7 @@ def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
         fig.add_trace(trace, **where)
     title = "difference to the reference (mean over seeds, 95 % CI)" if paired else "mean over seeds"
     fig.update_xaxes(tickfont={"size": 9})
-    fig.update_layout(title=title, height=300 * n_rows, margin={"t": 80, "b": 40})
+    fig.update_layout(title=title, height=320 * n_rows, margin={"t": 80, "b": 40})
     return fig
 
 
@@ -386,6 +397,10 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
             images.append((image, fig))
 
     baseline = _label(experiment.baseline or experiment.combinations()[0])
+    legend = "; ".join(
+        f"<b>{html.escape(experiment.label(c))}</b>: {html.escape(_label(c))}"
+        for c in experiment.combinations()
+    )
     wanted = experiment.metrics or list(METRICS)
     metrics = [m for m in wanted if m in done and done[m].notna().any()]
     empty = [METRICS[m] for m in wanted if m not in metrics]
@@ -451,6 +466,7 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
 <li>swept: {html.escape(json.dumps({**experiment.axes, **experiment.zip}))}</li>
 <li>{summary_line}</li>
 <li>baseline: {html.escape(baseline)}</li>
+<li>combinations: {legend}</li>
 </ul>
 {failed_table}
 """
@@ -466,6 +482,9 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     text = (
         f"# Findings: {experiment.name}\n\n{experiment.description.strip()}\n\n"
         f"Base: `{json.dumps(experiment.base)}`. {summary_line}. Written by `lemgrid report {results}`.\n\n"
+        + "Combinations: "
+        + "; ".join(f"**{experiment.label(c)}**: `{_label(c)}`" for c in experiment.combinations())
+        + ".\n\n"
         + "".join(f"{n}\n\n" for n in notes)
         + "## Headline metrics\n\n"
         + findings(runs, metrics)

@@ -66,7 +66,12 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
             "'blue'",
             "unknown field; allowed fields here: community",
         ),
-        ("market.pricing=nodal", "market.pricing", "'nodal'", "'heterogeneous', 'uniform', 'zonal'"),
+        (
+            "market.pricing=nodal",
+            "market.pricing",
+            "'nodal'",
+            "'heterogeneous', 'retail_only', 'uniform', 'zonal'",
+        ),
         ("market.constraint_mode=pray", "market.constraint_mode", "'pray'", "'post_check'"),
         ("market.loss_allocation=luck", "market.loss_allocation", "'luck'", "'proportional_sharing'"),
         ("tariff.kind=flat", "tariff.kind", "'flat'", "'capacity'"),

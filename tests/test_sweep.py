@@ -242,7 +242,41 @@ def test_report_has_a_figure_per_metric_and_paired_differences(
     d = by_seed.zonal - by_seed.uniform
     assert diff.mean_difference.iloc[0] == pytest.approx(d.mean())
     assert diff.ci95.iloc[0] == pytest.approx(12.706 * abs(d.iloc[0] - d.iloc[1]) / 2, rel=1e-3)
-    assert diff.reference.iloc[0] == "market.pricing=uniform" and diff.seeds.iloc[0] == 2
+    assert diff.reference.iloc[0] == "uniform" and diff.seeds.iloc[0] == 2
     findings = (results / "findings.md").read_text()
-    assert f"| market.pricing=zonal | 2 | {by_seed.zonal.mean():.4g} ± " in findings
-    assert f"{d.mean():.4g} ± {diff.ci95.iloc[0]:.2g} | market.pricing=uniform |" in findings
+    assert f"| zonal | 2 | {by_seed.zonal.mean():.4g} ± " in findings
+    assert f"{d.mean():.4g} ± {diff.ci95.iloc[0]:.2g} | uniform |" in findings
+    assert "**zonal**: `market.pricing=zonal`" in findings
+
+
+def test_combinations_get_short_labels_and_references_per_baseline_key(tmp_path: Path) -> None:
+    experiment, _ = load_experiment(
+        _write(
+            tmp_path,
+            TINY.replace(
+                "axes:\n  market.pricing: [uniform, zonal]",
+                "axes:\n  penetration.pv: [0.2, 0.8]\n"
+                "  households.strategy: [truthful, {zip: 0.5, q_learning: 0.5}]\n"
+                "zip:\n  market.pricing: [uniform, heterogeneous, heterogeneous]\n"
+                "  market.mechanism: [pay_as_clear, p2p, pay_as_bid]\n"
+                "  tariff.kind: [none, none, volumetric]",
+            ).replace(
+                "baseline: {market.pricing: uniform}",
+                "baseline: {market.pricing: uniform, market.mechanism: pay_as_clear, tariff.kind: none}",
+            ),
+        )
+    )
+    labels = [experiment.label(c) for c in experiment.combinations()]
+    # the mechanism tells the zipped set-ups apart on its own: pricing and tariff are left out
+    assert labels[:3] == [
+        "pv=0.2, truthful, pay_as_clear",
+        "pv=0.2, truthful, p2p",
+        "pv=0.2, truthful, pay_as_bid",
+    ]
+    assert "pv=0.8, zip 0.5 + q_learning 0.5, p2p" in labels and len(set(labels)) == len(labels)
+    # the reference keeps the run's own penetration and strategy, and takes the baseline's set-up
+    combination = experiment.combinations()[-1]
+    assert (
+        experiment.label(experiment.reference_of(combination))
+        == "pv=0.8, zip 0.5 + q_learning 0.5, pay_as_clear"
+    )
