@@ -299,11 +299,12 @@ def loss_allocation(results: Path, runs: pd.DataFrame, experiment: Experiment) -
     done = _done(runs)
     trees: dict[str, tuple[Tree, pd.Index]] = {}
     fig = go.Figure()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    shares: dict[str, tuple[pd.Series, pd.Series]] = {}
     for i, (combination, group) in enumerate(done.groupby("combination", sort=False)):
-        far, pv_share, gap, spread = [], [], [], []
-        for k, (folder, losses_kwh) in enumerate(
-            group.sort_values("seed")[["folder", "losses_kwh"]].itertuples(index=False)
+        far, pv_share, gap, spread = {}, {}, [], []
+        for k, (seed, folder, losses_kwh) in enumerate(
+            group.sort_values("seed")[["seed", "folder", "losses_kwh"]].itertuples(index=False)
         ):
             scenario = _scenario(results, folder)
             name = scenario.feeder.name
@@ -322,8 +323,8 @@ def loss_allocation(results: Path, runs: pd.DataFrame, experiment: Experiment) -
             population["distance_ohm"] = tree.z_from_root_ohm[index.get_indexer(population.bus)]
             total = population.loss_allocation_kwh.sum()
             farthest = population.distance_ohm >= population.distance_ohm.quantile(2 / 3)
-            far.append(population.loss_allocation_kwh[farthest].sum() / total)
-            pv_share.append(population.loss_allocation_kwh[population.has_pv].sum() / total)
+            far[seed] = population.loss_allocation_kwh[farthest].sum() / total
+            pv_share[seed] = population.loss_allocation_kwh[population.has_pv].sum() / total
             gap.append(total - losses_kwh)
             spread.append(population.loss_allocation_kwh.std(ddof=0))
             if k == 0:
@@ -345,16 +346,26 @@ def loss_allocation(results: Path, runs: pd.DataFrame, experiment: Experiment) -
                         ],
                     )
                 )
+        shares[combination] = (pd.Series(far), pd.Series(pv_share))
         rows.append(
             {
                 "combination": combination,
+                "reference": group.reference.iloc[0],
                 "seeds": len(group),
-                "share to the farthest third": mean_ci_text(far),
-                "share to PV owners": mean_ci_text(pv_share),
+                "share to the farthest third": mean_ci_text(list(far.values())),
+                "share to PV owners": mean_ci_text(list(pv_share.values())),
                 "spread across households (kWh, std)": mean_ci_text(spread),
                 "allocated - measured losses (kWh)": mean_ci_text(gap),
             }
         )
+    for row in rows:  # paired by seed: the same households and weather under the reference method
+        own, reference = shares[row["combination"]], shares.get(row.pop("reference"), None)
+        for k, column in enumerate(("farthest third", "PV owners")):
+            name = f"{column}: difference to reference"
+            if reference is None or reference is own:
+                row[name] = "(reference)"
+            else:
+                row[name] = mean_ci_text(own[k] - reference[k])
     fig.update_layout(
         title="losses allocated to each household over the run against its distance from the transformer "
         "(first seed; circles own PV)",
@@ -367,7 +378,8 @@ def loss_allocation(results: Path, runs: pd.DataFrame, experiment: Experiment) -
         text=(
             "Each household's allocated losses summed over the run; shares of the total allocated to the "
             "third of households electrically farthest from the transformer and to PV owners, mean ± 95 % CI "
-            "over seeds. The last column checks conservation: allocations add up to the measured losses."
+            "over seeds, and their paired differences to the reference method (same seed: same households "
+            "and weather). The allocated - measured column checks conservation."
         ),
         table=pd.DataFrame(rows),
         figures=[fig],
