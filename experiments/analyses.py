@@ -88,7 +88,10 @@ def hosting_capacity(results: Path, runs: pd.DataFrame, experiment: Experiment) 
                 first = bad.iloc[0]
                 below = ordered[ordered[key] < first[key]]
                 capacity = float(below[key].max()) if len(below) else 0.0
-                limit = "voltage" if first.voltage else "thermal"
+                if first.voltage:
+                    limit = "overvoltage" if first.min_overvoltage_headroom_pu < 0 else "undervoltage"
+                else:
+                    limit = "thermal"
             else:
                 capacity, limit = float(ordered[key].max()), "none reached"
             per_seed.append({"design": design, "seed": seed, "capacity": capacity, "limit": limit})

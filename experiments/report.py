@@ -50,6 +50,7 @@ METRICS: dict[str, str] = {
     "pvur_p95_percent": "PVUR, 95th percentile over intervals (%)",
     "trafo_loading_max_percent": "highest transformer phase loading (%)",
     "line_loading_max_percent": "highest line loading (%)",
+    "min_overvoltage_headroom_pu": "smallest overvoltage headroom (p.u.; negative: violated)",
     "congested_hours": "hours with a line or transformer above its limit",
     "congested_line_share": "share of lines above their limit at least once",
     "losses_kwh": "losses (kWh)",
