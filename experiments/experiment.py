@@ -119,6 +119,13 @@ class Experiment(BaseModel):
                 raise ValueError(f"baseline key {key!r} is not swept; swept keys: {sorted(swept)}")
             if value not in swept[key]:
                 raise ValueError(f"baseline {key}={value!r} is not one of the swept values {swept[key]}")
+        combinations = self.combinations()
+        for combination in combinations:
+            if self.reference_of(combination) not in combinations:
+                raise ValueError(
+                    f"baseline {self.baseline} gives {combination} a reference that is not swept; "
+                    f"name every zipped key in the baseline: {sorted(self.zip)}"
+                )
         return self
 
     @property

@@ -80,6 +80,13 @@ def test_expansion_crosses_axes_zips_and_seeds(tmp_path: Path) -> None:
             "baseline market.pricing='flat'",
         ),
         (("name: tiny", "name: tiny\ncolour: blue"), "experiment field 'colour'"),
+        (
+            (
+                "axes:\n  market.pricing: [uniform, zonal]",
+                "zip:\n  market.pricing: [uniform, heterogeneous]\n  market.mechanism: [pay_as_clear, p2p]",
+            ),
+            "name every zipped key in the baseline",
+        ),
         (("seeds: [1, 2]", "seeds: 0"), "experiment field 'seeds'"),
     ],
 )
