@@ -74,7 +74,9 @@ def hosting_capacity(results: Path, runs: pd.DataFrame, experiment: Experiment) 
         )
     designs = experiment.model_copy(update={"axes": {k: v for k, v in experiment.axes.items() if k != key}})
     done = _done(runs).copy()
-    done["design"] = [designs.label(c) for c in run_combinations(experiment, done)]
+    combinations = run_combinations(experiment, done)
+    done["design"] = [designs.label(c) for c in combinations]
+    reference_of = {designs.label(c): designs.label(experiment.reference_of(c)) for c in combinations}
     done["voltage"] = done.intervals_with_voltage_violation > 0
     done["thermal"] = done.congested_hours > 0
     done["violated"] = done.voltage | done.thermal
@@ -96,12 +98,17 @@ def hosting_capacity(results: Path, runs: pd.DataFrame, experiment: Experiment) 
                 capacity, limit = float(ordered[key].max()), "none reached"
             per_seed.append({"design": design, "seed": seed, "capacity": capacity, "limit": limit})
     table = pd.DataFrame(per_seed)
+    capacity = table.pivot(index="seed", columns="design", values="capacity")
     for design, group in table.groupby("design", sort=False):
+        reference = reference_of[design]
+        paired = capacity[design] - capacity[reference]  # same households and weather per seed
         rows.append(
             {
                 "design": design,
                 "seeds": len(group),
                 "hosting capacity (share of households with PV)": mean_ci_text(group.capacity),
+                "reference": reference,
+                "difference to the reference": "(reference)" if reference == design else mean_ci_text(paired),
                 "first limit violated": ", ".join(
                     f"{k} ({v})" for k, v in group.limit.value_counts().items()
                 ),

@@ -91,6 +91,10 @@ def test_hosting_capacity_is_the_level_below_the_first_violation_per_seed() -> N
     zonal = result.loc["zonal"]
     assert zonal["hosting capacity (share of households with PV)"] == "0.3 ± 3.8"
     assert zonal["seeds without a violation up to the highest level"] == 1
+    # paired by seed against uniform: 0 - 0.2 and 0.6 - 0.4
+    mean, half = zonal["difference to the reference"].split(" ± ")
+    assert zonal["reference"] == "uniform" and float(mean) == pytest.approx(0, abs=1e-12) and half == "2.5"
+    assert uniform["difference to the reference"] == "(reference)"
     with pytest.raises(ValueError, match="needs 'penetration.pv' as an axis"):
         hosting_capacity(Path("."), pd.DataFrame(rows), _experiment(axes={"market.pricing": ["uniform"]}))
 
