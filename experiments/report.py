@@ -214,7 +214,7 @@ def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
         rows=n_rows,
         cols=cols,
         subplot_titles=[METRICS[m] for m in metrics],
-        vertical_spacing=0.35 / n_rows,
+        vertical_spacing=0.55 / n_rows,
         horizontal_spacing=0.12,
     )
     done = runs[runs.status == "done"]
@@ -235,7 +235,7 @@ def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
         fig.add_trace(trace, **where)
     title = "difference to the reference (mean over seeds, 95 % CI)" if paired else "mean over seeds"
     fig.update_xaxes(tickfont={"size": 9})
-    fig.update_layout(title=title, height=320 * n_rows, margin={"t": 80, "b": 40})
+    fig.update_layout(title=title, height=380 * n_rows, margin={"t": 80, "b": 40})
     return fig
 
 
