@@ -55,6 +55,21 @@ def _owners(rng: np.random.Generator, n: int, share: float, prefer: np.ndarray |
     return owners
 
 
+def _charged_before_start(stay: ChargingSession, charger_kw: float, charging: str) -> float:
+    """Energy a stay that began before the run has already charged at its start (t = 0).
+
+    The car has been home since the evening before; without this, every car
+    would start its whole night's need at the first interval together, a
+    synchronised burst no feeder sees. The charging mode says how much is
+    done: immediate charging at full power since arrival, deadline charging
+    only what the hours left cannot fit.
+    """
+    need = stay.energy_needed_kwh
+    if charging == "immediate":
+        return min(need, charger_kw * max(-stay.arrival_s, 0.0) / 3600)
+    return max(need - charger_kw * stay.departure_s / 3600, 0.0)
+
+
 def draw_population(
     scenario: Scenario, feeder: Feeder, streams: dict[str, np.random.Generator]
 ) -> pd.DataFrame:
@@ -157,6 +172,7 @@ def build_devices(
             ChargingSession(seconds(day, arrive[i]), seconds(day, leave[i]), float(energy[i]))
             for i, day in enumerate(range(-1, days))
         ]
+        sessions[0].delivered_kwh = _charged_before_start(sessions[0], float(row.ev_charger_kw), ev.charging)
         d.ev = EV(float(row.ev_charger_kw), sessions, ev.charging)
 
     rng = streams["flexible_load"]

@@ -118,3 +118,23 @@ def test_device_tables_show_stays_and_cycles(tmp_path: Path) -> None:
     assert (closed.started >= closed.window_start).all()
     duration = closed.appliance.map({"washing_machine": 90, "dishwasher": 120})
     assert (closed.started + pd.to_timedelta(duration, unit="min") <= closed.window_end).all()
+
+
+@pytest.mark.parametrize("charging", ["immediate", "deadline"])
+def test_a_stay_that_began_before_the_run_starts_with_what_its_mode_charged_already(charging: str) -> None:
+    model = Model(hourly(**{"penetration.ev": 1, "ev.charging": charging}))
+    devices = [h.devices for h in model.households]
+    for d in devices:
+        first = d.ev.sessions[0]
+        assert first.arrival_s < 0 < first.departure_s  # home at the first midnight
+        before_h, after_h = -first.arrival_s / 3600, first.departure_s / 3600
+        charger, need = d.ev.charger_kw, first.energy_needed_kwh
+        if charging == "immediate":  # full power since arrival
+            assert first.delivered_kwh == pytest.approx(min(need, charger * before_h))
+        else:  # as late as the deadline allows: only what the hours after midnight cannot fit
+            assert first.delivered_kwh == pytest.approx(max(need - charger * after_h, 0.0))
+        assert all(s.delivered_kwh == 0 for s in d.ev.sessions[1:])
+    # immediate charging from about 18:00 has finished most cars by midnight: no synchronised burst
+    remaining = [d.ev.sessions[0].remaining_kwh for d in devices]
+    if charging == "immediate":
+        assert sum(r > 0 for r in remaining) < len(remaining) / 4
