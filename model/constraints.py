@@ -354,15 +354,43 @@ def _stack(*parts: _Rows) -> _Rows:
 
 
 class SensitivityConstrained:
-    """Cheapest curtailment under the full power flow's sensitivities at the reported operating point."""
+    """Cheapest curtailment under the full power flow's sensitivities, re-linearised after each cut.
+
+    A cut that large moves the operating point far from where the
+    sensitivities were taken (an evening overload of 170 %), so the power flow
+    is checked again at the cut point and, while a limit is still within its
+    margin, the sensitivities are taken there and the rest of the flexibility
+    cut by a new LP: at most ``rounds`` times.
+    """
 
     mode = "sensitivity"
 
-    def __init__(self, grid: Grid, limits: Limits) -> None:
+    def __init__(self, grid: Grid, limits: Limits, rounds: int = 3) -> None:
         self.grid = grid
         self.limits = limits
+        self.rounds = rounds
 
     def curtail(self, request: Request) -> Curtailment:
+        """Successive linearisation: cut, check at the cut point, cut again while a limit is tight."""
+        n = self.grid.n
+        export_cut, import_cut = np.zeros(n), np.zeros(n)
+        reason, runs = [""] * n, 0
+        for _ in range(self.rounds):
+            rest = replace(
+                request,
+                p_kw=request.with_cuts(export_cut, import_cut),
+                export_flex_kw=request.export_flex_kw - export_cut,
+                import_flex_kw=request.import_flex_kw - import_cut,
+            )
+            cut = self._linearised_cut(rest)
+            runs += cut.power_flows
+            if not (cut.export_kw.any() or cut.import_kw.any()):
+                break
+            export_cut, import_cut = export_cut + cut.export_kw, import_cut + cut.import_kw
+            reason = [old or new for old, new in zip(reason, cut.reason, strict=True)]
+        return Curtailment(export_cut, import_cut, reason, runs)
+
+    def _linearised_cut(self, request: Request) -> Curtailment:
         """One power flow; if anything is within the margins of a limit, sensitivities and an LP."""
         g, lim = self.grid, self.limits
         state = g.solver.solve(request.p_kw, request.q_kvar)
