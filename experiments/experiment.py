@@ -236,17 +236,14 @@ def load_experiment(
     _merge(base, experiment.base, f"experiment {experiment.name!r} base")
     changed: dict[str, Any] = {}
     for item in overrides or []:
-        key, _, _ = item.partition("=")
+        key = item.partition("=")[0].strip()
+        if key in experiment.swept_keys:
+            raise ExperimentError(f"override {item!r}: {key!r} is swept by the experiment; edit its axis")
         try:
             apply_override(base, item)
         except ScenarioError as exc:
             raise ExperimentError(str(exc)) from None
-        swept = {**experiment.axes, **experiment.zip}
-        if key.strip() in swept:
-            raise ExperimentError(
-                f"override {item!r}: {key.strip()!r} is swept by the experiment; edit its axis"
-            )
-        changed[key.strip()] = _get(base, key.strip())
+        changed[key] = _get(base, key)
     if seeds is not None:
         try:
             experiment = Experiment.model_validate({**experiment.model_dump(), "seeds": seeds})

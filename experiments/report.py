@@ -134,12 +134,15 @@ def paired_differences(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["combination", "reference", "seeds", "mean_difference", "ci95"])
 
 
-def findings(runs: pd.DataFrame, metrics: list[str]) -> str:
-    """Markdown tables: each metric by combination (mean ± 95 % CI over seeds) and its paired difference."""
+def findings(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -> str:
+    """Markdown tables: each metric by combination (mean ± 95 % CI over seeds) and its paired difference.
+
+    ``differences`` maps each metric to its :func:`paired_differences` table.
+    """
     done = runs[runs.status == "done"]
     parts = []
-    for metric in metrics:
-        diffs = paired_differences(runs, metric).set_index("combination")
+    for metric, table in differences.items():
+        diffs = table.set_index("combination")
         lines = [
             f"### {METRICS[metric]} (`{metric}`)",
             "",
@@ -187,16 +190,18 @@ def _by_combination(runs: pd.DataFrame, metric: str, label: str) -> go.Figure:
     return fig
 
 
-def _differences_figure(table: pd.DataFrame, label: str) -> go.Figure:
-    fig = go.Figure(
-        go.Bar(
-            x=table.combination,
-            y=table.mean_difference,
-            error_y={"type": "data", "array": table.ci95, "visible": True},
-            text=[f"n={n}" for n in table.seeds],
-            hovertext=[f"minus {r}" for r in table.reference],
-        )
+def _difference_bars(table: pd.DataFrame) -> go.Bar:
+    """A :func:`paired_differences` table as bars with their 95 % CI whiskers."""
+    return go.Bar(
+        x=table.combination,
+        y=table.mean_difference,
+        error_y={"type": "data", "array": table.ci95, "visible": True},
     )
+
+
+def _differences_figure(table: pd.DataFrame, label: str) -> go.Figure:
+    fig = go.Figure(_difference_bars(table))
+    fig.update_traces(text=[f"n={n}" for n in table.seeds], hovertext=[f"minus {r}" for r in table.reference])
     fig.update_layout(
         title=f"{label}: difference to the reference (mean over seeds, 95 % CI)",
         height=340,
@@ -205,8 +210,9 @@ def _differences_figure(table: pd.DataFrame, label: str) -> go.Figure:
     return fig
 
 
-def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
+def _headline_figure(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -> go.Figure:
     """Every headline metric in one grid: paired differences with CIs, or values by combination."""
+    metrics = list(differences)
     cols = 2
     n_rows = (len(metrics) + cols - 1) // cols
     paired = (runs.combination != runs.reference).any()
@@ -221,14 +227,7 @@ def _headline_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
     for k, metric in enumerate(metrics):
         where = {"row": k // cols + 1, "col": k % cols + 1}
         if paired:
-            table = paired_differences(runs, metric)
-            trace = go.Bar(
-                x=table.combination,
-                y=table.mean_difference,
-                error_y={"type": "data", "array": table.ci95, "visible": True},
-                marker_color=colour(0),
-                showlegend=False,
-            )
+            trace = _difference_bars(differences[metric]).update(marker_color=colour(0), showlegend=False)
         else:
             by = done.groupby("combination", sort=False)[metric]
             trace = go.Bar(x=list(by.groups), y=by.mean(), marker_color=colour(0), showlegend=False)
@@ -405,6 +404,7 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     wanted = experiment.metrics or list(METRICS)
     metrics = [m for m in wanted if m in done and done[m].notna().any()]
     empty = [METRICS[m] for m in wanted if m not in metrics]
+    differences = {m: paired_differences(runs, m) for m in metrics}  # report, findings and images share them
     notes = []
     for name in experiment.analyses:
         analysis = ANALYSES[name](results, runs, experiment)
@@ -428,8 +428,7 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
             "for the baseline's keys); bars are means over seeds, whiskers 95 % confidence intervals "
             "(Student's t).</p>"
         )
-        for metric in metrics:
-            table = paired_differences(runs, metric)
+        for metric, table in differences.items():
             if len(table):
                 figure(_differences_figure(table, METRICS[metric]))
     if len(done):
@@ -488,13 +487,13 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
         + ".\n\n"
         + "".join(f"{n}\n\n" for n in notes)
         + "## Headline metrics\n\n"
-        + findings(runs, metrics)
+        + findings(runs, differences)
         + "\n"
     )
     _write_atomic(out.with_name("findings.md"), text)
     if png is not None:
         png.mkdir(parents=True, exist_ok=True)
-        images.append(("headline", _headline_figure(runs, metrics)))
+        images.append(("headline", _headline_figure(runs, differences)))
         for name, fig in images:
             fig.write_image(png / f"{name}.png", width=900, height=fig.layout.height or 450, scale=1)
     return out
