@@ -49,7 +49,10 @@ bench-targets: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check model agents grid experiments viz tests benchmarks
 	$(VENV)/bin/ruff format --check model agents grid experiments viz tests benchmarks
-	$(VENV)/bin/mypy model agents grid experiments viz
+	@# mypy sees the folders under their import names, lemgrid.<folder>, through a tree of links
+	@rm -rf build/typecheck && mkdir -p build/typecheck/lemgrid && \
+	  for p in model agents grid experiments viz; do ln -s ../../../$$p build/typecheck/lemgrid/$$p; done
+	cd build/typecheck && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p lemgrid
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

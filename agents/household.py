@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from agents.policies import DevicePlan, DevicePolicy, Devices, Forecast
-from agents.strategies import Decision, Feedback, Observation, Strategy
+from lemgrid.agents.policies import DevicePlan, DevicePolicy, Devices, Forecast
+from lemgrid.agents.strategies import Decision, Feedback, Observation, Strategy
 
 if TYPE_CHECKING:
     from mesa import Model

@@ -14,8 +14,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from agents.devices import EV, Battery, ShiftableAppliance
-from agents.devices.ev import overlap_s
+from lemgrid.agents.devices import EV, Battery, ShiftableAppliance
+from lemgrid.agents.devices.ev import overlap_s
 
 
 @dataclass

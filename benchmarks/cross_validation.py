@@ -9,7 +9,7 @@ import argparse
 
 import numpy as np
 
-from grid import FEEDERS, PandapowerSolver, PowerGridModelSolver, load_feeder
+from lemgrid.grid import FEEDERS, PandapowerSolver, PowerGridModelSolver, load_feeder
 
 
 def main(argv: list[str] | None = None) -> None:

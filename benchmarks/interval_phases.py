@@ -9,7 +9,7 @@ import argparse
 import tempfile
 import time
 
-from model import Model, Scenario
+from lemgrid.model import Model, Scenario
 
 
 def measure(intervals: int, solver: str = "pandapower") -> tuple[dict[str, float], float, float]:

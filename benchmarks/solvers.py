@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from grid import PandapowerSolver, PowerGridModelSolver, load_feeder
+from lemgrid.grid import PandapowerSolver, PowerGridModelSolver, load_feeder
 
 
 def best_of(repeats: int, work: Callable[[], object]) -> float:

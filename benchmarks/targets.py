@@ -31,7 +31,7 @@ def run_scenario(overrides: list[str]) -> dict[str, Any]:
     """Run one scenario to the end (writing its files to a temporary folder); time it and its memory."""
     import tempfile
 
-    from model import Model, Scenario
+    from lemgrid.model import Model, Scenario
 
     scenario = Scenario.load(None, ["output.bus_voltages=households", *overrides])
     with tempfile.TemporaryDirectory() as out:

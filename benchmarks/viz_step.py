@@ -14,7 +14,7 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-from viz.serve import find_chromium, running_app
+from lemgrid.viz.serve import find_chromium, running_app
 
 STEP_AND_WAIT = """async (k) => {
     const t0 = performance.now();

@@ -28,8 +28,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import stats
 
-from experiments.experiment import Experiment
-from experiments.report import colour, mean_ci_text, run_combinations
+from lemgrid.experiments.experiment import Experiment
+from lemgrid.experiments.report import colour, mean_ci_text, run_combinations
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _done(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scenario(results: Path, folder: str) -> Any:
-    from model.scenario import Scenario
+    from lemgrid.model.scenario import Scenario
 
     return Scenario.from_json((results / folder / "scenario.json").read_text())
 
@@ -303,8 +303,8 @@ def _household_voltage_and_self_consumption(results: Path, folder: str) -> pd.Da
 
 def loss_allocation(results: Path, runs: pd.DataFrame, experiment: Experiment) -> Analysis:
     """Per allocation method: who carries the losses, by electrical distance and PV ownership."""
-    from grid.feeders import load_feeder
-    from grid.topology import Tree
+    from lemgrid.grid.feeders import load_feeder
+    from lemgrid.grid.topology import Tree
 
     done = _done(runs)
     trees: dict[str, tuple[Tree, pd.Index]] = {}

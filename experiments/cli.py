@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run every combination and seed of an experiment file")
     sweep.add_argument(
-        "experiment", type=Path, help="experiment YAML file, e.g. experiments/pricing_designs.yaml"
+        "experiment", type=Path, help="experiment YAML file, e.g. experiments/pricing_designs.yaml (shipped ones also by name, e.g. studies/8_attacks)"
     )
     sweep.add_argument(
         "--dry-run", action="store_true", help="list the runs and whether they are done; run nothing"
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_feeders() -> int:
-    from grid.feeders import FEEDERS, load_feeder
+    from lemgrid.grid.feeders import FEEDERS, load_feeder
 
     rows = [load_feeder(name).describe() for name in FEEDERS]
     columns = list(rows[0])
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "viz":
         return _viz(args.host, args.port)
 
-    from model.scenario import ScenarioError
+    from lemgrid.model.scenario import ScenarioError
 
     try:
         return _scenario_command(args)
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
-    from model.scenario import Scenario
+    from lemgrid.model.scenario import Scenario
 
     try:
         scenario = Scenario.load(args.scenario, args.overrides)
@@ -127,8 +127,8 @@ def _scenario_command(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(scenario.model_dump(), sort_keys=False), end="")
         return 0
 
-    from experiments.run import format_summary, run_scenario
-    from model import PowerFlowError
+    from lemgrid.experiments.run import format_summary, run_scenario
+    from lemgrid.model import PowerFlowError
 
     out = args.out or Path("results") / scenario.run_id()
     print(
@@ -150,8 +150,8 @@ def _scenario_command(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from experiments.experiment import ExperimentError, expand, load_experiment
-    from experiments.sweep import is_finished, sweep
+    from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
+    from lemgrid.experiments.sweep import is_finished, sweep
 
     try:
         experiment, base = load_experiment(args.experiment, args.overrides, args.seeds)
@@ -189,7 +189,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _viz(host: str, port: int) -> int:
     import subprocess
 
-    from viz.serve import viz_command
+    from lemgrid.viz.serve import viz_command
 
     command, env = viz_command(host, port)
     print(f"lemgrid: the app is at http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
@@ -203,7 +203,7 @@ def _report(results: Path, out: Path | None, png: Path | None) -> int:
     if not (results / "runs.parquet").exists():
         print(f"lemgrid: {results} holds no runs.parquet: sweep an experiment into it first", file=sys.stderr)
         return 2
-    from experiments.report import write_report
+    from lemgrid.experiments.report import write_report
 
     path = write_report(results, out, png)
     print(f"report:  {path.resolve()}\nfindings: {path.with_name('findings.md').resolve()}")

@@ -34,13 +34,14 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from model.scenario import Scenario, ScenarioError, apply_override, build_scenario, set_key
+from lemgrid.model.scenario import Scenario, ScenarioError, apply_override, build_scenario, set_key
 
 
 class ExperimentError(ValueError):
@@ -66,7 +67,7 @@ class Experiment(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str]) -> list[str]:
-        from experiments.report import METRICS
+        from lemgrid.experiments.report import METRICS
 
         unknown = [m for m in v if m not in METRICS]
         if unknown:
@@ -76,7 +77,7 @@ class Experiment(BaseModel):
     @field_validator("analyses")
     @classmethod
     def _known_analyses(cls, v: list[str]) -> list[str]:
-        from experiments.analyses import ANALYSES
+        from lemgrid.experiments.analyses import ANALYSES
 
         unknown = [a for a in v if a not in ANALYSES]
         if unknown:
@@ -198,6 +199,23 @@ class Run:
         return self.scenario.run_id()
 
 
+def shipped_experiment(path: str | Path) -> Path:
+    """``path`` itself if it exists, else the experiment file of that name shipped in the package.
+
+    ``pricing_designs.yaml``, ``experiments/pricing_designs.yaml`` and
+    ``studies/1_pricing_congestion.yaml`` name shipped files (the suffix may be left out).
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    shipped = Path(str(resources.files("lemgrid.experiments")))
+    relative = Path(*path.parts[1:]) if path.parts[:1] == ("experiments",) else path
+    for candidate in (shipped / relative, shipped / relative.with_suffix(".yaml")):
+        if candidate.is_file():
+            return candidate
+    return path
+
+
 def load_experiment(
     path: str | Path, overrides: list[str] | None = None, seeds: int | None = None
 ) -> tuple[Experiment, dict[str, Any]]:
@@ -205,9 +223,12 @@ def load_experiment(
 
     ``overrides`` (``key=value``, as ``lemgrid run --set``) change the base
     scenario and ``seeds`` the seed count, e.g. to run a study at full size;
-    both are recorded in the returned experiment.
+    both are recorded in the returned experiment. A path that does not exist
+    is looked up among the experiments shipped with lemgrid (see
+    :func:`shipped_experiment`), so ``studies/1_pricing_congestion.yaml`` works
+    from any folder.
     """
-    path = Path(path)
+    path = shipped_experiment(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:

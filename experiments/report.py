@@ -31,7 +31,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 from scipy import stats
 
-from experiments.experiment import Experiment
+from lemgrid.experiments.experiment import Experiment
 
 # column in runs.parquet -> label; per-phase extremes are reduced to one column first
 METRICS: dict[str, str] = {
@@ -311,10 +311,10 @@ def colour(i: int) -> str:
 
 def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:
     """Per combination: highest voltage and highest VUF of every bus over the run."""
-    from grid.feeders import load_feeder  # heavy: only for the map
-    from grid.metrics import vuf_percent
-    from grid.topology import Tree
-    from model.scenario import Scenario
+    from lemgrid.grid.feeders import load_feeder  # heavy: only for the map
+    from lemgrid.grid.metrics import vuf_percent
+    from lemgrid.grid.topology import Tree
+    from lemgrid.model.scenario import Scenario
 
     figures = []
     layouts: dict[str, tuple[np.ndarray, pd.Index]] = {}
@@ -382,7 +382,7 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     also written there as PNG images (needs kaleido, from ``lemgrid[viz]``, and
     Chromium).
     """
-    from experiments.analyses import ANALYSES
+    from lemgrid.experiments.analyses import ANALYSES
 
     experiment, runs = load_runs(results)
     out = out or results / "report.html"

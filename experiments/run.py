@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from model import Model, Scenario
+from lemgrid.model import Model, Scenario
 
 
 def run_scenario(

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from experiments.experiment import Experiment, Run
+from lemgrid.experiments.experiment import Experiment, Run
 
 RUN_FILE = "run.json"
 
@@ -51,7 +51,7 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
     """
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")  # processes are the unit of parallelism
-    from model import Model, Scenario  # imported in the worker
+    from lemgrid.model import Model, Scenario  # imported in the worker
 
     folder = Path(task["folder"])
     partial = folder.with_name(folder.name + ".partial")

@@ -8,12 +8,12 @@ positive. A household exporting 2 kW has ``p_kw = +2``; one importing 2 kW has
 ``p_kw = -2``.
 """
 
-from grid.feeders import FEEDERS, Feeder, load_feeder
-from grid.metrics import IntervalMetrics, interval_metrics, pvur_percent, vuf_percent
-from grid.pandapower_solver import PandapowerSolver
-from grid.pgm_solver import PowerGridModelSolver
-from grid.solver import SOLVERS, make_solver
-from grid.state import GridState, PowerFlowSolver
+from lemgrid.grid.feeders import FEEDERS, Feeder, load_feeder
+from lemgrid.grid.metrics import IntervalMetrics, interval_metrics, pvur_percent, vuf_percent
+from lemgrid.grid.pandapower_solver import PandapowerSolver
+from lemgrid.grid.pgm_solver import PowerGridModelSolver
+from lemgrid.grid.solver import SOLVERS, make_solver
+from lemgrid.grid.state import GridState, PowerFlowSolver
 
 __all__ = [
     "FEEDERS",

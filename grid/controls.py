@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grid.state import GridState, PowerFlowSolver
+from lemgrid.grid.state import GridState, PowerFlowSolver
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ interval's operating point instead.
 import numpy as np
 from scipy import sparse
 
-from grid.topology import Tree
+from lemgrid.grid.topology import Tree
 
 ALPHA = np.exp(-2j * np.pi / 3)
 GAMMA = np.array([[ALPHA ** ((p - q) % 3) for q in range(3)] for p in range(3)])

@@ -23,8 +23,8 @@ from graphlib import TopologicalSorter
 
 import numpy as np
 
-from grid.state import GridState
-from grid.topology import Tree
+from lemgrid.grid.state import GridState
+from lemgrid.grid.topology import Tree
 
 
 def pro_rata(net_kw: np.ndarray, total_kw: float) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from grid.state import GridState
+from lemgrid.grid.state import GridState
 
 _A = np.exp(2j * np.pi / 3)  # the 120-degree rotation operator
 

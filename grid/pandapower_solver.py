@@ -6,8 +6,8 @@ import numpy as np
 import pandapower as pp
 from pandapower.auxiliary import LoadflowNotConverged
 
-from grid.feeders import Feeder
-from grid.state import GridState
+from lemgrid.grid.feeders import Feeder
+from lemgrid.grid.state import GridState
 
 _P_COLS = ["p_a_mw", "p_b_mw", "p_c_mw"]
 _Q_COLS = ["q_a_mvar", "q_b_mvar", "q_c_mvar"]

@@ -23,8 +23,8 @@ from power_grid_model import (
 from power_grid_model.errors import PowerGridError
 from power_grid_model_io.converters import PandaPowerConverter
 
-from grid.feeders import Feeder
-from grid.state import GridState
+from lemgrid.grid.feeders import Feeder
+from lemgrid.grid.state import GridState
 
 # only what GridState needs: less to allocate and copy per case
 _OUTPUTS: dict[ComponentType, Any] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grid.state import PowerFlowSolver
+from lemgrid.grid.state import PowerFlowSolver
 
 
 def one_hot(phase_col: np.ndarray) -> np.ndarray:

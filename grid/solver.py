@@ -1,9 +1,9 @@
 """Solver backends by name. Each is built once per run and called once per interval."""
 
-from grid.feeders import Feeder
-from grid.pandapower_solver import PandapowerSolver
-from grid.pgm_solver import PowerGridModelSolver
-from grid.state import GridState, PowerFlowSolver
+from lemgrid.grid.feeders import Feeder
+from lemgrid.grid.pandapower_solver import PandapowerSolver
+from lemgrid.grid.pgm_solver import PowerGridModelSolver
+from lemgrid.grid.state import GridState, PowerFlowSolver
 
 SOLVERS: dict[str, type[PandapowerSolver] | type[PowerGridModelSolver]] = {
     "pandapower": PandapowerSolver,

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from grid.feeders import Feeder
+from lemgrid.grid.feeders import Feeder
 
 
 @dataclass(frozen=True)

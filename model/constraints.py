@@ -36,9 +36,9 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from grid.lindist import LinDist3Flow
-from grid.sensitivity import sensitivities
-from grid.state import GridState, PowerFlowSolver
+from lemgrid.grid.lindist import LinDist3Flow
+from lemgrid.grid.sensitivity import sensitivities
+from lemgrid.grid.state import GridState, PowerFlowSolver
 
 _PENALTY_PER_PU = 1e4  # EUR per p.u. of voltage limit violation left
 _PENALTY_PER_PERCENT = 1e2  # EUR per percent of loading limit violation left

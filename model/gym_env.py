@@ -28,9 +28,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.strategies import External
-from model.model import Model
-from model.scenario import Scenario
+from lemgrid.agents.strategies import External
+from lemgrid.model.model import Model
+from lemgrid.model.scenario import Scenario
 
 
 class LemgridEnv(gym.Env):

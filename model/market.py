@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agents.strategies import Order
+from lemgrid.agents.strategies import Order
 
 
 @dataclass(frozen=True, slots=True)

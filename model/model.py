@@ -27,29 +27,29 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from agents.dso import DSO
-from agents.household import Household, Retailer
-from agents.policies import DEVICE_POLICIES, DevicePlan, Forecast
-from agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
-from agents.strategies import Decision, Feedback, Observation, Order, make_strategy
-from grid.controls import Droop, choose_phase_switches, solve_with_inverters
-from grid.feeders import PHASES
-from grid.lindist import LinDist3Flow
-from grid.losses import allocate_losses
-from grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
-from grid.sensitivity import Sensitivities, one_hot, sensitivities
-from grid.solver import make_solver
-from grid.state import GridState
-from grid.topology import Tree
-from model.constraints import Curtailment, Grid, Limits, Request, make_constraint_method
-from model.market import ClearingResult, Trade
-from model.population import build_devices, draw_population, feeder_for, random_streams
-from model.pricing import ClearingOptions, MarketContext, make_clearing
-from model.recorder import Recorder
-from model.scenario import Scenario
-from model.settlement import Settlement, settle
-from model.summary import summarise
-from model.tariffs import Capacity, PairFee, TariffInputs, make_tariff
+from lemgrid.agents.dso import DSO
+from lemgrid.agents.household import Household, Retailer
+from lemgrid.agents.policies import DEVICE_POLICIES, DevicePlan, Forecast
+from lemgrid.agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
+from lemgrid.agents.strategies import Decision, Feedback, Observation, Order, make_strategy
+from lemgrid.grid.controls import Droop, choose_phase_switches, solve_with_inverters
+from lemgrid.grid.feeders import PHASES
+from lemgrid.grid.lindist import LinDist3Flow
+from lemgrid.grid.losses import allocate_losses
+from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
+from lemgrid.grid.sensitivity import Sensitivities, one_hot, sensitivities
+from lemgrid.grid.solver import make_solver
+from lemgrid.grid.state import GridState
+from lemgrid.grid.topology import Tree
+from lemgrid.model.constraints import Curtailment, Grid, Limits, Request, make_constraint_method
+from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.population import build_devices, draw_population, feeder_for, random_streams
+from lemgrid.model.pricing import ClearingOptions, MarketContext, make_clearing
+from lemgrid.model.recorder import Recorder
+from lemgrid.model.scenario import Scenario
+from lemgrid.model.settlement import Settlement, settle
+from lemgrid.model.summary import summarise
+from lemgrid.model.tariffs import Capacity, PairFee, TariffInputs, make_tariff
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
 _DEVICE_TOTALS = ("base_load_kw", "pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "appliance_kw")

@@ -8,11 +8,11 @@ PV system and battery exactly as they were: scenarios compare like with like.
 import numpy as np
 import pandas as pd
 
-from agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
-from agents.policies import Devices
-from agents.strategies import largest_remainder
-from grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
-from model.scenario import Scenario, ScenarioError
+from lemgrid.agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
+from lemgrid.agents.policies import Devices
+from lemgrid.agents.strategies import largest_remainder
+from lemgrid.grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
+from lemgrid.model.scenario import Scenario, ScenarioError
 
 STREAMS = (
     "households",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.market import (
+from lemgrid.model.market import (
     BilateralP2P,
     CommunitySharing,
     ContinuousDoubleAuction,

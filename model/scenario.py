@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from agents.policies import DEVICE_POLICIES
-from agents.strategies import STRATEGIES
-from grid.feeders import FEEDERS
-from grid.solver import SOLVERS
+from lemgrid.agents.policies import DEVICE_POLICIES
+from lemgrid.agents.strategies import STRATEGIES
+from lemgrid.grid.feeders import FEEDERS
+from lemgrid.grid.solver import SOLVERS
 
 Phase = Literal["a", "b", "c"]
 
@@ -165,31 +165,31 @@ def one_of(names: Callable[[], Iterable[str]]) -> Any:
 
 # registries are imported late: their modules import this one
 def _mechanisms() -> Iterable[str]:
-    from model.market import MECHANISMS
+    from lemgrid.model.market import MECHANISMS
 
     return MECHANISMS
 
 
 def _pricing_designs() -> Iterable[str]:
-    from model.pricing import PRICING_DESIGNS
+    from lemgrid.model.pricing import PRICING_DESIGNS
 
     return PRICING_DESIGNS
 
 
 def _constraint_modes() -> Iterable[str]:
-    from model.constraints import CONSTRAINT_MODES
+    from lemgrid.model.constraints import CONSTRAINT_MODES
 
     return CONSTRAINT_MODES
 
 
 def _loss_allocations() -> Iterable[str]:
-    from grid.losses import LOSS_ALLOCATIONS
+    from lemgrid.grid.losses import LOSS_ALLOCATIONS
 
     return LOSS_ALLOCATIONS
 
 
 def _tariffs() -> Iterable[str]:
-    from model.tariffs import TARIFFS
+    from lemgrid.model.tariffs import TARIFFS
 
     return TARIFFS
 
@@ -544,7 +544,7 @@ class Market(_Section):
 
     @model_validator(mode="after")
     def _mechanism_fits_design(self) -> Self:
-        from model.pricing import mechanism_for  # imported late: model.pricing imports model.market
+        from lemgrid.model.pricing import mechanism_for  # imported late: model.pricing imports model.market
 
         mechanism_for(self.pricing, self.mechanism)
         return self
@@ -552,7 +552,7 @@ class Market(_Section):
     @property
     def clearing_mechanism(self) -> str:
         """The mechanism that runs: the one named, or the pricing design's default."""
-        from model.pricing import mechanism_for
+        from lemgrid.model.pricing import mechanism_for
 
         return mechanism_for(self.pricing, self.mechanism)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from model.market import Trade
+from lemgrid.model.market import Trade
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.scenario import Scenario
+from lemgrid.model.scenario import Scenario
 
 
 def _max(values: np.ndarray) -> float | None:

@@ -14,10 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
-from grid.sensitivity import Sensitivities
-from grid.state import GridState
-from model.market import Trade
-from model.scenario import Tariff
+from lemgrid.grid.sensitivity import Sensitivities
+from lemgrid.grid.state import GridState
+from lemgrid.model.market import Trade
+from lemgrid.model.scenario import Tariff
 
 
 @dataclass(frozen=True)

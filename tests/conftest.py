@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model import Model, Scenario
+from lemgrid.model import Model, Scenario
 
 
 def run_to_end(scenario: Scenario, out_dir: Path) -> Model:

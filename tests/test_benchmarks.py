@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from viz.serve import find_chromium
+from lemgrid.viz.serve import find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 

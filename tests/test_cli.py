@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.cli import main
-from model import Scenario
+from lemgrid.experiments.cli import main
+from lemgrid.model import Scenario
 
 
 def test_help_lists_the_commands() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "--help"],
+        [sys.executable, "-m", "lemgrid.experiments.cli", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -65,7 +65,7 @@ def test_an_interrupted_run_keeps_what_it_computed(
 ) -> None:
     import pandas as pd
 
-    from model import Model
+    from lemgrid.model import Model
 
     real_step = Model.step
     calls = {"n": 0}

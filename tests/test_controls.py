@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grid import load_feeder, make_solver
-from grid.controls import Droop, choose_phase_switches, solve_with_inverters
+from lemgrid.grid import load_feeder, make_solver
+from lemgrid.grid.controls import Droop, choose_phase_switches, solve_with_inverters
 from tests.conftest import hourly, run_to_end
 
 SUNNY = {

@@ -8,8 +8,8 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
-from agents.policies import Devices, SelfConsumption
+from lemgrid.agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
+from lemgrid.agents.policies import Devices, SelfConsumption
 
 QUARTER_S = 900
 WEEK = 7 * 96

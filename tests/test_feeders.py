@@ -6,10 +6,10 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from experiments.cli import main
-from grid import FEEDERS, load_feeder
-from grid.feeders import feeder_from_files
-from model import Model, ScenarioError
+from lemgrid.experiments.cli import main
+from lemgrid.grid import FEEDERS, load_feeder
+from lemgrid.grid.feeders import feeder_from_files
+from lemgrid.model import Model, ScenarioError
 from tests.conftest import hourly
 
 

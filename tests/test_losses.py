@@ -5,10 +5,10 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
-from grid.feeders import Feeder
-from grid.losses import marginal, pro_rata, proportional_sharing
-from grid.state import GridState
-from grid.topology import Tree
+from lemgrid.grid.feeders import Feeder
+from lemgrid.grid.losses import marginal, pro_rata, proportional_sharing
+from lemgrid.grid.state import GridState
+from lemgrid.grid.topology import Tree
 from tests.conftest import hourly, run_to_end
 
 

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.strategies import Observation, Order, Truthful
-from model.market import (
+from lemgrid.agents.strategies import Observation, Order, Truthful
+from lemgrid.model.market import (
     BilateralP2P,
     CommunitySharing,
     ContinuousDoubleAuction,
@@ -14,8 +14,8 @@ from model.market import (
     PayAsClear,
     ZonalClearing,
 )
-from model.pricing import mechanism_for
-from model.settlement import settle
+from lemgrid.model.pricing import mechanism_for
+from lemgrid.model.settlement import settle
 
 
 def test_textbook_book() -> None:

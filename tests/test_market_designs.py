@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import Model
+from lemgrid.model import Model
 from tests.conftest import hourly, run_to_end
 from tests.test_constraints import SUNNY
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from grid import load_feeder, pvur_percent, vuf_percent
-from grid.metrics import sequence_components
+from lemgrid.grid import load_feeder, pvur_percent, vuf_percent
+from lemgrid.grid.metrics import sequence_components
 
 A = np.exp(2j * np.pi / 3)
 
@@ -64,7 +64,7 @@ def test_vuf_equals_pandapower_unbalance_percent() -> None:
 
 
 def test_lvur_by_hand_with_the_law_of_cosines() -> None:
-    from grid.metrics import lvur_percent
+    from lemgrid.grid.metrics import lvur_percent
 
     # Va = 1/0, Vb = 1/-120, Vc = 0.9/120: |Vab|^2 = 1 + 1 + 1 = 3,
     # |Vbc|^2 = |Vca|^2 = 1 + 0.81 + 0.9 = 2.71 (angle between each pair 120 degrees)
@@ -78,7 +78,7 @@ def test_lvur_by_hand_with_the_law_of_cosines() -> None:
 
 
 def test_en50160_ten_minute_means_and_customer_minutes_by_hand() -> None:
-    from grid.metrics import VoltageQuality
+    from lemgrid.grid.metrics import VoltageQuality
 
     vq = VoltageQuality(2, v_min_pu=0.9, v_max_pu=1.1)
     # customer 0 over four 15-minute intervals: 1.0, 1.15, 1.0, 0.82; customer 1 stays at 1.0.
@@ -97,8 +97,8 @@ def test_en50160_ten_minute_means_and_customer_minutes_by_hand() -> None:
 
 
 def test_headroom_is_the_distance_to_the_nearest_limit() -> None:
-    from grid.metrics import interval_metrics
-    from grid.state import GridState
+    from lemgrid.grid.metrics import interval_metrics
+    from lemgrid.grid.state import GridState
 
     state = GridState(
         converged=True,

@@ -6,8 +6,8 @@ import pandapower.networks as pn
 import pandas as pd
 import pytest
 
-from agents.household import Household
-from model import Model, PowerFlowError
+from lemgrid.agents.household import Household
+from lemgrid.model import Model, PowerFlowError
 from tests.conftest import hourly, run_to_end
 
 

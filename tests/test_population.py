@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import Model, ScenarioError
+from lemgrid.model import Model, ScenarioError
 from tests.conftest import hourly, run_to_end
 
 DEVICE_COLUMNS = ["battery_kw", "ev_kw", "appliance_kw", "pv_curtailed_kw"]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.profiles import (
+from lemgrid.agents.profiles import (
     base_load_kw,
     clear_sky_index,
     h0_kw_per_annual_kwh,

@@ -10,8 +10,8 @@ import pandapower.networks as pn
 import pandas as pd
 import pytest
 
-from grid.metrics import pvur_percent
-from model import Model, Scenario
+from lemgrid.grid.metrics import pvur_percent
+from lemgrid.model import Model, Scenario
 from tests.conftest import TABLES
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import Model, Scenario, ScenarioError
+from lemgrid.model import Model, Scenario, ScenarioError
 
 
 def test_defaults_are_valid_and_round_trip_through_json() -> None:

@@ -5,8 +5,8 @@ import numpy as np
 import pandapower.topology as top
 import pytest
 
-from grid import PandapowerSolver, load_feeder, make_solver
-from grid.sensitivity import one_hot, sensitivities
+from lemgrid.grid import PandapowerSolver, load_feeder, make_solver
+from lemgrid.grid.sensitivity import one_hot, sensitivities
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grid import FEEDERS, PandapowerSolver, PowerGridModelSolver, load_feeder, make_solver
+from lemgrid.grid import FEEDERS, PandapowerSolver, PowerGridModelSolver, load_feeder, make_solver
 
 
 def random_injections(feeder_name: str, cases: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.devices import Battery
-from agents.policies import Forecast, schedule, schedule_battery
-from agents.strategies import ZIP, Feedback, Observation, Order, largest_remainder, make_strategy
-from model import Model, Scenario
-from model.market import PayAsClear
-from model.scenario import ScenarioError, Strategies
+from lemgrid.agents.devices import Battery
+from lemgrid.agents.policies import Forecast, schedule, schedule_battery
+from lemgrid.agents.strategies import ZIP, Feedback, Observation, Order, largest_remainder, make_strategy
+from lemgrid.model import Model, Scenario
+from lemgrid.model.market import PayAsClear
+from lemgrid.model.scenario import ScenarioError, Strategies
 from tests.conftest import hourly, run_to_end
 
 RETAIL, FIT = 0.30, 0.08
@@ -139,7 +139,7 @@ def test_lp_schedule_is_feasible_and_no_worse_than_the_heuristic(seed: int) -> N
 
 
 def test_lp_charges_the_ev_while_plugged_by_its_deadline_and_no_dearer_than_immediate() -> None:
-    from agents.devices import EV, ChargingSession
+    from lemgrid.agents.devices import EV, ChargingSession
 
     hours = np.arange(96) / 4
     pv = np.clip(7 * np.sin(np.pi * (hours - 6) / 12), 0, None)

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.analyses import (
+from lemgrid.experiments.analyses import (
     ANALYSES,
     hosting_capacity,
     loss_allocation,
     self_consumption_voltage,
     unbalance_distribution,
 )
-from experiments.cli import main
-from experiments.experiment import Experiment, ExperimentError, expand, load_experiment
-from experiments.report import load_runs, write_report
-from experiments.sweep import sweep
-from model.scenario import Scenario
+from lemgrid.experiments.cli import main
+from lemgrid.experiments.experiment import Experiment, ExperimentError, expand, load_experiment
+from lemgrid.experiments.report import load_runs, write_report
+from lemgrid.experiments.sweep import sweep
+from lemgrid.model.scenario import Scenario
 
 STUDIES = sorted((Path(__file__).parents[1] / "experiments" / "studies").glob("*.yaml"))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.cli import main
-from experiments.experiment import ExperimentError, expand, load_experiment
-from experiments.report import METRICS, load_runs, paired_differences
-from experiments.sweep import sweep
+from lemgrid.experiments.cli import main
+from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
+from lemgrid.experiments.report import METRICS, load_runs, paired_differences
+from lemgrid.experiments.sweep import sweep
 
 TINY = """
 name: tiny
@@ -192,7 +192,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "experiments.cli",
+            "lemgrid.experiments.cli",
             "sweep",
             str(path),
             "--results",

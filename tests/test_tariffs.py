@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.market import Trade
-from model.scenario import Tariff
-from model.tariffs import Capacity, Congestion, LossCharge, PairFee, TariffInputs, Volumetric, make_tariff
+from lemgrid.model.market import Trade
+from lemgrid.model.scenario import Tariff
+from lemgrid.model.tariffs import Capacity, Congestion, LossCharge, PairFee, TariffInputs, Volumetric, make_tariff
 from tests.conftest import hourly, run_to_end
 
 

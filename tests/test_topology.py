@@ -4,10 +4,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from grid import load_feeder, make_solver
-from grid.feeders import PHASES
-from grid.lindist import LinDist3Flow
-from grid.topology import Tree
+from lemgrid.grid import load_feeder, make_solver
+from lemgrid.grid.feeders import PHASES
+from lemgrid.grid.lindist import LinDist3Flow
+from lemgrid.grid.topology import Tree
 
 
 @pytest.fixture(scope="module")

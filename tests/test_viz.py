@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import solara
 
-from viz.app import AgentsPanel, FeederMap, GridPanel, MarketPanel, Page, Status, VizModel
-from viz.figures import agents_table, feeder_map, grid_figure, market_figure, order_book_figure
-from viz.serve import find_chromium, running_app
+from lemgrid.viz.app import AgentsPanel, FeederMap, GridPanel, MarketPanel, Page, Status, VizModel
+from lemgrid.viz.figures import agents_table, feeder_map, grid_figure, market_figure, order_book_figure
+from lemgrid.viz.serve import find_chromium, running_app
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.cli import main
+from lemgrid.experiments.cli import main
 
 
 @pytest.mark.slow

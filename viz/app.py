@@ -17,14 +17,14 @@ import solara
 from mesa.visualization.solara_viz import ModelController, ModelCreator, update_counter
 from plotly.graph_objs import FigureWidget
 
-from agents.strategies import STRATEGIES
-from grid.feeders import FEEDERS
-from model import Model, Scenario
-from model.constraints import CONSTRAINT_MODES
-from model.market import MECHANISMS
-from model.pricing import PRICING_DESIGNS
-from model.tariffs import TARIFFS
-from viz.figures import COLOUR_BY, agents_table, feeder_map, grid_figure, market_figure, order_book_figure
+from lemgrid.agents.strategies import STRATEGIES
+from lemgrid.grid.feeders import FEEDERS
+from lemgrid.model import Model, Scenario
+from lemgrid.model.constraints import CONSTRAINT_MODES
+from lemgrid.model.market import MECHANISMS
+from lemgrid.model.pricing import PRICING_DESIGNS
+from lemgrid.model.tariffs import TARIFFS
+from lemgrid.viz.figures import COLOUR_BY, agents_table, feeder_map, grid_figure, market_figure, order_book_figure
 
 STRATEGY_CHOICES = [*STRATEGIES, "mix: zip 0.3, zi_c 0.5, q_learning 0.2"]
 MIXES = {"mix: zip 0.3, zi_c 0.5, q_learning 0.2": "{zip: 0.3, zi_c: 0.5, q_learning: 0.2}"}

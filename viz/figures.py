@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from grid.feeders import PHASES
-from grid.metrics import vuf_percent
-from grid.topology import Tree
-from model import Model
+from lemgrid.grid.feeders import PHASES
+from lemgrid.grid.metrics import vuf_percent
+from lemgrid.grid.topology import Tree
+from lemgrid.model import Model
 
 CONGESTED_PERCENT = 80.0  # lines drawn red from this loading on
 COLOUR_BY = ("voltage a", "voltage b", "voltage c", "VUF")
@@ -144,7 +144,7 @@ def _rows(model: Model) -> pd.DataFrame:
     """The interval rows so far (with every column even before the first interval)."""
     if model.interval_rows:
         return pd.DataFrame(model.interval_rows)
-    from model.recorder import SCHEMAS
+    from lemgrid.model.recorder import SCHEMAS
 
     return pd.DataFrame({f.name: pd.Series(dtype=float) for f in SCHEMAS["intervals"]})
 

@@ -20,7 +20,7 @@ def viz_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
         "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # solara would report usage to mixpanel
         "SOLARA_THEME_SHOW_BANNER": "False",
     }
-    command = [sys.executable, "-m", "solara", "run", "viz.app", "--host", host, "--port", str(port)]
+    command = [sys.executable, "-m", "solara", "run", "lemgrid.viz.app", "--host", host, "--port", str(port)]
     return [*command, "--production", "--no-open", "--no-check-version"], env
 
 

@@ -6,9 +6,9 @@ negative ``p_kw``. Powers are averages over the interval; times are SimPy
 seconds since the start of the run.
 """
 
-from agents.devices.appliance import ApplianceCycle, ShiftableAppliance
-from agents.devices.battery import Battery
-from agents.devices.ev import EV, ChargingSession
-from agents.devices.flexibility import Flexibility
+from lemgrid.agents.devices.appliance import ApplianceCycle, ShiftableAppliance
+from lemgrid.agents.devices.battery import Battery
+from lemgrid.agents.devices.ev import EV, ChargingSession
+from lemgrid.agents.devices.flexibility import Flexibility
 
 __all__ = ["EV", "ApplianceCycle", "Battery", "ChargingSession", "Flexibility", "ShiftableAppliance"]

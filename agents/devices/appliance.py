@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from agents.devices.flexibility import Flexibility
+from lemgrid.agents.devices.flexibility import Flexibility
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 import math
 
-from agents.devices.flexibility import Flexibility
+from lemgrid.agents.devices.flexibility import Flexibility
 
 
 class Battery:

@@ -6,7 +6,7 @@ from typing import Any
 
 import simpy
 
-from agents.devices.flexibility import Flexibility
+from lemgrid.agents.devices.flexibility import Flexibility
 
 # 32 A at 230 V is the most a single-phase home charger draws; faster chargers use three phases.
 SINGLE_PHASE_MAX_KW = 7.4
