@@ -688,6 +688,25 @@ class Output(_Section):
     bus_voltages: Literal["all", "households", "none"] = "all"
 
 
+class Bidding(_Section):
+    """How households bid: ``fixed`` or ``curves``.
+
+    ``fixed``: devices follow their policy's plan, the net position is offered
+    as one order; ``curves`` (each device bids a price-quantity curve from its state and the
+    local-price forecast; clearing decides what the devices do; see :mod:`model.bidding`).
+
+    ``forecast`` is the local-price forecast (``yesterday``, ``ema``, ``retail_midpoint``; see
+    :mod:`model.forecasts`) over ``horizon_hours``; ``pv_curtailment_price_eur_per_kwh`` is the
+    price below which PV curtails (only a negative feed-in tariff reaches it).
+    """
+
+    mode: Literal["fixed", "curves"] = "fixed"
+    forecast: Literal["yesterday", "ema", "retail_midpoint"] = "yesterday"
+    ema_weight: float = Field(0.5, gt=0, le=1)
+    horizon_hours: float = Field(24.0, gt=0, le=168)
+    pv_curtailment_price_eur_per_kwh: float = Field(0.0, ge=-10, le=10)
+
+
 class Scenario(_Section):
     """Every input of a run. ``Scenario()`` is the default day on the IEEE European LV feeder."""
 
@@ -707,6 +726,7 @@ class Scenario(_Section):
     flexible_load: FlexibleLoad = Field(default_factory=FlexibleLoad)
     weather: Weather = Field(default_factory=Weather)
     market: Market = Field(default_factory=Market)
+    bidding: Bidding = Field(default_factory=Bidding)
     tariff: Tariff = Field(default_factory=Tariff)
     attack: Attack = Field(default_factory=Attack)
     grid: GridSection = Field(default_factory=GridSection)

@@ -68,6 +68,10 @@ class ShiftableAppliance:
                 startable = c
         return running, startable
 
+    def startable(self, t0_s: float) -> ApplianceCycle | None:
+        """The cycle that could start at ``t0_s`` (None if none may start now)."""
+        return self._state(t0_s)[1]
+
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Either wait (0 kW) or start now; fixed while a cycle runs or when it must start now."""
         if self._flex is not None and self._flex[:2] == (t0_s, t1_s):

@@ -1,0 +1,202 @@
+"""Bid curves: what each device would do at each local price, and how a cleared quantity is split back.
+
+A device states, for the coming interval, a short list of :class:`Step` s
+(price-quantity points in the manner of TESP's device agents): a *buy* step
+``Step(kw > 0, price)`` consumes ``kw`` if the local price is at most
+``price`` (its marginal value); a *sell* step ``Step(kw < 0, price)`` produces
+if the price is at least ``price``. An inelastic step has ``price = inf``
+(buy) or ``-inf`` (sell). The household's curve is the sum of its devices'
+steps, so its net consumption ``q(p)`` falls as the price rises (monotone by
+construction).
+
+The household can always buy from the retailer at ``retail`` and sell to it
+at ``feed_in``, so only prices in ``[feed_in, retail]`` matter:
+:meth:`BidCurve.orders` turns the curve into limit orders in that band (a
+household never both buys and sells), marking the orders the retailer serves
+if the market does not (what the household wants even at ``retail`` or sells
+even at ``feed_in``). After clearing, :meth:`BidCurve.dispatch` splits the
+realised net quantity back onto the devices in merit order: the steps that
+value energy most are served first, and a step whose price is not met does
+not run (a battery whose offer did not clear does not discharge).
+
+Quantities are average kW over the interval; consumption (buying) is
+positive here, the opposite of lemgrid's injection-positive convention, which
+:meth:`BidCurve.dispatch` restores for the devices (``Allocation``).
+"""
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS_KW = 1e-9
+
+
+class CurveError(ValueError):
+    """A bid curve that is not a valid price-quantity curve (e.g. not monotone, or NaN)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One price-quantity point of a device's bid.
+
+    Attributes:
+        device: which device ('base', 'pv', 'battery', 'ev', 'appliance:<i>').
+        kw: > 0 consume (buy) if the price is at most ``price``; < 0 produce (sell) if at least.
+        price_eur_per_kwh: the marginal value; ``inf`` (buy) / ``-inf`` (sell) for an inelastic step.
+        discrete: all or nothing (an appliance cycle either starts or waits).
+    """
+
+    device: str
+    kw: float
+    price_eur_per_kwh: float
+    discrete: bool = False
+
+    @property
+    def buys(self) -> bool:
+        """Whether this step consumes."""
+        return self.kw > 0
+
+
+@dataclass(frozen=True, slots=True)
+class CurveOrder:
+    """A limit order from a curve: ``kwh`` > 0, bought at a price up to ``price`` (sold: at least it).
+
+    ``retail_fallback``: the retailer takes what the market does not (the household
+    wants it even at the retail price, or sells it even at the feed-in tariff).
+    """
+
+    side: str
+    kwh: float
+    price_eur_per_kwh: float
+    retail_fallback: bool
+
+
+class BidCurve:
+    """A household's aggregate bid for one interval: the sum of its devices' steps.
+
+    Args:
+        steps: the devices' steps (zero-quantity steps are dropped).
+        retail_eur_per_kwh, feed_in_eur_per_kwh: the retailer's prices this interval (the band).
+    """
+
+    def __init__(self, steps: Iterable[Step], retail_eur_per_kwh: float, feed_in_eur_per_kwh: float) -> None:
+        given = list(steps)
+        for s in given:
+            if math.isnan(s.kw) or math.isinf(s.kw) or math.isnan(s.price_eur_per_kwh):
+                raise CurveError(f"device {s.device!r}: step {s.kw} kW at {s.price_eur_per_kwh} EUR/kWh")
+        self.steps = [s for s in given if abs(s.kw) > EPS_KW]
+        if not retail_eur_per_kwh >= feed_in_eur_per_kwh:
+            raise CurveError(
+                f"the retail price {retail_eur_per_kwh} is below the feed-in tariff {feed_in_eur_per_kwh}: "
+                "a household could buy and sell back at a profit"
+            )
+        self.retail = retail_eur_per_kwh
+        self.feed_in = feed_in_eur_per_kwh
+
+    def net_kw(self, price: float) -> float:
+        """Net consumption at ``price``: buy steps valued at least it, sell steps asking at most it."""
+        return sum(
+            s.kw
+            for s in self.steps
+            if (s.price_eur_per_kwh >= price if s.buys else s.price_eur_per_kwh <= price)
+        )
+
+    def _levels(self) -> list[float]:
+        """The prices in the band where the curve can change, ascending (band ends included)."""
+        inside = {s.price_eur_per_kwh for s in self.steps if self.feed_in < s.price_eur_per_kwh < self.retail}
+        return sorted(inside | {self.feed_in, self.retail})
+
+    def orders(self, hours: float) -> list[CurveOrder]:
+        """Limit orders (kWh) that reproduce the curve inside the band, never buying and selling at once.
+
+        At a price where a step switches, the household is indifferent, and the
+        order carries that price. What it buys even at the retail price, or sells
+        even at the feed-in tariff, is marked for the retailer's fallback.
+        """
+        levels = self._levels()
+        top = len(levels) - 1
+        at = [self.net_kw(p) for p in levels]  # buys valued p_j and sells asking p_j both on
+        # q between p_j and p_(j+1): the buys valued exactly p_j are off
+        between = [
+            at[j] - sum(s.kw for s in self.steps if s.buys and s.price_eur_per_kwh == p)
+            for j, p in enumerate(levels[:-1])
+        ]
+
+        def demand(q: float) -> float:
+            return max(q, 0.0) * hours
+
+        def supply(q: float) -> float:
+            return max(-q, 0.0) * hours
+
+        raw: list[CurveOrder] = [
+            CurveOrder("buy", demand(at[top]), levels[top], True),
+            CurveOrder("sell", supply(at[0]), levels[0], True),
+        ]
+        if top > 0:
+            raw.append(CurveOrder("buy", demand(between[top - 1]) - demand(at[top]), levels[top], False))
+            raw.append(CurveOrder("sell", supply(between[0]) - supply(at[0]), levels[0], False))
+            raw.append(CurveOrder("buy", demand(at[0]) - demand(between[0]), levels[0], False))
+            raw.append(CurveOrder("sell", supply(at[top]) - supply(between[top - 1]), levels[top], False))
+        for j in range(1, top):
+            raw.append(CurveOrder("buy", demand(between[j - 1]) - demand(between[j]), levels[j], False))
+            raw.append(CurveOrder("sell", supply(between[j]) - supply(between[j - 1]), levels[j], False))
+        return [o for o in raw if o.kwh > EPS_KW * hours]
+
+    def range_kw(self) -> tuple[float, float]:
+        """The least and the most net consumption the curve allows inside the band."""
+        return self.net_kw(self.retail), self.net_kw(self.feed_in)
+
+    def dispatch(self, net_kw: float) -> dict[str, float]:
+        """Each device's consumption (kW, buy positive) at the household's net ``net_kw``, in merit order.
+
+        ``net_kw`` is clamped to :meth:`range_kw`. It fixes the household's price
+        ``p*`` on its own curve: buy steps valued above ``p*`` and sell steps asking
+        below it run; the marginal steps (those at ``p*``) share the remainder pro
+        rata, and a discrete marginal step runs only if filled at least halfway
+        (the meter settles the difference).
+        """
+        low, high = self.range_kw()
+        q = min(max(net_kw, low), high)
+        levels = self._levels()
+        p_star, fraction_buy, fraction_sell = levels[-1], 1.0, 1.0
+        for j, p in enumerate(levels):
+            on = self.net_kw(p)  # sells asking p on, buys valued p on
+            sells = -sum(s.kw for s in self.steps if not s.buys and s.price_eur_per_kwh == p)
+            buys = sum(s.kw for s in self.steps if s.buys and s.price_eur_per_kwh == p)
+            if j > 0 and q >= on - EPS_KW:  # the sells asking p switch on part way
+                p_star, fraction_sell = p, (on + sells - q) / sells if sells > EPS_KW else 1.0
+                break
+            if j < len(levels) - 1 and q >= on - buys - EPS_KW:  # the buys valued p switch off part way
+                p_star, fraction_buy = p, (q - on + buys) / buys if buys > EPS_KW else 0.0
+                break
+        out: dict[str, float] = {}
+        for s in self.steps:
+            p = s.price_eur_per_kwh
+            if s.buys:
+                share = 1.0 if p > p_star else (fraction_buy if p == p_star else 0.0)
+            else:
+                share = 1.0 if p < p_star else (fraction_sell if p == p_star else 0.0)
+            share = min(max(share, 0.0), 1.0)
+            if s.discrete and 0.0 < share < 1.0:
+                share = 1.0 if share >= 0.5 else 0.0
+            out[s.device] = out.get(s.device, 0.0) + s.kw * share
+        return out
+
+
+def check_monotone(prices_eur_per_kwh: Sequence[float], kw: Sequence[float], what: str) -> None:
+    """A user's curve (prices ascending) must not rise with the price; the error names the first break."""
+    p = np.asarray(prices_eur_per_kwh, dtype=float)
+    q = np.asarray(kw, dtype=float)
+    if not (np.isfinite(p).all() and np.isfinite(q).all()):
+        raise CurveError(f"{what}: prices and quantities must be finite numbers")
+    if (np.diff(p) <= 0).any():
+        raise CurveError(f"{what}: prices must rise strictly from point to point, got {list(p)}")
+    rises = np.flatnonzero(np.diff(q) > EPS_KW)
+    if len(rises):
+        i = int(rises[0])
+        raise CurveError(
+            f"{what}: not monotone: {q[i + 1]} kW at {p[i + 1]} EUR/kWh is more than {q[i]} kW at {p[i]}; "
+            "net consumption must not rise with the price"
+        )

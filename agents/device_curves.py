@@ -1,0 +1,103 @@
+"""Each device's bid for the coming interval, from its physical state and a price forecast.
+
+``future`` is the household's forecast of its marginal price (EUR/kWh) for
+the intervals after the coming one, first entry the next interval. Every
+device compares the coming interval's price with what the same energy would
+cost or earn at its best alternative time (after TESP's battery and EV
+agents, which bid from a price forecast and their state):
+
+- base load and anything that must run now: inelastic;
+- PV: sells at any price above its curtailment price;
+- battery: charges if the price is below the value a charged kWh will
+  fetch later (the forecast price of the slot it would be sold in, after
+  losses and wear), discharges above the value of the kWh it gives up;
+- EV: what the deadline needs now is inelastic; the rest is bought if the
+  price is below the n-th cheapest forecast slot before departure (n = slots
+  the rest needs), so its willingness to pay rises as its slack shrinks;
+- shiftable appliance: starts if the price is at most the cheapest start it
+  still has in its window (so the deferral cost rises as the window closes).
+"""
+
+import math
+
+import numpy as np
+
+from lemgrid.agents.bids import Step
+from lemgrid.agents.devices import EV, Battery, ShiftableAppliance
+
+
+def base_step(kw: float) -> list[Step]:
+    """Base load: consumed whatever the price."""
+    return [Step("base", kw, math.inf)]
+
+
+def pv_step(kw: float, curtailment_eur_per_kwh: float) -> list[Step]:
+    """PV output, offered at any price at or above its curtailment price."""
+    return [Step("pv", -kw, curtailment_eur_per_kwh)]
+
+
+def battery_steps(battery: Battery, hours: float, future: np.ndarray) -> list[Step]:
+    """Charge below, discharge above the forecast value of the marginal stored kWh.
+
+    The stored energy is sold in the best forecast slots first, at most one
+    full-power interval per slot; the kWh at the top of storage goes to slot
+    ``k = ceil(E/d) - 1`` (``E`` stored above the minimum, ``d`` one interval's
+    discharge from storage), so discharging now pays if the price beats that
+    slot's price. A kWh charged now would go to slot ``floor(E/d)`` and returns
+    ``eta`` of its price; throughput wear is paid on the way in and out.
+    """
+    flex = battery.flexibility(hours)
+    if len(future) == 0:
+        return []
+    best = np.sort(future)[::-1]
+    stored_kwh = max(battery.energy_kwh - battery.soc_min * battery.capacity_kwh, 0.0)
+    per_slot_kwh = battery.power_kw * hours / battery.eta_discharge
+    eta = battery.eta_charge * battery.eta_discharge
+    wear = battery.degradation_cost_eur_per_kwh
+
+    def slot(rank: int) -> float:
+        return float(best[min(rank, len(best) - 1)])
+
+    steps = []
+    if flex.p_max_kw > 0:
+        steps.append(Step("battery", -flex.p_max_kw, slot(math.ceil(stored_kwh / per_slot_kwh) - 1)))
+    if flex.p_min_kw < 0:
+        value = eta * slot(math.floor(stored_kwh / per_slot_kwh + 1e-9)) - 2 * wear
+        steps.append(Step("battery", -flex.p_min_kw, value))
+    return steps
+
+
+def ev_steps(ev: EV, t0_s: float, t1_s: float, future: np.ndarray) -> list[Step]:
+    """What the deadline needs now (inelastic), and the rest at the n-th cheapest slot before departure."""
+    flex = ev.flexibility(t0_s, t1_s)
+    must_kw, can_kw = -flex.p_max_kw, -flex.p_min_kw
+    steps = [Step("ev", must_kw, math.inf)]
+    if can_kw - must_kw <= 0:
+        return steps
+    hours = (t1_s - t0_s) / 3600
+    stays = ev.stays(t0_s, t1_s)
+    departure_s = min(s.departure_s for s in stays)
+    remaining_kwh = sum(s.remaining_kwh for s in stays) - must_kw * hours
+    slots = min(int((departure_s - t1_s) // (t1_s - t0_s)), len(future))
+    needed = math.ceil(remaining_kwh / (ev.charger_kw * hours) - 1e-9)
+    if slots <= 0 or needed <= 0:
+        return [Step("ev", can_kw, math.inf)]
+    willingness = float(np.sort(future[:slots])[min(needed, slots) - 1])
+    return [*steps, Step("ev", can_kw - must_kw, willingness)]
+
+
+def appliance_steps(
+    appliance: ShiftableAppliance, i: int, t0_s: float, t1_s: float, future: np.ndarray
+) -> list[Step]:
+    """A running or due cycle is inelastic; a cycle that may wait starts if now is its cheapest start."""
+    name = f"appliance:{i}"
+    flex = appliance.flexibility(t0_s, t1_s)
+    running = [Step(name, -flex.p_max_kw, math.inf)]
+    if not flex.discrete:
+        return [Step(name, -flex.p_min_kw, math.inf)]
+    cycle = appliance.startable(t0_s)
+    interval_s = t1_s - t0_s
+    later = int((cycle.window_end_s - appliance.duration_s - t1_s) // interval_s) + 1 if cycle else 0
+    later = min(later, len(future))
+    deferral = float(np.min(future[:later])) if later > 0 else math.inf
+    return [*running, Step(name, flex.p_max_kw - flex.p_min_kw, deferral, discrete=True)]

@@ -1,0 +1,132 @@
+"""Price-responsive bidding (``bidding.mode: curves``): households bid their devices' curves, devices follow.
+
+Per interval: every household's devices state their steps (:mod:`lemgrid.agents.device_curves`)
+from their state and the local-price forecast; the household's strategy shapes
+the aggregate curve (its mark-up on the inelastic position is applied to every
+step); the mechanism clears the orders; each household's realised net is what
+cleared locally plus what the retailer serves of the orders marked for its
+fallback; and the curve splits that net back onto the devices in merit order.
+With ``bidding.mode: fixed`` none of this runs and devices follow their policy's plan.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lemgrid.agents.bids import BidCurve, Step
+from lemgrid.agents.device_curves import appliance_steps, base_step, battery_steps, ev_steps, pv_step
+from lemgrid.agents.household import Household
+from lemgrid.agents.policies import DevicePlan
+from lemgrid.agents.strategies import Decision, Order
+from lemgrid.model.market import Trade
+
+
+@dataclass(frozen=True)
+class CurveBids:
+    """Every household's curve and orders, and what of them the retailer serves if the market does not.
+
+    Attributes:
+        curves: one curve per household.
+        orders: all households' orders, strategies' mark-ups applied.
+        fallback_buy_kwh, fallback_sell_kwh: per household, what it buys even at the retail
+            price and sells even at the feed-in tariff.
+        inelastic_net_kwh: per household, ``fallback_sell - fallback_buy`` (export positive):
+            the position its strategy prices.
+    """
+
+    curves: list[BidCurve]
+    orders: list[Order]
+    fallback_buy_kwh: np.ndarray
+    fallback_sell_kwh: np.ndarray
+
+
+def household_curve(
+    h: Household,
+    base_kw: float,
+    pv_kw: float,
+    t0_s: float,
+    t1_s: float,
+    future: np.ndarray,
+    retail: float,
+    feed_in: float,
+    pv_curtailment_eur_per_kwh: float,
+) -> BidCurve:
+    """The household's aggregate bid: base load, PV and each device's steps."""
+    hours = (t1_s - t0_s) / 3600
+    d = h.devices
+    steps: list[Step] = [*base_step(base_kw), *pv_step(pv_kw, pv_curtailment_eur_per_kwh)]
+    if d.battery is not None:
+        steps += battery_steps(d.battery, hours, future)
+    if d.ev is not None:
+        steps += ev_steps(d.ev, t0_s, t1_s, future)
+    for i, a in enumerate(d.appliances):
+        steps += appliance_steps(a, i, t0_s, t1_s, future)
+    return BidCurve(steps, retail, feed_in)
+
+
+def fallback_positions(curves: Sequence[BidCurve], hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per household, what it buys even at the retail price and sells even at the feed-in tariff (kWh)."""
+    buy = np.zeros(len(curves))
+    sell = np.zeros(len(curves))
+    for i, c in enumerate(curves):
+        for o in c.orders(hours):
+            if o.retail_fallback:
+                if o.side == "buy":
+                    buy[i] += o.kwh
+                else:
+                    sell[i] += o.kwh
+    return buy, sell
+
+
+def shaped_orders(household: int, curve: BidCurve, decision: Decision, hours: float) -> list[Order]:
+    """The curve's orders with the strategy's mark-up on its inelastic position applied to every step.
+
+    A strategy that bids 0.02 below the retail price for its inelastic demand
+    bids 0.02 below every step's value; one that asks above the feed-in tariff
+    asks that much more on every sell step (kept within the retailer band).
+    """
+    markup = {"buy": 0.0, "sell": 0.0}
+    for o in decision.orders:
+        truthful = curve.retail if o.side == "buy" else curve.feed_in
+        markup[o.side] = o.price_eur_per_kwh - truthful
+    return [
+        Order(
+            household,
+            o.side,  # type: ignore[arg-type]
+            o.kwh,
+            min(max(o.price_eur_per_kwh + markup[o.side], curve.feed_in), curve.retail),
+        )
+        for o in curve.orders(hours)
+    ]
+
+
+def realised_net_kw(
+    trades: Sequence[Trade], fallback_buy_kwh: np.ndarray, fallback_sell_kwh: np.ndarray, hours: float
+) -> np.ndarray:
+    """Each household's net consumption (kW): what it cleared, topped up by the retailer for its fallback.
+
+    A household fills its most valued orders first, so the retailer serves the
+    fallback orders' shortfall only: bought ``max(cleared, fallback)``, the same for sold.
+    """
+    n = len(fallback_buy_kwh)
+    bought = np.zeros(n)
+    sold = np.zeros(n)
+    for t in trades:
+        bought[t.buyer] += t.energy_kwh
+        sold[t.seller] += t.energy_kwh
+    return (np.maximum(bought, fallback_buy_kwh) - np.maximum(sold, fallback_sell_kwh)) / hours
+
+
+def plan_from_curve(curve: BidCurve, net_kw: float, n_appliances: int) -> DevicePlan:
+    """The devices' powers (injection positive) at the household's realised net consumption ``net_kw``."""
+    kw = curve.dispatch(net_kw)
+    pv = -kw.get("pv", 0.0)
+    available = -sum(s.kw for s in curve.steps if s.device == "pv")
+    return DevicePlan(
+        pv_kw=pv,
+        pv_curtailed_kw=available - pv,
+        battery_kw=-kw.get("battery", 0.0),
+        ev_kw=-kw.get("ev", 0.0),
+        appliance_kw=[-kw.get(f"appliance:{i}", 0.0) for i in range(n_appliances)],
+    )

@@ -1,0 +1,73 @@
+"""Local-price forecasts: what households expect the local price to be in the coming intervals.
+
+Kinds (``forecast.price``):
+
+- ``yesterday``: the price cleared at the same time the day before;
+- ``ema``: an exponential average of the prices cleared at that time of day
+  (weight ``forecast.ema_weight`` on the newest day);
+- ``retail_midpoint``: no learning, the midpoint of the retail price and the
+  feed-in tariff of that interval (what a uniform auction of price-takers clears at).
+
+An interval without a local price (no trade, or not yet seen) falls back to
+``retail_midpoint``, so every kind has a value for every interval; the
+retailer's prices over the run are known in advance (a tariff is published).
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+FORECAST_KINDS = ("yesterday", "ema", "retail_midpoint")
+
+
+class PriceForecast:
+    """Forecasts of the local price per interval of the run, updated as prices clear.
+
+    Args:
+        kind: one of :data:`FORECAST_KINDS`.
+        retail_eur_per_kwh, feed_in_eur_per_kwh: the retailer's prices for every interval of the run.
+        intervals_per_day: intervals in a day.
+        ema_weight: weight of the newest day in ``ema``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        retail_eur_per_kwh: np.ndarray,
+        feed_in_eur_per_kwh: np.ndarray,
+        intervals_per_day: int,
+        ema_weight: float = 0.5,
+    ) -> None:
+        if kind not in FORECAST_KINDS:
+            raise ValueError(f"forecast kind {kind!r} does not exist; allowed: {', '.join(FORECAST_KINDS)}")
+        self.kind = kind
+        self.midpoint = (np.asarray(retail_eur_per_kwh) + np.asarray(feed_in_eur_per_kwh)) / 2
+        self.per_day = intervals_per_day
+        self.weight = ema_weight
+        self._by_time_of_day = np.full(intervals_per_day, np.nan)
+        self._update: Callable[[int, float], None] = {
+            "yesterday": self._yesterday,
+            "ema": self._ema,
+            "retail_midpoint": self._ignore,
+        }[kind]
+
+    def observe(self, k: int, price_eur_per_kwh: float | None) -> None:
+        """The local price cleared in interval ``k`` (None: no local trade)."""
+        if price_eur_per_kwh is not None and np.isfinite(price_eur_per_kwh):
+            self._update(k % self.per_day, float(price_eur_per_kwh))
+
+    def _yesterday(self, slot: int, price: float) -> None:
+        self._by_time_of_day[slot] = price
+
+    def _ema(self, slot: int, price: float) -> None:
+        old = self._by_time_of_day[slot]
+        self._by_time_of_day[slot] = price if np.isnan(old) else self.weight * price + (1 - self.weight) * old
+
+    def _ignore(self, slot: int, price: float) -> None:
+        """``retail_midpoint`` learns nothing."""
+
+    def ahead(self, k: int, n: int) -> np.ndarray:
+        """The forecast for intervals ``k .. k+n-1`` (cut at the end of the run)."""
+        idx = np.arange(k, min(k + n, len(self.midpoint)))
+        learnt = self._by_time_of_day[idx % self.per_day]
+        return np.where(np.isnan(learnt), self.midpoint[idx], learnt)

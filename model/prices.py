@@ -1,0 +1,136 @@
+"""Price signals: the retailer's import price and feed-in tariff per interval, flat, time-of-use or dynamic.
+
+A dynamic price is indexed on an hourly wholesale (day-ahead) series plus
+fixed adders (levies, taxes, the supplier's margin). The series comes from a
+user's CSV file or from :func:`model_wholesale_eur_per_mwh`, a documented
+model of a day-ahead price with a realistic daily and seasonal shape.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class PriceSeriesError(ValueError):
+    """A wholesale price file or a tariff that cannot be used; the message names the file, row and rule."""
+
+
+def model_wholesale_eur_per_mwh(times: pd.DatetimeIndex) -> np.ndarray:
+    """A modelled day-ahead price (EUR/MWh) at each of ``times`` (local, time-zone aware).
+
+    Shape, not data: a mean of 90 EUR/MWh, 25 higher in mid-winter than in
+    mid-summer (cosine over the year, peak mid-January); each day a night
+    trough at 03:00 (-20), a morning peak at 08:00 (+20), an evening peak at
+    19:00 (+35) and a midday solar dip at 13:00 that is deep in summer (-45)
+    and shallow in winter (-10). These are the features of the German-Luxembourg
+    day-ahead market of 2023-2024 (EPEX SPOT; Fraunhofer ISE energy-charts
+    hourly prices): evening peak above the morning peak, a solar valley that
+    reaches zero on sunny summer weekends. Amplitudes are rounded; use a CSV
+    of real prices (:func:`read_wholesale_csv`) for a study of a particular year.
+    """
+    hour = times.hour.to_numpy() + times.minute.to_numpy() / 60
+    summer = np.cos(2 * np.pi * (times.dayofyear.to_numpy() - 182) / 365.25)  # 1 mid-summer, -1 mid-winter
+
+    def bump(centre: float, width: float) -> np.ndarray:
+        return np.exp(-0.5 * ((hour - centre) / width) ** 2)
+
+    solar_dip = 27.5 + 17.5 * summer
+    return (
+        90.0
+        - 12.5 * summer
+        - 20 * bump(3, 2.0)
+        + 20 * bump(8, 1.5)
+        + 35 * bump(19, 2.0)
+        - solar_dip * bump(13, 2.5)
+    )
+
+
+def read_wholesale_csv(path: str | Path, times: pd.DatetimeIndex) -> np.ndarray:
+    """Hourly prices (EUR/MWh) from ``path`` at each of ``times``, or a :class:`PriceSeriesError`.
+
+    The file has a header ``timestamp,price_eur_per_mwh``; every timestamp
+    carries its UTC offset (ISO 8601, e.g. ``2026-06-01T00:00:00+02:00``);
+    rows are hourly, without gaps or repeats, and cover the whole run.
+    """
+    where = f"wholesale price file {str(path)!r}"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise PriceSeriesError(f"{where}: cannot read it as CSV: {exc}") from None
+    missing = {"timestamp", "price_eur_per_mwh"} - set(frame.columns)
+    if missing:
+        raise PriceSeriesError(
+            f"{where}: needs the columns timestamp,price_eur_per_mwh; missing {sorted(missing)}"
+        )
+    try:
+        stamps = pd.to_datetime(frame.timestamp, format="ISO8601", utc=False)
+    except (ValueError, TypeError) as exc:
+        raise PriceSeriesError(f"{where}: a timestamp is not ISO 8601: {exc}") from None
+    if stamps.dt.tz is None:
+        raise PriceSeriesError(
+            f"{where}: timestamps have no time zone; write them with their UTC offset, "
+            "e.g. 2026-06-01T00:00:00+02:00"
+        )
+    stamps = stamps.dt.tz_convert("UTC")
+    prices = pd.to_numeric(frame.price_eur_per_mwh, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(prices))
+    if len(bad):
+        row = int(bad[0])
+        raise PriceSeriesError(
+            f"{where}: row {row + 2}: price {frame.price_eur_per_mwh.iloc[row]!r} is not a finite number"
+        )
+    step = stamps.diff().iloc[1:]
+    repeat = np.flatnonzero(step.to_numpy() == np.timedelta64(0))
+    if len(repeat):
+        raise PriceSeriesError(
+            f"{where}: row {int(repeat[0]) + 3}: timestamp {stamps.iloc[repeat[0] + 1]} repeats"
+        )
+    off = np.flatnonzero(step.to_numpy() != np.timedelta64(1, "h"))
+    if len(off):
+        row = int(off[0]) + 1
+        raise PriceSeriesError(
+            f"{where}: row {row + 2}: {stamps.iloc[row]} follows {stamps.iloc[row - 1]}; rows must be "
+            "hourly, ascending, without gaps"
+        )
+    hours = times.tz_convert("UTC").floor("h")
+    first, last = stamps.iloc[0], stamps.iloc[-1]
+    if len(hours) and (hours[0] < first or hours[-1] > last):
+        raise PriceSeriesError(
+            f"{where}: covers {first} to {last}, but the run needs {hours[0]} to {hours[-1]} (UTC)"
+        )
+    series = pd.Series(prices, index=pd.DatetimeIndex(stamps))
+    return series.reindex(hours).to_numpy()
+
+
+@dataclass(frozen=True)
+class TimeOfUseWindow:
+    """A clock window [start_hour, end_hour) with its price; end < start wraps past midnight."""
+
+    start_hour: float
+    end_hour: float
+    price_eur_per_kwh: float
+
+    def contains(self, hour: np.ndarray) -> np.ndarray:
+        """Whether each local clock hour lies in the window."""
+        if self.start_hour <= self.end_hour:
+            return (hour >= self.start_hour) & (hour < self.end_hour)
+        return (hour >= self.start_hour) | (hour < self.end_hour)
+
+
+def time_of_use(times: pd.DatetimeIndex, default: float, windows: list[TimeOfUseWindow]) -> np.ndarray:
+    """Price per interval by local clock time: the first window that contains it, else ``default``."""
+    hour = times.hour.to_numpy() + times.minute.to_numpy() / 60
+    price = np.full(len(times), default, dtype=float)
+    taken = np.zeros(len(times), dtype=bool)
+    for w in windows:
+        inside = w.contains(hour) & ~taken
+        price[inside] = w.price_eur_per_kwh
+        taken |= inside
+    return price
+
+
+def indexed(wholesale_eur_per_mwh: np.ndarray, adder_eur_per_kwh: float) -> np.ndarray:
+    """A price that follows the wholesale price: ``wholesale / 1000 + adder`` (EUR/kWh)."""
+    return np.asarray(wholesale_eur_per_mwh, dtype=float) / 1000 + adder_eur_per_kwh
