@@ -51,6 +51,35 @@ class Feeder:
         """Buses of the low-voltage feeder (below 1 kV), where limits apply."""
         return self.net.bus.index[self.net.bus.vn_kv < 1.0]
 
+    @property
+    def bus_ids(self) -> np.ndarray:
+        """The pandapower index of every bus, in the solvers' bus order."""
+        return self.net.bus.index.to_numpy()
+
+    def bus_positions(self, buses: "pd.Index | np.ndarray | pd.Series") -> np.ndarray:
+        """Positions of the given bus ids in the solvers' bus order (-1 where a bus is unknown)."""
+        return self.net.bus.index.get_indexer(buses)
+
+    @property
+    def lv_bus_positions(self) -> np.ndarray:
+        """Positions of the low-voltage buses in the solvers' bus order."""
+        return self.bus_positions(self.lv_buses)
+
+    @property
+    def n_lines(self) -> int:
+        """Number of lines (the solvers' line results have one row each)."""
+        return len(self.net.line)
+
+    @property
+    def line_ids(self) -> np.ndarray:
+        """The pandapower index of every line, in table order."""
+        return self.net.line.index.to_numpy()
+
+    @property
+    def trafo_ids(self) -> np.ndarray:
+        """The pandapower index of every transformer, in table order."""
+        return self.net.trafo.index.to_numpy()
+
 
 def _ieee_european_lv() -> Feeder:
     """IEEE European LV test feeder (906 LV buses, 55 single-phase loads).

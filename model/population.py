@@ -5,11 +5,14 @@ Each concern draws from its own random stream (spawned from the model's
 PV system and battery exactly as they were: scenarios compare like with like.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from lemgrid.agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
 from lemgrid.agents.policies import Devices
+from lemgrid.agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from lemgrid.agents.strategies import largest_remainder
 from lemgrid.grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
 from lemgrid.model.scenario import Scenario, ScenarioError
@@ -198,3 +201,79 @@ def build_devices(
                 ShiftableAppliance(spec.name, spec.power_kw, spec.duration_minutes * 60, cycles)
             )
     return devices
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Each household's base load, reactive load and PV output per interval, (n, n_intervals)."""
+
+    load_kw: np.ndarray
+    load_kvar: np.ndarray
+    pv_kw: np.ndarray
+    clearness: np.ndarray  # the clear-sky index per interval
+
+
+def draw_profiles(
+    cfg: Scenario, pop: pd.DataFrame, times: pd.DatetimeIndex, streams: dict[str, np.random.Generator]
+) -> Profiles:
+    """Base load (BDEW H0 with noise) and PV output (clear sky times a weather index) of every household."""
+    load_kw = base_load_kw(
+        times,
+        cfg.interval_minutes,
+        pop.annual_consumption_kwh.to_numpy(),
+        pop.profile_shift_minutes.to_numpy(),
+        cfg.households.noise_sigma,
+        cfg.households.noise_autocorrelation,
+        streams["households"],
+    )
+    w = cfg.weather
+    clearness = clear_sky_index(
+        times,
+        w.clear_day_probability,
+        w.cloudy_day_mean_clearness,
+        w.cloudy_variability,
+        w.autocorrelation,
+        streams["weather"],
+    )
+    pv_kw = np.zeros_like(load_kw)
+    has_pv = pop.has_pv.to_numpy()
+    if has_pv.any():
+        pv_kw[has_pv] = pv_ac_kw(
+            times,
+            cfg.interval_minutes,
+            cfg.site.latitude_deg,
+            cfg.site.longitude_deg,
+            cfg.site.annual_mean_temperature_c,
+            clearness,
+            pop.pv_kwp.to_numpy()[has_pv],
+            pop.pv_tilt_deg.to_numpy()[has_pv],
+            pop.pv_azimuth_deg.to_numpy()[has_pv],
+            cfg.pv.inverter_ac_dc_ratio,
+            cfg.pv.system_losses,
+            cfg.pv.temperature_coefficient_per_k,
+        )
+    # Households draw reactive power at a fixed power factor; PV inverters run at unity.
+    load_kvar = load_kw * np.tan(np.arccos(cfg.households.power_factor))
+    return Profiles(load_kw, load_kvar, pv_kw, clearness)
+
+
+def attack_targets(
+    cfg: Scenario, pop: pd.DataFrame, feeder_name: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Which households' demand reports the attack manipulates."""
+    attack = cfg.attack
+    n = len(pop)
+    names = pop.household.to_numpy()
+    if attack.kind != "demand":
+        return np.zeros(n, dtype=bool)
+    if attack.households:
+        unknown = sorted(set(attack.households) - set(names))
+        if unknown:
+            raise ValueError(
+                f"scenario field 'attack.households' names households {unknown} that feeder "
+                f"{feeder_name!r} does not have; its households are {list(names[:5])}..."
+            )
+        return np.isin(names, attack.households)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rng.permutation(n)[: int(round(attack.share * n))]] = True
+    return chosen

@@ -16,62 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lemgrid.model.metrics import interval_schema
+
 _F = pa.float64()
 _I = pa.int32()
 _S = pa.string()
 
 SCHEMAS: dict[str, pa.Schema] = {
-    "intervals": pa.schema(
-        [
-            ("interval", _I),
-            ("time", pa.timestamp("s", tz="UTC")),
-            ("clearing_price_eur_per_kwh", _F),
-            ("mean_local_price_eur_per_kwh", _F),
-            ("local_volume_kwh", _F),
-            ("n_trades", _I),
-            ("network_fees_eur", _F),
-            ("curtailed_export_kwh", _F),
-            ("curtailed_import_kwh", _F),
-            ("curtailment_cost_eur", _F),
-            ("constraint_power_flows", _I),
-            ("retail_import_kwh", _F),
-            ("retail_export_kwh", _F),
-            ("retailer_revenue_eur", _F),
-            ("base_load_kw", _F),
-            ("pv_kw", _F),
-            ("pv_curtailed_kw", _F),
-            ("battery_kw", _F),
-            ("ev_kw", _F),
-            ("appliance_kw", _F),
-            ("household_injection_kw", _F),
-            ("converged", pa.bool_()),
-            ("power_flow_error", _S),
-            ("inverter_iterations", _I),
-            ("n_phase_switches", _I),
-            ("vm_min_a_pu", _F),
-            ("vm_min_b_pu", _F),
-            ("vm_min_c_pu", _F),
-            ("vm_max_a_pu", _F),
-            ("vm_max_b_pu", _F),
-            ("vm_max_c_pu", _F),
-            ("vuf_max_percent", _F),
-            ("pvur_max_percent", _F),
-            ("lvur_max_percent", _F),
-            ("n_buses_outside_limits", _I),
-            ("n_customers_outside_limits", _I),
-            ("trafo_loading_a_percent", _F),
-            ("trafo_loading_b_percent", _F),
-            ("trafo_loading_c_percent", _F),
-            ("trafo_unbalance_percent", _F),
-            ("line_loading_max_percent", _F),
-            ("n_lines_overloaded", _I),
-            ("losses_kw", _F),
-            ("feeder_import_kw", _F),
-            ("overvoltage_headroom_pu", _F),
-            ("undervoltage_headroom_pu", _F),
-            ("thermal_headroom_percent", _F),
-        ]
-    ),
+    "intervals": interval_schema(),  # one column per entry of model.metrics.INTERVAL_METRICS
     "households": pa.schema(
         [
             ("interval", _I),
@@ -167,7 +119,19 @@ class Recorder:
         return list(self._buffers)
 
     def add(self, table: str, columns: dict[str, Any]) -> None:
-        """Queue a block of rows (columns of equal length, or scalars broadcast)."""
+        """Queue a block of rows (columns of equal length, or scalars broadcast).
+
+        Every column of the table's schema must be given, and nothing else: a
+        column the schema lacks would otherwise be dropped without a word.
+        """
+        expected = SCHEMAS[table].names
+        if set(columns) != set(expected):
+            missing = sorted(set(expected) - set(columns))
+            extra = sorted(set(columns) - set(expected))
+            raise KeyError(
+                f"table {table!r}: columns missing {missing} and not in its schema {extra}; "
+                "define a column in model/recorder.py SCHEMAS (intervals: model/metrics.py)"
+            )
         self._buffers[table].append(columns)
 
     def end_interval(self) -> None:

@@ -1,16 +1,17 @@
 """Network tariffs: the fees households pay the DSO each interval (review section 5.1).
 
 One class per tariff kind, built from the scenario's ``tariff`` section by
-:func:`make_tariff`. Each returns, per interval, every household's fee and
-every local trade's fee (per-trade fees are split equally between buyer and
-seller and are already included in the households' fees). Fees that depend on
+:func:`make_tariff`, each overriding the hooks of :class:`NetworkTariff` it
+charges for (fee per trade, per-interval charge, end-of-period charge, and what
+the LP forecast needs), so the model never asks which kind it has. ``fees``
+returns, per interval, every household's fee and every local trade's fee
+(already included in the households' fees). Fees that depend on
 the grid (congestion, loss) use sensitivities at the interval's measured
 operating point, computed only when such a tariff is chosen.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -49,26 +50,62 @@ class Fees:
     trade_eur: np.ndarray
 
 
-class NetworkTariff(Protocol):
-    """The interface every network tariff implements."""
+class NetworkTariff:
+    """The hooks every network tariff has; a kind overrides the ones it charges for.
 
-    kind: str
+    - ``trade_fees``: the fee of each local trade (EUR), paid by its buyer
+      (``trade_fee_payer = "buyer"``) or half by each party (``"both"``);
+    - ``interval_charge``: what each household pays in the interval besides
+      its trades' fees (EUR);
+    - ``end_of_period_charge``: what each household pays when a billing period
+      (or the run) ends (EUR);
+    - what the LP forecast needs: ``forecast_import_eur_per_kwh`` (a fee per kWh
+      imported), ``forecast_peak_eur_per_kw`` (the price of a higher household
+      import peak) and ``forecast_peak_so_far_kw`` (the peak already billed);
+    - ``pair_fee_eur_per_kwh``: a fixed [buyer, seller] fee per kWh traded, if the
+      tariff has one (bilateral preferences count it).
+    """
+
+    kind = "none"
+    n = 0
+    charges_trades = False  # whether trade_fees can be non-zero
+    trade_fee_payer = "both"
+    forecast_import_eur_per_kwh = 0.0
+    forecast_peak_eur_per_kw = 0.0
+    pair_fee_eur_per_kwh: np.ndarray | None = None
+
+    def trade_fees(self, x: TariffInputs) -> np.ndarray:
+        """Each delivered trade's fee (EUR)."""
+        return np.zeros(len(x.trades))
+
+    def interval_charge(self, x: TariffInputs) -> np.ndarray:
+        """Each household's charge for the interval besides its trades' fees (EUR)."""
+        return np.zeros(self.n)
+
+    def end_of_period_charge(self) -> np.ndarray:
+        """Each household's charge when the billing period ends (EUR); no kind has one yet."""
+        return np.zeros(self.n)
+
+    def forecast_peak_so_far_kw(self, household: int) -> float:
+        """The import peak household ``household`` has already been billed for in this period."""
+        del household
+        return 0.0
 
     def fees(self, x: TariffInputs) -> Fees:
-        """The fees of one interval."""
-        ...
+        """The fees of one interval: each household's charge plus its share of its trades' fees."""
+        per_trade = self.trade_fees(x)
+        household = self.interval_charge(x)
+        if self.charges_trades:
+            for t, fee in zip(x.trades, per_trade, strict=True):
+                if self.trade_fee_payer == "buyer":
+                    household[t.buyer] += fee
+                else:
+                    household[t.buyer] += fee / 2
+                    household[t.seller] += fee / 2
+        return Fees(household, per_trade)
 
 
-def _split_trade_fees(n: int, trades: list[Trade], per_trade: np.ndarray) -> Fees:
-    """Charge each trade's fee half to its buyer and half to its seller."""
-    household = np.zeros(n)
-    for t, fee in zip(trades, per_trade, strict=True):
-        household[t.buyer] += fee / 2
-        household[t.seller] += fee / 2
-    return Fees(household, per_trade)
-
-
-class NoTariff:
+class NoTariff(NetworkTariff):
     """No network fees."""
 
     kind = "none"
@@ -76,31 +113,30 @@ class NoTariff:
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def fees(self, x: TariffInputs) -> Fees:
-        """Nothing to pay."""
-        return Fees(np.zeros(self.n), np.zeros(len(x.trades)))
 
-
-class Volumetric:
+class Volumetric(NetworkTariff):
     """EUR/kWh on energy bought from the retailer and on energy bought locally (paid by the buyer)."""
 
     kind = "volumetric"
+    charges_trades = True
+    trade_fee_payer = "buyer"
 
     def __init__(self, n: int, import_eur_per_kwh: float, local_trade_eur_per_kwh: float) -> None:
         self.n = n
         self.import_rate = import_eur_per_kwh
         self.local_rate = local_trade_eur_per_kwh
+        self.forecast_import_eur_per_kwh = import_eur_per_kwh
 
-    def fees(self, x: TariffInputs) -> Fees:
-        """Import fee plus the buyer's local-trade fee."""
-        household = x.bought_retail_kwh * self.import_rate
-        per_trade = np.array([t.energy_kwh * self.local_rate for t in x.trades])
-        for t, fee in zip(x.trades, per_trade, strict=True):
-            household[t.buyer] += fee
-        return Fees(household, per_trade)
+    def trade_fees(self, x: TariffInputs) -> np.ndarray:
+        """The buyer's local-trade fee."""
+        return np.array([t.energy_kwh * self.local_rate for t in x.trades])
+
+    def interval_charge(self, x: TariffInputs) -> np.ndarray:
+        """The import fee on energy bought from the retailer."""
+        return x.bought_retail_kwh * self.import_rate
 
 
-class Capacity:
+class Capacity(NetworkTariff):
     """EUR/kW of the peak import in each billing period, billed as the peak rises.
 
     When an interval's import sets a new peak for the period, the increase
@@ -124,8 +160,14 @@ class Capacity:
         self.period = -1
         self.peak_kw = np.zeros(n)
         self.community_peak_kw = 0.0
+        # a household's own peak is what its LP plan can avoid raising
+        self.forecast_peak_eur_per_kw = eur_per_kw if level == "household" else 0.0
 
-    def fees(self, x: TariffInputs) -> Fees:
+    def forecast_peak_so_far_kw(self, household: int) -> float:
+        """The household's import peak billed so far in this period (household level only)."""
+        return float(self.peak_kw[household]) if self.level == "household" else 0.0
+
+    def interval_charge(self, x: TariffInputs) -> np.ndarray:
         """Charge the rise of the peak(s) in this interval."""
         period = x.interval // self.intervals_per_period
         if period != self.period:
@@ -143,27 +185,30 @@ class Capacity:
             if total > self.community_peak_kw and import_kw.sum() > 0:
                 household = (total - self.community_peak_kw) * self.rate * import_kw / import_kw.sum()
                 self.community_peak_kw = total
-        return Fees(household, np.zeros(len(x.trades)))
+        return household
 
 
-class PairFee:
+class PairFee(NetworkTariff):
     """A unit fee per kWh traded between two households, from a fixed [buyer, seller] matrix.
 
     Used for the distance-based fee (rate times electrical distance, Baroche et
     al.) and the zonal fee (rate between different zones, zero inside a zone).
     """
 
+    charges_trades = True
+
     def __init__(self, kind: str, eur_per_kwh: np.ndarray) -> None:
         self.kind = kind
+        self.n = len(eur_per_kwh)
         self.eur_per_kwh = eur_per_kwh
+        self.pair_fee_eur_per_kwh = eur_per_kwh
 
-    def fees(self, x: TariffInputs) -> Fees:
-        """Each trade's energy times its pair's unit fee, split between the parties."""
-        per_trade = np.array([t.energy_kwh * self.eur_per_kwh[t.buyer, t.seller] for t in x.trades])
-        return _split_trade_fees(len(self.eur_per_kwh), x.trades, per_trade)
+    def trade_fees(self, x: TariffInputs) -> np.ndarray:
+        """Each trade's energy times its pair's unit fee (split between the parties)."""
+        return np.array([t.energy_kwh * self.eur_per_kwh[t.buyer, t.seller] for t in x.trades])
 
 
-class Congestion:
+class Congestion(NetworkTariff):
     """PTDF-based congestion charge.
 
     A trade of E kWh from seller s to buyer b changes the flow on branch l by
@@ -174,25 +219,26 @@ class Congestion:
     """
 
     kind = "congestion"
+    charges_trades = True
 
     def __init__(self, n: int, eur_per_kwh: float, threshold_percent: float) -> None:
         self.n = n
         self.rate = eur_per_kwh
         self.threshold = threshold_percent
 
-    def fees(self, x: TariffInputs) -> Fees:
-        """Charge each trade for the flow it adds on congested branches (nothing if the power flow failed)."""
+    def trade_fees(self, x: TariffInputs) -> np.ndarray:
+        """Each trade's charge for the flow it adds on congested branches (nothing if the power flow failed)."""
         state = x.state
         if not state.converged:
-            return Fees(np.zeros(self.n), np.zeros(len(x.trades)))
+            return np.zeros(len(x.trades))
         lines = np.flatnonzero(state.line_loading_percent >= self.threshold)
         trafos = np.flatnonzero(state.trafo_loading_percent.max(axis=1) >= self.threshold)
         if not x.trades or (not len(lines) and not len(trafos)):
-            return Fees(np.zeros(self.n), np.zeros(len(x.trades)))
+            return np.zeros(len(x.trades))
         sens = x.sensitivities()
         ptdf = np.hstack([sens.ptdf_line[:, lines], sens.ptdf_trafo[:, trafos]])
         direction = np.sign(np.concatenate([state.line_p_from_kw[lines], state.trafo_p_hv_kw[trafos]]))
-        per_trade = np.array(
+        return np.array(
             [
                 self.rate
                 * t.energy_kwh
@@ -200,10 +246,9 @@ class Congestion:
                 for t in x.trades
             ]
         )
-        return _split_trade_fees(self.n, x.trades, per_trade)
 
 
-class LossCharge:
+class LossCharge(NetworkTariff):
     """Loss charge from loss sensitivity factors.
 
     A trade of E kWh from seller s to buyer b changes the losses by
@@ -212,18 +257,18 @@ class LossCharge:
     """
 
     kind = "loss"
+    charges_trades = True
 
     def __init__(self, n: int, loss_price_eur_per_kwh: float) -> None:
         self.n = n
         self.price = loss_price_eur_per_kwh
 
-    def fees(self, x: TariffInputs) -> Fees:
-        """Charge each trade the losses it causes at the margin (nothing if the power flow failed)."""
+    def trade_fees(self, x: TariffInputs) -> np.ndarray:
+        """Each trade's charge for the losses it causes at the margin (nothing if the power flow failed)."""
         if not x.trades or not x.state.converged:
-            return Fees(np.zeros(self.n), np.zeros(0))
+            return np.zeros(len(x.trades))
         plsf = x.sensitivities().plsf
-        per_trade = np.array([self.price * t.energy_kwh * (plsf[t.seller] - plsf[t.buyer]) for t in x.trades])
-        return _split_trade_fees(self.n, x.trades, per_trade)
+        return np.array([self.price * t.energy_kwh * (plsf[t.seller] - plsf[t.buyer]) for t in x.trades])
 
 
 TariffBuilder = Callable[[Tariff, int, float, Callable[[], np.ndarray], np.ndarray], NetworkTariff]

@@ -1,0 +1,167 @@
+"""Stage 3, clear: the market clears the orders under the network-constraint mode.
+
+``none`` clears the orders as they are. ``post_check`` clears first; the DSO
+then cuts households and their trades are curtailed pro rata (``trade_cuts``).
+``sensitivity`` and ``opf`` cut the households' orders before clearing. The
+result carries the trades, the price(s), the DSO's cuts and each household's
+cleared quantities, which the dispatch stage will split onto devices.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lemgrid.agents.dso import DSO
+from lemgrid.agents.household import Household
+from lemgrid.agents.policies import DevicePlan
+from lemgrid.agents.strategies import Order
+from lemgrid.grid.sensitivity import one_hot
+from lemgrid.model.constraints import Curtailment, Request
+from lemgrid.model.decide import Decided
+from lemgrid.model.interval import Connections, Interval, injections, reactive
+from lemgrid.model.market import ClearingResult, Mechanism, Trade
+
+TradeCuts = dict[int, tuple[float, str]]  # trade position -> curtailed kWh and the reason
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """The clearing, the DSO's cuts (kW per household) and the trades' curtailments (post-check)."""
+
+    clearing: ClearingResult
+    cut: Curtailment
+    trade_cuts: TradeCuts = field(default_factory=dict)
+
+    @property
+    def bought_kwh(self) -> np.ndarray:
+        """Energy each household bought locally (its cleared purchase)."""
+        bought = np.zeros(len(self.cut.export_kw))
+        for t in self.clearing.trades:
+            bought[t.buyer] += t.energy_kwh
+        return bought
+
+    @property
+    def sold_kwh(self) -> np.ndarray:
+        """Energy each household sold locally (its cleared sale)."""
+        sold = np.zeros(len(self.cut.export_kw))
+        for t in self.clearing.trades:
+            sold[t.seller] += t.energy_kwh
+        return sold
+
+
+@dataclass(frozen=True)
+class Market:
+    """What clearing needs besides the orders: the mechanism, the DSO and where households connect."""
+
+    mechanism: Mechanism
+    dso: DSO
+    households: Sequence[Household]
+    where: Connections
+
+
+def clear(decided: Decided, iv: Interval, market: Market) -> Cleared:
+    """Clear the orders under the DSO's constraint mode."""
+    mode = market.dso.constraint_mode
+    n = len(decided.plans)
+    if mode == "none":
+        return Cleared(market.mechanism.clear(decided.orders), Curtailment.nothing(n))
+    hours = iv.hours
+    request = _request(decided, iv, market)
+    if mode == "post_check":
+        clearing = market.mechanism.clear(decided.orders)
+        cut = market.dso.enforce(request, hours)
+        trades, trade_cuts = cut_trades(clearing.trades, cut, hours)
+        return Cleared(
+            ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, trade_cuts
+        )
+    cut = market.dso.enforce(request, hours)
+    return Cleared(market.mechanism.clear(cut_orders(decided.orders, cut, hours)), cut)
+
+
+def _request(decided: Decided, iv: Interval, market: Market) -> Request:
+    """The reported positions and what each household could shed, as the DSO's constraint mode sees them."""
+    plans, planned_kw = decided.plans, decided.planned_kw
+    n = len(plans)
+    ev_kw = np.array([p.ev_kw for p in plans])
+    battery_kw = np.array([p.battery_kw for p in plans])
+    ev_reducible = _ev_reducible(market.households, plans, iv)
+    export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
+    import_flex = np.clip(np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + ev_reducible), 0, None)
+    export_cost = np.full(n, iv.feed_in_tariff_eur_per_kwh)
+    import_cost = np.full(n, iv.retail_price_eur_per_kwh)
+    for o in decided.orders:
+        (export_cost if o.side == "sell" else import_cost)[o.household] = o.price_eur_per_kwh
+    # a cut of PV or battery lands on the household's phase; of a three-phase charger, on all three
+    where = market.where
+    own_phase = one_hot(where.phase_col)
+    battery_share = np.divide(
+        np.minimum(np.clip(-battery_kw, 0, None), import_flex),
+        import_flex,
+        out=np.ones(n),
+        where=import_flex > 0,
+    )
+    ev_split = np.where(where.ev_three_phase[:, None], 1 / 3, own_phase)
+    return Request(
+        p_kw=injections(decided.reported_kwh / iv.hours, ev_kw, where),
+        q_kvar=reactive(iv.load_kvar, where),
+        export_flex_kw=export_flex,
+        import_flex_kw=import_flex,
+        export_cost=export_cost,
+        import_cost=import_cost,
+        export_direction=own_phase,
+        import_direction=battery_share[:, None] * own_phase + (1 - battery_share[:, None]) * ev_split,
+    )
+
+
+def _ev_reducible(households: Sequence[Household], plans: list[DevicePlan], iv: Interval) -> np.ndarray:
+    """How much less each EV can charge: down to what its deadline still needs."""
+    return np.array(
+        [
+            max(h.devices.ev.flexibility(iv.t0_s, iv.t1_s).p_max_kw - plans[h.index].ev_kw, 0.0)
+            if h.devices.ev is not None
+            else 0.0
+            for h in households
+        ]
+    )
+
+
+def cut_orders(orders: list[Order], cut: Curtailment, hours: float) -> list[Order]:
+    """Orders less each household's cut (sell orders by its export cut, buy orders by its import cut)."""
+    left = {("sell", h): x * hours for h, x in enumerate(cut.export_kw) if x > 0}
+    left.update({("buy", h): x * hours for h, x in enumerate(cut.import_kw) if x > 0})
+    out = []
+    for o in orders:
+        key = (o.side, o.household)
+        take = min(left.get(key, 0.0), o.energy_kwh)
+        if take > 0:
+            left[key] -= take
+        if o.energy_kwh - take > 1e-9:
+            out.append(Order(o.household, o.side, o.energy_kwh - take, o.price_eur_per_kwh))
+    return out
+
+
+def cut_trades(trades: list[Trade], cut: Curtailment, hours: float) -> tuple[list[Trade], TradeCuts]:
+    """Trades less the cuts: a household's cut reduces its local trades pro rata, then its retail exchange.
+
+    Returns the delivered trades (same order, possibly zero energy) and, per curtailed
+    trade position, the energy cut and the reason.
+    """
+    energy = np.array([t.energy_kwh for t in trades])
+    cut_by: TradeCuts = {}
+    for side, cuts in (("seller", cut.export_kw), ("buyer", cut.import_kw)):
+        for h in np.flatnonzero(cuts > 0):
+            mine = [i for i, t in enumerate(trades) if getattr(t, side) == h]
+            total = energy[mine].sum()
+            if total <= 0:
+                continue
+            share = min(cuts[h] * hours / total, 1.0)
+            for i in mine:
+                amount = energy[i] * share
+                energy[i] -= amount
+                before = cut_by.get(i, (0.0, ""))[0]
+                cut_by[i] = (before + amount, cut.reason[h])
+    delivered = [
+        Trade(t.buyer, t.seller, float(e), t.price_eur_per_kwh) for t, e in zip(trades, energy, strict=True)
+    ]
+    return delivered, cut_by

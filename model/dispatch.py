@@ -1,0 +1,62 @@
+"""Stage 4, dispatch: the devices run as planned, less the DSO's cuts.
+
+An export cut curtails PV; an import cut takes battery charging first, then EV
+charging. Each household's devices then run (clipped to their limits) and the
+result is one column per quantity across households.
+"""
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from lemgrid.agents.household import Household
+from lemgrid.agents.policies import DevicePlan
+from lemgrid.model.constraints import Curtailment
+from lemgrid.model.interval import Interval
+
+Columns = dict[str, np.ndarray]  # per-household column name -> values, in household order
+
+
+def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan:
+    """A plan changed by the DSO's cuts: export by curtailing PV, import by less battery, then EV, charging."""
+    out = replace(plan)
+    if export_kw > 0:
+        out.pv_curtailed_kw += export_kw
+        out.pv_kw -= export_kw
+    if import_kw > 0:
+        from_battery = min(import_kw, max(-out.battery_kw, 0.0))
+        out.battery_kw += from_battery
+        out.ev_kw += min(import_kw - from_battery, max(-out.ev_kw, 0.0))
+    return out
+
+
+def dispatch(
+    households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
+) -> tuple[list[DevicePlan], Columns]:
+    """Run every household's devices; returns what each did and the per-household columns."""
+    cut_plans = [
+        cut_plan(plan, float(cut.export_kw[h.index]), float(cut.import_kw[h.index]))
+        for h, plan in zip(households, plans, strict=True)
+    ]
+    done = [h.dispatch(cut_plans[h.index], iv.t0_s, iv.t1_s) for h in households]
+    columns = stack(done, iv.base_load_kw)
+    columns["battery_soc"] = np.array(
+        [h.devices.battery.soc if h.devices.battery else np.nan for h in households]
+    )
+    return done, columns
+
+
+def stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> Columns:
+    """Per-household columns of what the devices did in an interval."""
+    return {
+        "base_load_kw": base_load_kw.copy(),
+        "pv_kw": np.array([d.pv_kw for d in done]),
+        "pv_curtailed_kw": np.array([d.pv_curtailed_kw for d in done]),
+        "battery_kw": np.array([d.battery_kw for d in done]),
+        "ev_kw": np.array([d.ev_kw for d in done]),
+        "appliance_kw": np.array([sum(d.appliance_kw) for d in done]),
+        "net_injection_kw": np.array(
+            [d.net_kw(float(b)) for d, b in zip(done, base_load_kw, strict=True)]
+        ),  # one definition of the net position: DevicePlan.net_kw
+    }

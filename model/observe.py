@@ -1,0 +1,125 @@
+"""Stage 1, observe: every household plans its devices and reports what it expects to exchange.
+
+Each device policy plans the household's devices for the interval (the LP
+policy from a :class:`Forecaster` forecast), the household reports its expected
+net energy (the demand attack may change some reports), and each strategy gets
+an :class:`~agents.strategies.Observation` of its position and the prices.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lemgrid.agents.household import Household
+from lemgrid.agents.policies import DevicePlan, Forecast
+from lemgrid.agents.strategies import Observation
+from lemgrid.model.interval import Interval
+from lemgrid.model.tariffs import NetworkTariff
+
+
+@dataclass(frozen=True)
+class Attack:
+    """The scenario's attack on market data: scaled prices (``price``) or scaled reports (``demand``)."""
+
+    kind: str
+    factor: float
+    start_interval: int
+    targets: np.ndarray  # households whose reports the demand attack scales
+
+    def price_signal(self, k: int) -> float:
+        """The factor on every price the households see in interval ``k``."""
+        return self.factor if self.kind == "price" and k >= self.start_interval else 1.0
+
+    def reports(self, k: int, planned_kwh: np.ndarray) -> np.ndarray:
+        """What the households report as their expected net energy in interval ``k``."""
+        if self.kind == "demand" and k >= self.start_interval:
+            return np.where(self.targets, planned_kwh * self.factor, planned_kwh)
+        return planned_kwh.copy()
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    """Each household's forecast over the strategies' LP horizon.
+
+    Its own load and PV (perfect foresight), the retailer's prices as the price
+    signal shows them plus the tariff's import fee, and the tariff's price of a
+    higher import peak with the peak billed so far in the period.
+    """
+
+    load_kw: np.ndarray  # (n, n_intervals)
+    pv_kw: np.ndarray
+    horizon: int
+    n_intervals: int
+    tariff: NetworkTariff
+
+    def __call__(self, i: int, iv: Interval) -> Forecast:
+        """Household ``i``'s forecast from interval ``iv.k`` on."""
+        k = iv.k
+        end = min(k + self.horizon, self.n_intervals)
+        n = end - k
+        fee = self.tariff.forecast_import_eur_per_kwh
+        return Forecast(
+            load_kw=self.load_kw[i, k:end],
+            pv_kw=self.pv_kw[i, k:end],
+            buy_eur_per_kwh=np.full(n, iv.retail_price_eur_per_kwh * iv.price_signal + fee),
+            sell_eur_per_kwh=np.full(n, iv.feed_in_tariff_eur_per_kwh * iv.price_signal),
+            hours=iv.hours,
+            peak_eur_per_kw=self.tariff.forecast_peak_eur_per_kw,
+            peak_so_far_kw=self.tariff.forecast_peak_so_far_kw(i),
+        )
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The households' plans, planned and reported positions, and their strategies' observations."""
+
+    plans: list[DevicePlan]
+    planned_kw: np.ndarray
+    reported_kwh: np.ndarray
+    observations: list[Observation]
+
+
+def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster, attack: Attack) -> Observed:
+    """Plan every household's devices, take its report and build its strategy's observation."""
+    base_kw, pv_kw = iv.base_load_kw, iv.pv_kw
+    plans = [
+        h.plan(
+            float(base_kw[h.index]),
+            float(pv_kw[h.index]),
+            iv.t0_s,
+            iv.t1_s,
+            forecast(h.index, iv) if h.policy.needs_forecast else None,
+        )
+        for h in households
+    ]
+    planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
+    reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
+    observations = [_observation(h, iv, plans[h.index], float(reported_kwh[h.index])) for h in households]
+    return Observed(plans, planned_kw, reported_kwh, observations)
+
+
+def _observation(h: Household, iv: Interval, plan: DevicePlan, reported_kwh: float) -> Observation:
+    """What household ``h``'s strategy sees: its reported position, the prices and its battery's room."""
+    signal = iv.price_signal
+    battery = h.devices.battery
+    flex = battery.flexibility(iv.hours) if battery is not None else None
+    voltage = iv.last_supply_voltage_pu[h.index]
+    return Observation(
+        household=h.index,
+        interval=iv.k,
+        net_energy_kwh=reported_kwh,
+        retail_price_eur_per_kwh=iv.retail_price_eur_per_kwh * signal,
+        feed_in_tariff_eur_per_kwh=iv.feed_in_tariff_eur_per_kwh * signal,
+        last_price_eur_per_kwh=None
+        if iv.last_price_eur_per_kwh is None
+        else iv.last_price_eur_per_kwh * signal,
+        interval_of_day=iv.k % iv.intervals_per_day,
+        intervals_per_day=iv.intervals_per_day,
+        hours=iv.hours,
+        battery_soc=None if battery is None else battery.soc,
+        battery_planned_kw=plan.battery_kw,
+        battery_min_kw=0.0 if flex is None else flex.p_min_kw,
+        battery_max_kw=0.0 if flex is None else flex.p_max_kw,
+        voltage_pu=None if np.isnan(voltage) else float(voltage),
+    )

@@ -1,0 +1,107 @@
+"""The run's end-of-run tables: EV stays, appliance cycles and the EN 50160 check per household and week."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lemgrid.grid.metrics import VoltageQuality
+
+EV_COLUMNS = [
+    "household",
+    "charger_kw",
+    "three_phase",
+    "arrival",
+    "departure",
+    "energy_needed_kwh",
+    "delivered_kwh",
+    "unmet_kwh",
+    "feasible",
+]
+CYCLE_COLUMNS = [
+    "household",
+    "appliance",
+    "window_start",
+    "window_end",
+    "started",
+    "energy_kwh",
+    "served_kwh",
+    "shortfall_kwh",
+]
+
+
+def _timestamp(start: pd.Timestamp, seconds: float | None) -> pd.Timestamp | None:
+    return None if seconds is None else (start + pd.Timedelta(seconds=seconds)).tz_convert("UTC")
+
+
+def voltage_quality_table(quality: VoltageQuality, names: np.ndarray) -> pd.DataFrame:
+    """EN 50160 check per household and week, with customer-minutes outside limits over the run."""
+    frames = [
+        pd.DataFrame(
+            {
+                "household": names,
+                "week": week["week"],
+                "complete_week": week["complete"],
+                "windows_10min": week["windows"].astype(int),
+                "share_within_10_percent": week["share_within_10_percent"],
+                "min_pu": week["min_pu"],
+                "max_pu": week["max_pu"],
+                "en50160_compliant": week["compliant"],
+                "minutes_outside_limits_in_run": quality.customer_minutes_outside,
+            }
+        )
+        for week in quality.weekly()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def ev_sessions(households: Iterable[Any], start: pd.Timestamp, end_s: float, run_s: float) -> pd.DataFrame:
+    """Every EV stay begun before ``end_s``: needed, delivered and unmet energy (unmet null while home)."""
+    rows = []
+    for h in households:
+        ev = h.devices.ev
+        if ev is None:
+            continue
+        for s in ev.sessions:
+            if s.arrival_s >= end_s:
+                continue
+            plugged_h = (min(s.departure_s, run_s) - max(s.arrival_s, 0)) / 3600
+            rows.append(
+                {
+                    "household": h.name,
+                    "charger_kw": ev.charger_kw,
+                    "three_phase": ev.three_phase,
+                    "arrival": _timestamp(start, s.arrival_s),
+                    "departure": _timestamp(start, s.departure_s),
+                    "energy_needed_kwh": s.energy_needed_kwh,
+                    "delivered_kwh": s.delivered_kwh,
+                    "unmet_kwh": s.unmet_kwh,
+                    "feasible": s.energy_needed_kwh <= ev.charger_kw * plugged_h + 1e-9,
+                }
+            )
+    return pd.DataFrame(rows, columns=EV_COLUMNS)
+
+
+def appliance_cycles(households: Iterable[Any], start: pd.Timestamp, end_s: float) -> pd.DataFrame:
+    """Every appliance cycle opened before ``end_s``: window, start, energy served (shortfall null while open)."""
+    rows = []
+    for h in households:
+        for a in h.devices.appliances:
+            for c in a.cycles:
+                if c.window_start_s >= end_s:
+                    continue
+                closed = c.window_end_s <= end_s
+                rows.append(
+                    {
+                        "household": h.name,
+                        "appliance": a.name,
+                        "window_start": _timestamp(start, c.window_start_s),
+                        "window_end": _timestamp(start, c.window_end_s),
+                        "started": _timestamp(start, c.started_s),
+                        "energy_kwh": a.cycle_energy_kwh,
+                        "served_kwh": c.served_kwh,
+                        "shortfall_kwh": a.cycle_energy_kwh - c.served_kwh if closed else None,
+                    }
+                )
+    return pd.DataFrame(rows, columns=CYCLE_COLUMNS)

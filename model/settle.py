@@ -1,0 +1,143 @@
+"""Stage 6, settle (and learn): who pays whom for what the meters saw, and what the strategies learn.
+
+Settlement comes after the grid step (DESIGN.md lists it before) because
+inverter droops can curtail PV, and households are paid for what was metered.
+The local trades are paid at their price, the retailer takes the rest
+(:mod:`model.settlement`), the tariff's hooks give the DSO's fees
+(:mod:`model.tariffs`), the losses are allocated (:mod:`grid.losses`), and each
+strategy is rewarded with the money it gained against trading the same energy
+with the retailer alone, less its battery's wear.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lemgrid.agents.household import Household
+from lemgrid.agents.strategies import Feedback, Observation
+from lemgrid.grid.losses import allocate_losses
+from lemgrid.grid.sensitivity import Sensitivities, one_hot, sensitivities
+from lemgrid.grid.state import PowerFlowSolver
+from lemgrid.grid.topology import Tree
+from lemgrid.model.clear import Cleared
+from lemgrid.model.dispatch import Columns
+from lemgrid.model.grid_step import GridResult
+from lemgrid.model.interval import Interval
+from lemgrid.model.market import Trade
+from lemgrid.model.settlement import Settlement, settle
+from lemgrid.model.tariffs import NetworkTariff, TariffInputs
+
+
+class _Lazy:
+    """A value computed on first use (sensitivities only some tariffs and allocations need)."""
+
+    def __init__(self, compute: Callable[[], Sensitivities]) -> None:
+        self._compute = compute
+        self._value: Sensitivities | None = None
+
+    def get(self) -> Sensitivities:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What settling needs besides the interval: the tariff, the loss allocation and the feeder."""
+
+    tariff: NetworkTariff
+    loss_allocation: str
+    solver: PowerFlowSolver
+    tree: Callable[[], Tree]  # built on first use
+    phase_col: np.ndarray
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One interval's money: the settlement with fees, each trade's fee and losses, and the rewards.
+
+    ``columns`` adds ``loss_allocation_kwh``, ``battery_wear_eur`` and ``reward_eur``
+    to the per-household columns.
+    """
+
+    settlement: Settlement
+    trade_fees_eur: np.ndarray
+    trade_losses_kwh: np.ndarray
+    columns: Columns
+
+
+def settle_interval(
+    grid: GridResult, cleared: Cleared, iv: Interval, households: Sequence[Household], billing: Billing
+) -> Settled:
+    """Settle the metered energy, charge the tariff, allocate the losses and compute the rewards."""
+    columns = grid.columns
+    state, p_kw, q_kvar = grid.operated.state, grid.operated.p_kw, grid.operated.q_kvar
+    hours = iv.hours
+    net_kwh = columns["net_injection_kw"] * hours
+    trades = cleared.clearing.trades
+    measured = _Lazy(lambda: sensitivities(billing.solver, p_kw, q_kvar, one_hot(billing.phase_col)))
+    settlement = settle(net_kwh, trades, iv.retail_price_eur_per_kwh, iv.feed_in_tariff_eur_per_kwh)
+    fees = billing.tariff.fees(
+        TariffInputs(iv.k, trades, settlement.bought_retail_kwh, net_kwh, state, measured.get)
+    )
+    settlement = settlement.with_network_fees(fees.household_eur)
+    losses_kw = (
+        allocate_losses(
+            billing.loss_allocation,
+            columns["net_injection_kw"],
+            state,
+            billing.tree,
+            lambda: measured.get().plsf,
+        )
+        if state.converged
+        else np.full(len(net_kwh), np.nan)
+    )
+    loss_kwh = losses_kw * hours
+    retailer_only_bill = np.where(
+        net_kwh < 0,
+        -net_kwh * iv.retail_price_eur_per_kwh,
+        -net_kwh * iv.feed_in_tariff_eur_per_kwh,
+    )
+    wear = np.array(
+        [
+            h.devices.battery.degradation_cost_eur(b, hours) if h.devices.battery else 0.0
+            for h, b in zip(households, columns["battery_kw"], strict=True)
+        ]
+    )
+    reward = retailer_only_bill - settlement.bill_eur - wear
+    columns = {**columns, "loss_allocation_kwh": loss_kwh, "battery_wear_eur": wear, "reward_eur": reward}
+    return Settled(settlement, fees.trade_eur, trade_losses(trades, loss_kwh, settlement), columns)
+
+
+def learn(
+    households: Sequence[Household], observations: list[Observation], settled: Settled, cleared: Cleared
+) -> np.ndarray:
+    """Book each household's bill and pass its reward to its strategy; returns what each strategy chose."""
+    bills = settled.settlement.bill_eur
+    reward = settled.columns["reward_eur"]
+    traded = settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh
+    for household in households:
+        i = household.index
+        household.bill_eur += float(bills[i])
+        household.learn(
+            observations[i],
+            Feedback(float(reward[i]), float(traded[i]), cleared.clearing.mean_price_eur_per_kwh),
+        )
+    return np.array([h.strategy.last_action for h in households], dtype=object)
+
+
+def trade_losses(trades: list[Trade], household_kwh: np.ndarray, settlement: Settlement) -> np.ndarray:
+    """Each trade's share of the allocated losses.
+
+    A household's allocation is spread over all its exchanges (local trades and the
+    retailer) in proportion to energy; a trade carries its buyer's and seller's parts.
+    """
+    exchanged = (
+        settlement.bought_local_kwh
+        + settlement.sold_local_kwh
+        + settlement.bought_retail_kwh
+        + settlement.sold_retail_kwh
+    )
+    per_kwh = np.divide(household_kwh, exchanged, out=np.zeros_like(household_kwh), where=exchanged > 0)
+    return np.array([t.energy_kwh * (per_kwh[t.buyer] + per_kwh[t.seller]) for t in trades])
