@@ -10,7 +10,7 @@ With ``bidding.mode: fixed`` none of this runs and devices follow their policy's
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,8 +18,14 @@ from lemgrid.agents.bids import BidCurve, Step
 from lemgrid.agents.device_curves import appliance_steps, base_step, battery_steps, ev_steps, pv_step
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
-from lemgrid.agents.strategies import Decision, Order
-from lemgrid.model.market import Trade
+from lemgrid.agents.strategies import Order
+from lemgrid.model.clear import Cleared, Market, TradeCuts, cut_trades, request
+from lemgrid.model.constraints import Curtailment
+from lemgrid.model.decide import Decided
+from lemgrid.model.forecasts import PriceForecast
+from lemgrid.model.interval import Interval
+from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.scenario import Bidding
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,6 @@ class CurveBids:
         orders: all households' orders, strategies' mark-ups applied.
         fallback_buy_kwh, fallback_sell_kwh: per household, what it buys even at the retail
             price and sells even at the feed-in tariff.
-        inelastic_net_kwh: per household, ``fallback_sell - fallback_buy`` (export positive):
-            the position its strategy prices.
     """
 
     curves: list[BidCurve]
@@ -79,7 +83,7 @@ def fallback_positions(curves: Sequence[BidCurve], hours: float) -> tuple[np.nda
     return buy, sell
 
 
-def shaped_orders(household: int, curve: BidCurve, decision: Decision, hours: float) -> list[Order]:
+def shaped_orders(household: int, curve: BidCurve, placed: Sequence[Order], hours: float) -> list[Order]:
     """The curve's orders with the strategy's mark-up on its inelastic position applied to every step.
 
     A strategy that bids 0.02 below the retail price for its inelastic demand
@@ -87,7 +91,7 @@ def shaped_orders(household: int, curve: BidCurve, decision: Decision, hours: fl
     asks that much more on every sell step (kept within the retailer band).
     """
     markup = {"buy": 0.0, "sell": 0.0}
-    for o in decision.orders:
+    for o in placed:
         truthful = curve.retail if o.side == "buy" else curve.feed_in
         markup[o.side] = o.price_eur_per_kwh - truthful
     return [
@@ -130,3 +134,68 @@ def plan_from_curve(curve: BidCurve, net_kw: float, n_appliances: int) -> Device
         ev_kw=-kw.get("ev", 0.0),
         appliance_kw=[-kw.get(f"appliance:{i}", 0.0) for i in range(n_appliances)],
     )
+
+
+def bid(
+    households: Sequence[Household],
+    placed: Sequence[Order],
+    iv: Interval,
+    forecast: PriceForecast,
+    cfg: Bidding,
+) -> CurveBids:
+    """Stage 2 with curves: every household's curve from its devices and the forecast, shaped by its strategy."""
+    future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours)))
+    retail = iv.retail_price_eur_per_kwh * iv.price_signal
+    feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
+    curves = [
+        household_curve(
+            h,
+            float(iv.base_load_kw[h.index]),
+            float(iv.pv_kw[h.index]),
+            iv.t0_s,
+            iv.t1_s,
+            future * iv.price_signal,
+            retail,
+            feed_in,
+            cfg.pv_curtailment_price_eur_per_kwh,
+        )
+        for h in households
+    ]
+    buy, sell = fallback_positions(curves, iv.hours)
+    by_household: dict[int, list[Order]] = {}
+    for o in placed:  # the strategies' orders on the policy's plan: their mark-ups
+        by_household.setdefault(o.household, []).append(o)
+    orders = [
+        o
+        for h in households
+        for o in shaped_orders(h.index, curves[h.index], by_household.get(h.index, []), iv.hours)
+    ]
+    return CurveBids(curves, orders, buy, sell)
+
+
+def clear_curves(
+    bids: CurveBids, decided: Decided, iv: Interval, market: Market
+) -> tuple[Cleared, list[DevicePlan]]:
+    """Stage 3 with curves: clear the curves' orders, dispatch the devices along them, then the DSO's limits.
+
+    The DSO checks the market's dispatch (every constraint mode acts after
+    clearing here): an import cut takes battery, then EV, charging; an export
+    cut curtails PV; the households' trades are cut pro rata.
+    """
+    clearing = market.mechanism.clear(bids.orders)
+    net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, iv.hours)
+    plans = [
+        plan_from_curve(c, float(net[h.index]), len(h.devices.appliances))
+        for h, c in zip(market.households, bids.curves, strict=True)
+    ]
+    n = len(plans)
+    if market.dso.constraint_mode == "none":
+        return Cleared(clearing, Curtailment.nothing(n)), plans
+    planned_kw = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])
+    dispatched = replace(
+        decided, orders=bids.orders, plans=plans, planned_kw=planned_kw, reported_kwh=planned_kw * iv.hours
+    )
+    cut = market.dso.enforce(request(dispatched, iv, market), iv.hours)
+    trades, trade_cuts = cut_trades(clearing.trades, cut, iv.hours)
+    cuts: TradeCuts = trade_cuts
+    return Cleared(ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, cuts), plans

@@ -67,19 +67,19 @@ def clear(decided: Decided, iv: Interval, market: Market) -> Cleared:
     if mode == "none":
         return Cleared(market.mechanism.clear(decided.orders), Curtailment.nothing(n))
     hours = iv.hours
-    request = _request(decided, iv, market)
+    request_ = request(decided, iv, market)
     if mode == "post_check":
         clearing = market.mechanism.clear(decided.orders)
-        cut = market.dso.enforce(request, hours)
+        cut = market.dso.enforce(request_, hours)
         trades, trade_cuts = cut_trades(clearing.trades, cut, hours)
         return Cleared(
             ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, trade_cuts
         )
-    cut = market.dso.enforce(request, hours)
+    cut = market.dso.enforce(request_, hours)
     return Cleared(market.mechanism.clear(cut_orders(decided.orders, cut, hours)), cut)
 
 
-def _request(decided: Decided, iv: Interval, market: Market) -> Request:
+def request(decided: Decided, iv: Interval, market: Market) -> Request:
     """The reported positions and what each household could shed, as the DSO's constraint mode sees them."""
     plans, planned_kw = decided.plans, decided.planned_kw
     n = len(plans)

@@ -14,6 +14,7 @@ by one interval.
 import json
 import time
 import zoneinfo
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,19 @@ from lemgrid.agents.dso import DSO, Controls
 from lemgrid.agents.household import Household, Retailer
 from lemgrid.agents.policies import DEVICE_POLICIES
 from lemgrid.agents.strategies import Order, make_strategy
-from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.feeders import PHASES
+from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality
 from lemgrid.grid.solver import make_solver
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
 from lemgrid.model import run_tables
+from lemgrid.model.bidding import bid, clear_curves
 from lemgrid.model.clear import Market, clear
 from lemgrid.model.constraints import Curtailment, Grid, Limits, make_constraint_method
 from lemgrid.model.decide import decide
 from lemgrid.model.dispatch import dispatch
+from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.grid_step import Network, RunMeasures, grid_step
 from lemgrid.model.interval import Connections, Interval
 from lemgrid.model.market import ClearingResult
@@ -181,6 +184,13 @@ class Model(mesa.Model):
         self._attack = Attack(attack.kind, attack.factor, attack.start_interval, self._attacked)
         horizon = max(1, round(cfg.strategies.lp_horizon_hours / cfg.interval_hours))
         self._forecaster = Forecaster(self.load_kw, self.pv_kw, horizon, cfg.n_intervals, self.tariff)
+        self.price_forecast = PriceForecast(
+            cfg.bidding.forecast,
+            np.full(cfg.n_intervals, cfg.market.retail_price_eur_per_kwh),
+            np.full(cfg.n_intervals, cfg.market.feed_in_tariff_eur_per_kwh),
+            1440 // cfg.interval_minutes,
+            cfg.bidding.ema_weight,
+        )
 
     def _add_grid(self, devices: list[Any]) -> None:
         """The solver, the DSO agent with its controls and constraint mode, and the stages' views of the feeder."""
@@ -295,9 +305,17 @@ class Model(mesa.Model):
         iv, households, tic = self._interval(), self.households, time.perf_counter()
         observed = observe(households, iv, self._forecaster, self._attack)
         decided = decide(households, observed, iv.hours)
+        bids = None
+        if self.config.bidding.mode == "curves":
+            bids = bid(households, decided.orders, iv, self.price_forecast, self.config.bidding)
         toc = self._lap("decide", tic)
-        cleared = clear(decided, iv, self._market)
-        _, columns = dispatch(households, decided.plans, cleared.cut, iv)
+        if bids is None:
+            cleared, plans = clear(decided, iv, self._market), decided.plans
+        else:
+            cleared, plans = clear_curves(bids, decided, iv, self._market)
+            decided = replace(decided, orders=bids.orders)
+        self.price_forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
+        _, columns = dispatch(households, plans, cleared.cut, iv)
         toc = self._lap("clear", toc)
         grid = grid_step(columns, iv, self.dso, households, self._network, self._measures)
         toc = self._lap("grid", toc)
