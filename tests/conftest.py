@@ -20,6 +20,13 @@ DAY_SCENARIOS = {
     "default": [],
     # the same day with every kind of device
     "devices": ["penetration.ev=0.5", "penetration.battery=0.4", "penetration.flexible_load=0.5"],
+    # the same devices bidding their curves: the clearing dispatches them
+    "curves": [
+        "penetration.ev=0.5",
+        "penetration.battery=0.4",
+        "penetration.flexible_load=0.5",
+        "bidding.mode=curves",
+    ],
 }
 TABLES = (
     "intervals",

@@ -3,7 +3,8 @@
 ``tests/data/default_experiment_columns.json`` holds a hash of every column of
 every Parquet table of every run of ``experiments/pricing_designs.yaml``
 (15 runs), recorded on main before the interval loop was split into stages
-(commit 4fc369a). A refactoring that changes any recorded value, even in the
+(commit 4fc369a); ``tests/data/pricing_designs_fixed.yaml`` is that experiment file
+with its bidding named (``bidding.mode: fixed``). A refactoring that changes any recorded value, even in the
 last bit, fails here. Columns added later are not in the reference and are
 not compared; a column or table that disappears fails. Regenerate the file
 only when a change of results is intended, and say so in the commit.

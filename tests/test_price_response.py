@@ -1,0 +1,76 @@
+"""Households respond to local prices: with bid curves the market design moves the devices and the grid."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lemgrid.model import Model
+
+from .conftest import hourly
+
+DEVICES = {
+    "days": 2,
+    "grid.solver": "power_grid_model",
+    "penetration.pv": 0.6,
+    "penetration.battery": 0.3,
+    "penetration.ev": 0.3,
+    "penetration.flexible_load": 0.5,
+}
+DESIGNS = {
+    "fixed": {"bidding.mode": "fixed"},
+    "retail_only": {"bidding.mode": "curves", "market.pricing": "retail_only"},
+    "uniform": {"bidding.mode": "curves"},
+    "heterogeneous": {"bidding.mode": "curves", "market.pricing": "heterogeneous", "market.mechanism": "p2p"},
+}
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, Model]:
+    out = {}
+    for name, keys in DESIGNS.items():
+        model = Model(hourly(**DEVICES, **keys))
+        while model.running:
+            model.step()
+        out[name] = model
+    return out
+
+
+def _rows(model: Model) -> pd.DataFrame:
+    return pd.DataFrame(model.interval_rows)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("retail_only", "uniform"), ("uniform", "heterogeneous"), ("fixed", "uniform")]
+)
+def test_device_dispatch_differs_between_designs(runs, a, b):
+    for device in ("battery_kw", "ev_kw", "appliance_kw"):
+        assert np.abs(_rows(runs[a])[device] - _rows(runs[b])[device]).max() > 0.1, device
+
+
+def test_the_local_price_varies_with_the_communitys_surplus(runs):
+    rows = _rows(runs["uniform"])
+    traded = rows[rows.local_volume_kwh > 0]
+    assert traded.clearing_price_eur_per_kwh.std() >= 0.02
+    net_export = traded.household_injection_kw
+    assert np.corrcoef(traded.clearing_price_eur_per_kwh, net_export)[0, 1] <= -0.5
+
+
+def test_flexible_energy_moves_to_cheaper_intervals_without_unmet_ev_energy(runs):
+    price = _rows(runs["uniform"]).clearing_price_eur_per_kwh.ffill().bfill().to_numpy()
+
+    def cost_per_kwh(model: Model) -> float:
+        rows = _rows(model)
+        used = -(rows.ev_kw + rows.appliance_kw + rows.battery_kw.clip(upper=0)).to_numpy()
+        return float((price * used).sum() / used.sum())
+
+    assert cost_per_kwh(runs["uniform"]) < cost_per_kwh(runs["fixed"])
+    unmet = {name: runs[name].ev_sessions().unmet_kwh.fillna(0).sum() for name in ("fixed", "uniform")}
+    assert unmet["uniform"] <= unmet["fixed"] + 1e-9
+
+
+def test_without_a_market_batteries_serve_their_own_home_and_never_export(runs):
+    # nobody buys a battery's offer above the feed-in tariff, so the feeder never exports more than the PV
+    model = runs["retail_only"]
+    rows = _rows(model)
+    assert rows.local_volume_kwh.sum() == 0
+    assert (rows.household_injection_kw <= rows.pv_kw + 1e-9).all()
