@@ -193,11 +193,13 @@ class DSO(mesa.Agent):
         """Remember the interval's highest VUF (the phase-switching trigger)."""
         self.last_vuf_percent = vuf_max_percent
 
-    def collect(self, fees_eur: float, curtailed_export_kwh: float, curtailed_import_kwh: float) -> None:
-        """Book one interval's network fees and curtailed energy."""
+    def collect(
+        self, fees_eur: float, export_cut_kw: np.ndarray, import_cut_kw: np.ndarray, hours: float
+    ) -> None:
+        """Book one interval's network fees and the energy its cuts took off exports and imports."""
         self.revenue_eur += fees_eur
-        self.curtailed_export_kwh += curtailed_export_kwh
-        self.curtailed_import_kwh += curtailed_import_kwh
+        self.curtailed_export_kwh += float(export_cut_kw.sum() * hours)
+        self.curtailed_import_kwh += float(import_cut_kw.sum() * hours)
 
     def cost_recovery(self, hours: float) -> float | None:
         """Revenue over the network's cost for ``hours`` of operation (None if the network costs nothing)."""

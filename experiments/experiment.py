@@ -67,11 +67,12 @@ class Experiment(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: list[str]) -> list[str]:
-        from lemgrid.experiments.report import METRICS
+        from lemgrid.model.metrics import report_metrics
 
-        unknown = [m for m in v if m not in METRICS]
+        known = report_metrics()
+        unknown = [m for m in v if m not in known]
         if unknown:
-            raise ValueError(f"unknown metrics {unknown}; available: {', '.join(METRICS)}")
+            raise ValueError(f"unknown metrics {unknown}; available: {', '.join(known)}")
         return v
 
     @field_validator("analyses")

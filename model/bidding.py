@@ -19,13 +19,13 @@ from lemgrid.agents.device_curves import appliance_steps, base_step, battery_ste
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
 from lemgrid.agents.strategies import Order
-from lemgrid.model.clear import Cleared, Market, TradeCuts, cut_trades, request
+from lemgrid.model.clear import Cleared, Market, TradeCuts, clear, cut_trades, request
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.decide import Decided
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
 from lemgrid.model.market import ClearingResult, Trade
-from lemgrid.model.scenario import Bidding
+from lemgrid.model.scenario import Bidding, Scenario
 
 
 @dataclass(frozen=True)
@@ -199,3 +199,32 @@ def clear_curves(
     trades, trade_cuts = cut_trades(clearing.trades, cut, iv.hours)
     cuts: TradeCuts = trade_cuts
     return Cleared(ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, cuts), plans
+
+
+def price_forecast(cfg: Scenario) -> PriceForecast:
+    """The run's local-price forecast, as ``bidding.forecast`` names it."""
+    return PriceForecast(
+        cfg.bidding.forecast,
+        np.full(cfg.n_intervals, cfg.market.retail_price_eur_per_kwh),
+        np.full(cfg.n_intervals, cfg.market.feed_in_tariff_eur_per_kwh),
+        1440 // cfg.interval_minutes,
+        cfg.bidding.ema_weight,
+    )
+
+
+def clear_bids(
+    decided: Decided, iv: Interval, market: Market, forecast: PriceForecast, cfg: Bidding
+) -> tuple[Decided, Cleared, list[DevicePlan]]:
+    """Stages 2-3 as ``bidding.mode`` says: the strategies' orders on fixed plans, or the devices' curves.
+
+    Returns the orders as placed, the clearing and the plans the devices then follow;
+    the forecast learns the interval's local price.
+    """
+    if cfg.mode == "fixed":
+        cleared, plans = clear(decided, iv, market), decided.plans
+    else:
+        bids = bid(market.households, decided.orders, iv, forecast, cfg)
+        cleared, plans = clear_curves(bids, decided, iv, market)
+        decided = replace(decided, orders=bids.orders)
+    forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
+    return decided, cleared, plans

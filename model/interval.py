@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class PowerFlowError(RuntimeError):
+    """A power flow failed and the scenario says to abort (``grid.on_nonconvergence=abort``)."""
+
+
 @dataclass(frozen=True)
 class Interval:
     """One interval's time and what the households see when it starts.

@@ -310,3 +310,427 @@ def interval_row(outcome: "Outcome") -> dict[str, Any]:
 def interval_schema() -> pa.Schema:
     """The intervals table's Arrow schema, in registry order."""
     return pa.schema([(m.name, m.dtype) for m in INTERVAL_METRICS])
+
+
+# --- run metrics (summary.json) ------------------------------------------------------------
+
+
+def _max(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(values.max()) if len(values) else None
+
+
+def _min(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(values.min()) if len(values) else None
+
+
+def _p95(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(np.percentile(values, 95)) if len(values) else None
+
+
+def _share(part: float, whole: float) -> float | None:
+    return 1.0 - part / whole if whole > 0 else None
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run metric aggregates: the interval rows and the run's end-of-run state.
+
+    Attributes:
+        config: the scenario; rows: one dict per interval (``interval_row``).
+        bills_eur: each household's bill over the run.
+        retailer_revenue_eur: the retailer's net revenue.
+        dso: the DSO agent (revenue, cost recovery).
+        ev_sessions, voltage_quality: the end-of-run tables.
+        congested_lines: lines above their limit in at least one interval.
+    """
+
+    config: Any
+    rows: list[dict[str, Any]]
+    bills_eur: np.ndarray
+    retailer_revenue_eur: float
+    dso: Any
+    ev_sessions: Any
+    voltage_quality: Any
+    congested_lines: np.ndarray
+
+    def col(self, name: str) -> np.ndarray:
+        """One interval column over the run, as floats (None as NaN)."""
+        return np.array([r[name] for r in self.rows], dtype=float)
+
+    def energy_kwh(self, name: str, sign: float = 1.0) -> float:
+        """A feeder-total power column summed over the run, in kWh (``+ 0.0`` turns -0.0 into 0.0)."""
+        return float(sign * self.col(name).sum() * self.config.interval_hours) + 0.0
+
+    @property
+    def consumption_kwh(self) -> float:
+        """Base load plus EV charging plus appliance cycles (battery charging is storage)."""
+        base_kwh = float(self.col("base_load_kw").sum() * self.config.interval_hours)
+        return base_kwh + self.energy_kwh("ev_kw", -1) + self.energy_kwh("appliance_kw", -1)
+
+    def phases(self, template: str) -> np.ndarray:
+        """(3, n_intervals) of a per-phase column, ``template`` with ``{p}`` for the phase."""
+        return np.stack([self.col(template.format(p=p)) for p in PHASES])
+
+    @property
+    def congested(self) -> np.ndarray:
+        """Intervals in which any line or a transformer phase is above its loading limit."""
+        trafo = np.nan_to_num(self.phases("trafo_loading_{p}_percent"), nan=0.0).max(axis=0)
+        return (self.col("n_lines_overloaded") > 0) | (trafo > 100.0)
+
+
+@dataclass(frozen=True)
+class RunMetric:
+    """One entry of summary.json: how it aggregates a run; ``report``: its label in experiment reports."""
+
+    name: str
+    unit: str
+    description: str
+    aggregate: Callable[[Run], Any]
+    report: str | None = None
+
+
+def _mean_price(r: Run) -> float | None:
+    volume, price = r.col("local_volume_kwh"), r.col("mean_local_price_eur_per_kwh")
+    traded = volume > 0
+    return float((price[traded] * volume[traded]).sum() / volume[traded].sum()) if traded.any() else None
+
+
+def _errors(r: Run) -> list[str]:
+    return [f"interval {x['interval']}: {x['power_flow_error']}" for x in r.rows if not x["converged"]][:10]
+
+
+def _compliant_share(r: Run) -> float | None:
+    vq = r.voltage_quality
+    return float(vq.groupby("household").en50160_compliant.all().mean()) if len(vq) else None
+
+
+def _mean_spread(r: Run) -> float | None:
+    spread = r.col("local_price_spread_eur_per_kwh")
+    return float(np.nanmean(spread)) if (~np.isnan(spread)).any() else None
+
+
+def _per_phase_run(template: str, reduce: Callable[[np.ndarray], Any]) -> Callable[[Run], dict[str, Any]]:
+    def value(r: Run) -> dict[str, Any]:
+        stacked = r.phases(template)
+        return {p: reduce(stacked[i]) for i, p in enumerate(PHASES)}
+
+    return value
+
+
+_R = RunMetric
+RUN_METRICS: list[RunMetric] = [
+    _R("run_id", "", "hash of the resolved scenario", lambda r: r.config.run_id()),
+    _R("intervals", "", "intervals simulated", lambda r: len(r.rows)),
+    _R("intervals_planned", "", "intervals the scenario asks for", lambda r: r.config.n_intervals),
+    _R(
+        "intervals_not_converged",
+        "",
+        "intervals whose power flow failed",
+        lambda r: int((~np.array([x["converged"] for x in r.rows], dtype=bool)).sum()),
+    ),
+    _R("power_flow_errors", "", "the first ten power-flow failures", _errors),
+    _R("consumption_kwh", "kWh", "base load + EV charging + appliance cycles", lambda r: r.consumption_kwh),
+    _R(
+        "base_load_kwh",
+        "kWh",
+        "households' base load",
+        lambda r: float(r.col("base_load_kw").sum() * r.config.interval_hours),
+    ),
+    _R("ev_kwh", "kWh", "EV charging", lambda r: r.energy_kwh("ev_kw", -1)),
+    _R("appliance_kwh", "kWh", "appliance cycles", lambda r: r.energy_kwh("appliance_kw", -1)),
+    _R("pv_kwh", "kWh", "PV generation", lambda r: float(r.col("pv_kw").sum() * r.config.interval_hours)),
+    _R(
+        "pv_curtailed_kwh",
+        "kWh",
+        "PV curtailed",
+        lambda r: float(r.col("pv_curtailed_kw").sum() * r.config.interval_hours),
+    ),
+    _R(
+        "battery_charged_kwh",
+        "kWh",
+        "energy charged into batteries",
+        lambda r: float(-np.clip(r.col("battery_kw"), None, 0).sum() * r.config.interval_hours) + 0.0,
+    ),
+    _R(
+        "battery_discharged_kwh",
+        "kWh",
+        "energy discharged from batteries",
+        lambda r: float(np.clip(r.col("battery_kw"), 0, None).sum() * r.config.interval_hours),
+        "energy discharged from batteries (kWh)",
+    ),
+    _R("ev_sessions_ended", "", "EV stays that ended", lambda r: int(len(r.ev_sessions.unmet_kwh.dropna()))),
+    _R(
+        "ev_unmet_kwh",
+        "kWh",
+        "EV energy not delivered by departure",
+        lambda r: float(r.ev_sessions.unmet_kwh.dropna().sum()),
+    ),
+    _R(
+        "local_traded_kwh",
+        "kWh",
+        "energy traded locally",
+        lambda r: float(r.col("local_volume_kwh").sum()),
+        "energy traded locally (kWh)",
+    ),
+    _R(
+        "mean_clearing_price_eur_per_kwh",
+        "EUR/kWh",
+        "volume-weighted mean of the local trades' prices",
+        _mean_price,
+        "mean local price (EUR/kWh)",
+    ),
+    _R(
+        "retail_import_kwh",
+        "kWh",
+        "energy bought from the retailer",
+        lambda r: float(r.col("retail_import_kwh").sum()),
+    ),
+    _R(
+        "retail_export_kwh",
+        "kWh",
+        "energy sold to the retailer",
+        lambda r: float(r.col("retail_export_kwh").sum()),
+    ),
+    _R(
+        "self_sufficiency",
+        "",
+        "`1 - retail import / consumption`",
+        lambda r: _share(float(r.col("retail_import_kwh").sum()), r.consumption_kwh),
+        "self-sufficiency",
+    ),
+    _R(
+        "self_consumption",
+        "",
+        "`1 - retail export / PV generation`",
+        lambda r: _share(
+            float(r.col("retail_export_kwh").sum()), float(r.col("pv_kw").sum() * r.config.interval_hours)
+        ),
+        "self-consumption",
+    ),
+    _R(
+        "feeder_import_kwh",
+        "kWh",
+        "energy drawn from the upstream grid",
+        lambda r: float(np.nansum(np.clip(r.col("feeder_import_kw"), 0, None)) * r.config.interval_hours),
+    ),
+    _R(
+        "feeder_export_kwh",
+        "kWh",
+        "energy sent to the upstream grid",
+        lambda r: float(np.nansum(np.clip(-r.col("feeder_import_kw"), 0, None)) * r.config.interval_hours),
+    ),
+    _R(
+        "losses_kwh",
+        "kWh",
+        "active losses",
+        lambda r: float(np.nansum(r.col("losses_kw")) * r.config.interval_hours),
+        "losses (kWh)",
+    ),
+    _R(
+        "peak_feeder_import_kw",
+        "kW",
+        "highest feeder import",
+        lambda r: _max(r.col("feeder_import_kw")),
+        "peak feeder import (kW)",
+    ),
+    _R(
+        "peak_feeder_export_kw",
+        "kW",
+        "highest feeder export",
+        lambda r: _max(-r.col("feeder_import_kw")),
+        "peak feeder export (kW)",
+    ),
+    _R(
+        "vm_min_pu",
+        "p.u.",
+        "lowest voltage per phase",
+        _per_phase_run("vm_min_{p}_pu", _min),
+        "lowest voltage (p.u.)",
+    ),
+    _R(
+        "vm_max_pu",
+        "p.u.",
+        "highest voltage per phase",
+        _per_phase_run("vm_max_{p}_pu", _max),
+        "highest voltage (p.u.)",
+    ),
+    _R(
+        "intervals_with_voltage_violation",
+        "",
+        "intervals with an LV bus outside the voltage limits",
+        lambda r: int(np.nansum(r.col("n_buses_outside_limits") > 0)),
+        "intervals with a voltage violation",
+    ),
+    _R(
+        "bus_intervals_outside_limits",
+        "",
+        "LV buses outside the limits, summed over intervals",
+        lambda r: int(np.nansum(r.col("n_buses_outside_limits"))),
+    ),
+    _R("vuf_max_percent", "%", "highest VUF", lambda r: _max(r.col("vuf_max_percent")), "highest VUF (%)"),
+    _R(
+        "pvur_max_percent", "%", "highest PVUR", lambda r: _max(r.col("pvur_max_percent")), "highest PVUR (%)"
+    ),
+    _R(
+        "vuf_p95_percent",
+        "%",
+        "95th percentile over the intervals of each interval's highest VUF",
+        lambda r: _p95(r.col("vuf_max_percent")),
+        "VUF, 95th percentile over intervals (%)",
+    ),
+    _R(
+        "pvur_p95_percent",
+        "%",
+        "95th percentile over the intervals of each interval's highest PVUR",
+        lambda r: _p95(r.col("pvur_max_percent")),
+        "PVUR, 95th percentile over intervals (%)",
+    ),
+    _R("lvur_max_percent", "%", "highest LVUR", lambda r: _max(r.col("lvur_max_percent"))),
+    _R(
+        "customer_minutes_outside_limits",
+        "min",
+        "households whose supply voltage is outside the limits, times minutes",
+        lambda r: float(np.nansum(r.col("n_customers_outside_limits"))) * r.config.interval_minutes,
+        "customer-minutes outside limits",
+    ),
+    _R("en50160_compliant_share", "", "households compliant with EN 50160 in every week", _compliant_share),
+    _R(
+        "min_overvoltage_headroom_pu",
+        "p.u.",
+        "smallest overvoltage headroom (negative: violated)",
+        lambda r: _min(r.col("overvoltage_headroom_pu")),
+        "smallest overvoltage headroom (p.u.; negative: violated)",
+    ),
+    _R(
+        "min_undervoltage_headroom_pu",
+        "p.u.",
+        "smallest undervoltage headroom (negative: violated)",
+        lambda r: _min(r.col("undervoltage_headroom_pu")),
+    ),
+    _R(
+        "min_thermal_headroom_percent",
+        "%",
+        "smallest thermal headroom (negative: violated)",
+        lambda r: _min(r.col("thermal_headroom_percent")),
+    ),
+    _R(
+        "trafo_loading_max_percent",
+        "%",
+        "highest transformer loading per phase",
+        _per_phase_run("trafo_loading_{p}_percent", _max),
+        "highest transformer phase loading (%)",
+    ),
+    _R(
+        "trafo_unbalance_max_percent",
+        "%",
+        "highest transformer loading unbalance",
+        lambda r: _max(r.col("trafo_unbalance_percent")),
+    ),
+    _R(
+        "line_loading_max_percent",
+        "%",
+        "highest line loading",
+        lambda r: _max(r.col("line_loading_max_percent")),
+        "highest line loading (%)",
+    ),
+    _R(
+        "intervals_with_line_overload",
+        "",
+        "intervals with a line above its limit",
+        lambda r: int(np.nansum(r.col("n_lines_overloaded") > 0)),
+    ),
+    _R(
+        "overloaded_line_hours",
+        "h",
+        "lines above their limit times hours",
+        lambda r: float(np.nansum(r.col("n_lines_overloaded")) * r.config.interval_hours),
+    ),
+    _R(
+        "congested_hours",
+        "h",
+        "hours in which any line or a transformer phase is above its limit",
+        lambda r: float(r.congested.sum() * r.config.interval_hours),
+        "hours with a line or transformer above its limit",
+    ),
+    _R(
+        "congested_line_share",
+        "",
+        "lines above their limit in at least one interval, over all lines",
+        lambda r: float(r.congested_lines.mean()) if len(r.congested_lines) else None,
+        "share of lines above their limit at least once",
+    ),
+    _R(
+        "household_bills_eur",
+        "EUR",
+        "all households' bills",
+        lambda r: float(r.bills_eur.sum()),
+        "household bills, all households (EUR)",
+    ),
+    _R("retailer_revenue_eur", "EUR", "the retailer's net revenue", lambda r: float(r.retailer_revenue_eur)),
+    _R(
+        "dso_revenue_eur",
+        "EUR",
+        "network fees received",
+        lambda r: float(r.dso.revenue_eur),
+        "DSO network fees (EUR)",
+    ),
+    _R(
+        "dso_cost_recovery",
+        "",
+        "network fees over the network's cost for the simulated hours",
+        lambda r: r.dso.cost_recovery(len(r.rows) * r.config.interval_hours),
+    ),
+    _R(
+        "curtailed_export_kwh",
+        "kWh",
+        "export the constraint mode cut",
+        lambda r: float(r.col("curtailed_export_kwh").sum()),
+        "export curtailed by the DSO (kWh)",
+    ),
+    _R(
+        "curtailed_import_kwh",
+        "kWh",
+        "import the constraint mode cut",
+        lambda r: float(r.col("curtailed_import_kwh").sum()),
+        "import curtailed by the DSO (kWh)",
+    ),
+    _R(
+        "curtailment_cost_eur",
+        "EUR",
+        "cut energy valued at the limit prices of the households that gave it up",
+        lambda r: float(r.col("curtailment_cost_eur").sum()),
+        "welfare lost to curtailment (EUR)",
+    ),
+    # the example of README "Add a metric"
+    _R(
+        "mean_local_price_spread_eur_per_kwh",
+        "EUR/kWh",
+        "mean over the intervals with trade of the local price spread",
+        _mean_spread,
+    ),
+]
+
+
+def summarise_run(run: Run) -> dict[str, Any]:
+    """summary.json: every registered run metric."""
+    return {m.name: m.aggregate(run) for m in RUN_METRICS}
+
+
+# what the sweep runner adds to each run's record besides the summary
+RUNNER_METRICS: dict[str, str] = {"duration_s": "run time (s)"}
+
+
+def report_metrics() -> dict[str, str]:
+    """The experiments' headline metrics and their labels: run metrics with a ``report`` label, then the runner's."""
+    return {**{m.name: m.report for m in RUN_METRICS if m.report is not None}, **RUNNER_METRICS}
+
+
+def readme_table() -> str:
+    """The README's table of every registered metric (``tests/test_metrics_registry.py`` keeps them equal)."""
+    lines = ["| metric | table | unit | definition |", "|---|---|---|---|"]
+    lines += [f"| `{m.name}` | intervals | {m.unit} | {m.description} |" for m in INTERVAL_METRICS]
+    lines += [f"| `{m.name}` | summary | {m.unit} | {m.description} |" for m in RUN_METRICS]
+    return "\n".join(lines)

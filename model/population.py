@@ -5,6 +5,7 @@ Each concern draws from its own random stream (spawned from the model's
 PV system and battery exactly as they were: scenarios compare like with like.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,7 +140,6 @@ def build_devices(
     local clock across daylight-saving changes.
     """
     days = scenario.days
-    interval_s = scenario.interval_minutes * 60
 
     def seconds(day: int, hour: float) -> float:
         midnight = (start + pd.DateOffset(days=day)).normalize()
@@ -178,7 +178,20 @@ def build_devices(
         sessions[0].delivered_kwh = _charged_before_start(sessions[0], float(row.ev_charger_kw), ev.charging)
         d.ev = EV(float(row.ev_charger_kw), sessions, ev.charging)
 
-    rng = streams["flexible_load"]
+    _add_appliances(devices, scenario, pop, streams["flexible_load"], seconds)
+    return devices
+
+
+def _add_appliances(
+    devices: list[Devices],
+    scenario: Scenario,
+    pop: pd.DataFrame,
+    rng: np.random.Generator,
+    seconds: Callable[[int, float], float],
+) -> None:
+    """Each flexible-load household's appliances, with one cycle window on each day it runs."""
+    days = scenario.days
+    interval_s = scenario.interval_minutes * 60
     for d, row in zip(devices, pop.itertuples(), strict=True):
         if not row.has_flexible_load:
             continue
@@ -200,7 +213,6 @@ def build_devices(
             d.appliances.append(
                 ShiftableAppliance(spec.name, spec.power_kw, spec.duration_minutes * 60, cycles)
             )
-    return devices
 
 
 @dataclass(frozen=True)

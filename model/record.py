@@ -13,8 +13,10 @@ import numpy as np
 from lemgrid.grid.feeders import PHASES
 from lemgrid.grid.state import GridState
 from lemgrid.model.clear import Cleared
+from lemgrid.model.decide import Decided
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
+from lemgrid.model.interval import Interval
 from lemgrid.model.recorder import Recorder
 from lemgrid.model.settle import Settled
 
@@ -45,6 +47,29 @@ class Outcome:
     def state(self) -> GridState:
         """The interval's solved grid."""
         return self.grid.operated.state
+
+
+def outcome(
+    iv: Interval,
+    time: np.datetime64,
+    decided: Decided,
+    cleared: Cleared,
+    grid: GridResult,
+    settled: Settled,
+    actions: np.ndarray,
+    v_min_pu: float,
+    v_max_pu: float,
+) -> Outcome:
+    """The interval's outcome, with the per-household columns the stages produced."""
+    cut = cleared.cut
+    columns = {
+        **settled.columns,
+        "action": actions,
+        "reported_net_kwh": decided.reported_kwh,
+        "curtailed_export_kwh": cut.export_kw * iv.hours,
+        "curtailed_import_kwh": cut.import_kw * iv.hours,
+    }
+    return Outcome(iv.k, time, iv.hours, cleared, grid, settled, columns, v_min_pu, v_max_pu)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from lemgrid.grid.metrics import VoltageQuality
+from lemgrid.model.recorder import Recorder
 
 EV_COLUMNS = [
     "household",
@@ -29,6 +30,31 @@ CYCLE_COLUMNS = [
     "served_kwh",
     "shortfall_kwh",
 ]
+
+
+def end_of_run(
+    households: Iterable[Any], start: pd.Timestamp, end_s: float, run_s: float, quality: VoltageQuality
+) -> dict[str, pd.DataFrame]:
+    """The run's end-of-run tables by name: EV sessions, appliance cycles, voltage quality."""
+    households = list(households)
+    return {
+        "ev_sessions": ev_sessions(households, start, end_s, run_s),
+        "appliance_cycles": appliance_cycles(households, start, end_s),
+        "voltage_quality": voltage_quality_table(
+            quality, np.array([h.name for h in households], dtype=object)
+        ),
+    }
+
+
+def close(
+    recorder: Recorder, tables: dict[str, pd.DataFrame], summary: dict[str, Any], timings: dict[str, float]
+) -> None:
+    """Write the end-of-run tables, close the streamed ones, then write the summary and the timings."""
+    for name, frame in tables.items():
+        recorder.write_frame(name, frame)
+    recorder.close()
+    recorder.write_json("summary.json", summary)
+    recorder.write_json("timings.json", {k: round(v, 6) for k, v in timings.items()})
 
 
 def _timestamp(start: pd.Timestamp, seconds: float | None) -> pd.Timestamp | None:

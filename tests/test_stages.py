@@ -1,0 +1,123 @@
+"""Each interval stage run alone, on a model's parts and a hand-made Interval (no Model.step)."""
+
+import numpy as np
+import pytest
+
+from lemgrid.agents.policies import DevicePlan
+from lemgrid.agents.strategies import Order
+from lemgrid.model import Model
+from lemgrid.model.clear import Cleared, clear, cut_orders
+from lemgrid.model.constraints import Curtailment
+from lemgrid.model.decide import decide
+from lemgrid.model.dispatch import cut_plan, dispatch
+from lemgrid.model.grid_step import grid_step
+from lemgrid.model.interval import Interval
+from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.metrics import interval_row
+from lemgrid.model.observe import Attack, observe
+from lemgrid.model.record import outcome
+from lemgrid.model.settle import learn, settle_interval
+from tests.conftest import hourly
+
+NOON = 12
+
+
+@pytest.fixture(scope="module")
+def parts() -> Model:
+    """A model that has not stepped: its agents, DSO and stage inputs are the stages' collaborators."""
+    return Model(
+        hourly(**{"grid.solver": "power_grid_model", "penetration.pv": 0.6, "penetration.battery": 0.3})
+    )
+
+
+def _interval(model: Model, k: int = NOON) -> Interval:
+    n = len(model.population)
+    return Interval(
+        k=k,
+        t0_s=k * 3600.0,
+        t1_s=(k + 1) * 3600.0,
+        hours=1.0,
+        intervals_per_day=24,
+        base_load_kw=model.load_kw[:, k],
+        pv_kw=model.pv_kw[:, k],
+        load_kvar=model.profiles.load_kvar[:, k],
+        price_signal=1.0,
+        retail_price_eur_per_kwh=0.3,
+        feed_in_tariff_eur_per_kwh=0.08,
+        last_price_eur_per_kwh=None,
+        last_supply_voltage_pu=np.full(n, np.nan),
+    )
+
+
+def test_observe_reports_each_households_planned_net_position(parts: Model) -> None:
+    iv = _interval(parts)
+    no_attack = Attack("none", 1.0, 0, np.zeros(len(parts.population), bool))
+    observed = observe(parts.households, iv, parts._forecaster, no_attack)
+    assert len(observed.plans) == len(observed.observations) == len(parts.population)
+    np.testing.assert_array_equal(observed.reported_kwh, observed.planned_kw * iv.hours)
+    assert all(o.interval == NOON and o.retail_price_eur_per_kwh == 0.3 for o in observed.observations)
+
+
+def test_the_demand_attack_scales_only_its_targets_reports() -> None:
+    attack = Attack("demand", 2.0, 3, np.array([True, False]))
+    np.testing.assert_array_equal(attack.reports(2, np.array([1.0, 1.0])), [1.0, 1.0])
+    np.testing.assert_array_equal(attack.reports(3, np.array([1.0, 1.0])), [2.0, 1.0])
+    assert Attack("price", 1.5, 3, np.zeros(2, bool)).price_signal(3) == 1.5
+
+
+def test_decide_and_clear_give_trades_and_cleared_quantities(parts: Model) -> None:
+    iv = _interval(parts)
+    no_attack = Attack("none", 1.0, 0, np.zeros(len(parts.population), bool))
+    decided = decide(parts.households, observe(parts.households, iv, parts._forecaster, no_attack), iv.hours)
+    assert decided.orders, "at noon with 60 % PV someone sells"
+    cleared = clear(decided, iv, parts._market)
+    trades = cleared.clearing.trades
+    assert cleared.bought_kwh.sum() == pytest.approx(sum(t.energy_kwh for t in trades))
+    assert cleared.sold_kwh.sum() == pytest.approx(cleared.bought_kwh.sum())
+    sold = {o.household for o in decided.orders if o.side == "sell"}
+    assert set(np.flatnonzero(cleared.sold_kwh > 0)) <= sold
+
+
+def test_cuts_take_pv_for_exports_and_battery_before_ev_for_imports() -> None:
+    plan = DevicePlan(pv_kw=3.0, battery_kw=-1.0, ev_kw=-4.0)
+    cut = cut_plan(plan, export_kw=1.0, import_kw=2.0)
+    assert (cut.pv_kw, cut.pv_curtailed_kw, cut.battery_kw, cut.ev_kw) == (2.0, 1.0, 0.0, -3.0)
+    assert plan.pv_kw == 3.0, "the plan itself is left as it was"
+    orders = [Order(0, "sell", 2.0, 0.1), Order(1, "buy", 1.0, 0.2)]
+    cut_all = Curtailment(np.array([1.5, 0.0]), np.array([0.0, 1.0]), ["x", "y"])
+    assert cut_orders(orders, cut_all, hours=1.0) == [Order(0, "sell", 0.5, 0.1)]
+
+
+def test_dispatch_grid_settle_and_record_run_alone(parts: Model) -> None:
+    iv = _interval(parts)
+    plans = [
+        h.plan(float(iv.base_load_kw[h.index]), float(iv.pv_kw[h.index]), iv.t0_s, iv.t1_s)
+        for h in parts.households
+    ]
+    n = len(plans)
+    done, columns = dispatch(parts.households, plans, Curtailment.nothing(n), iv)
+    np.testing.assert_allclose(
+        columns["net_injection_kw"], [d.net_kw(float(b)) for d, b in zip(done, iv.base_load_kw)]
+    )
+    grid = grid_step(columns, iv, parts.dso, parts.households, parts._network, parts._measures)
+    assert grid.operated.state.converged
+    # the feeder draws what the households do not inject, plus the losses
+    imported = -grid.columns["net_injection_kw"].sum() + grid.metrics.losses_kw
+    assert grid.metrics.ext_grid_import_kw == pytest.approx(
+        imported, abs=0.01 * np.abs(columns["net_injection_kw"]).sum()
+    )
+    cleared = Cleared(ClearingResult([Trade(0, 1, 0.5, 0.2)], 0.2), Curtailment.nothing(n))
+    settled = settle_interval(grid, cleared, iv, list(parts.households), parts._billing)
+    s = settled.settlement
+    assert s.local_payment_eur.sum() == pytest.approx(0.0)
+    assert s.bought_local_kwh[0] == 0.5 and s.sold_local_kwh[1] == 0.5
+    observations = [None] * n  # the price-takers here learn nothing from their observation
+    actions = learn(list(parts.households), observations, settled, cleared)  # type: ignore[arg-type]
+    assert len(actions) == n
+    from lemgrid.model.decide import Decided
+
+    decided = Decided([], plans, columns["net_injection_kw"], columns["net_injection_kw"] * iv.hours)
+    out = outcome(iv, np.datetime64("2026-06-21T10:00"), decided, cleared, grid, settled, actions, 0.9, 1.1)
+    row = interval_row(out)
+    assert row["n_trades"] == 1 and row["local_volume_kwh"] == 0.5
+    assert row["household_injection_kw"] == pytest.approx(grid.columns["net_injection_kw"].sum())
