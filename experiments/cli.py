@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="run every combination and seed of an experiment file")
     sweep.add_argument(
-        "experiment", type=Path, help="experiment YAML file, e.g. experiments/pricing_designs.yaml (shipped ones also by name, e.g. studies/8_attacks)"
+        "experiment",
+        type=Path,
+        help="experiment YAML file, e.g. experiments/pricing_designs.yaml (shipped ones by name too)",
     )
     sweep.add_argument(
         "--dry-run", action="store_true", help="list the runs and whether they are done; run nothing"

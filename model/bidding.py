@@ -143,7 +143,7 @@ def bid(
     forecast: PriceForecast,
     cfg: Bidding,
 ) -> CurveBids:
-    """Stage 2 with curves: every household's curve from its devices and the forecast, shaped by its strategy."""
+    """Stage 2 with curves: each household's curve from its devices, forecast and strategy."""
     future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours)))
     retail = iv.retail_price_eur_per_kwh * iv.price_signal
     feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal

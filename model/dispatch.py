@@ -19,7 +19,7 @@ Columns = dict[str, np.ndarray]  # per-household column name -> values, in house
 
 
 def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan:
-    """A plan changed by the DSO's cuts: export by curtailing PV, import by less battery, then EV, charging."""
+    """A plan changed by the DSO's cuts: export by curtailing PV, import by less battery, then EV charging."""
     out = replace(plan)
     if export_kw > 0:
         out.pv_curtailed_kw += export_kw

@@ -724,7 +724,7 @@ RUNNER_METRICS: dict[str, str] = {"duration_s": "run time (s)"}
 
 
 def report_metrics() -> dict[str, str]:
-    """The experiments' headline metrics and their labels: run metrics with a ``report`` label, then the runner's."""
+    """The experiments' headline metrics and their labels: labelled run metrics, then the runner's."""
     return {**{m.name: m.report for m in RUN_METRICS if m.report is not None}, **RUNNER_METRICS}
 
 

@@ -74,7 +74,7 @@ def outcome(
 
 @dataclass(frozen=True)
 class Output:
-    """What the recorder writes besides the interval rows: household names and the buses whose voltages it keeps."""
+    """What the recorder writes besides the interval rows: household names, buses whose voltages it keeps."""
 
     names: np.ndarray
     bus_ids: np.ndarray

@@ -110,7 +110,7 @@ def ev_sessions(households: Iterable[Any], start: pd.Timestamp, end_s: float, ru
 
 
 def appliance_cycles(households: Iterable[Any], start: pd.Timestamp, end_s: float) -> pd.DataFrame:
-    """Every appliance cycle opened before ``end_s``: window, start, energy served (shortfall null while open)."""
+    """Every appliance cycle opened before ``end_s``: energy served, shortfall (null if open)."""
     rows = []
     for h in households:
         for a in h.devices.appliances:

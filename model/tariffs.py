@@ -227,7 +227,7 @@ class Congestion(NetworkTariff):
         self.threshold = threshold_percent
 
     def trade_fees(self, x: TariffInputs) -> np.ndarray:
-        """Each trade's charge for the flow it adds on congested branches (nothing if the power flow failed)."""
+        """Each trade's charge for the flow it adds on congested branches (none if the flow failed)."""
         state = x.state
         if not state.converged:
             return np.zeros(len(x.trades))
@@ -264,7 +264,7 @@ class LossCharge(NetworkTariff):
         self.price = loss_price_eur_per_kwh
 
     def trade_fees(self, x: TariffInputs) -> np.ndarray:
-        """Each trade's charge for the losses it causes at the margin (nothing if the power flow failed)."""
+        """Each trade's charge for the losses it causes at the margin (none if the flow failed)."""
         if not x.trades or not x.state.converged:
             return np.zeros(len(x.trades))
         plsf = x.sensitivities().plsf

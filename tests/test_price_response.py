@@ -64,7 +64,7 @@ def test_flexible_energy_moves_to_cheaper_intervals_without_unmet_ev_energy(runs
         return float((price * used).sum() / used.sum())
 
     assert cost_per_kwh(runs["uniform"]) < cost_per_kwh(runs["fixed"])
-    unmet = {name: runs[name].ev_sessions().unmet_kwh.fillna(0).sum() for name in ("fixed", "uniform")}
+    unmet = {name: runs[name].summary["ev_unmet_kwh"] for name in ("fixed", "uniform")}
     assert unmet["uniform"] <= unmet["fixed"] + 1e-9
 
 

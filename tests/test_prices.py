@@ -1,4 +1,4 @@
-"""Retail price signals (time-of-use, indexed on wholesale), the wholesale CSV's checks, local-price forecasts."""
+"""Retail price signals (time-of-use, indexed on wholesale), wholesale CSV checks, price forecasts."""
 
 from pathlib import Path
 

@@ -47,7 +47,7 @@ def test_default_experiment_is_bit_identical_to_the_reference(tmp_path: Path) ->
             "-m",
             "lemgrid.experiments.cli",
             "sweep",
-            "pricing_designs",
+            str(Path(__file__).parent / "data" / "pricing_designs_fixed.yaml"),
             "--results",
             str(tmp_path),
         ],

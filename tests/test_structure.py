@@ -11,7 +11,8 @@ MAX_MODEL_LINES = 300
 def _long_functions(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     return [
-        f"{path.relative_to(MODEL.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        f"{path.relative_to(MODEL.parent)}:{node.lineno} {node.name} "
+        f"({node.end_lineno - node.lineno + 1} lines)"
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.end_lineno is not None

@@ -8,7 +8,15 @@ import pytest
 
 from lemgrid.model.market import Trade
 from lemgrid.model.scenario import Tariff
-from lemgrid.model.tariffs import Capacity, Congestion, LossCharge, PairFee, TariffInputs, Volumetric, make_tariff
+from lemgrid.model.tariffs import (
+    Capacity,
+    Congestion,
+    LossCharge,
+    PairFee,
+    TariffInputs,
+    Volumetric,
+    make_tariff,
+)
 from tests.conftest import hourly, run_to_end
 
 

@@ -24,7 +24,14 @@ from lemgrid.model.constraints import CONSTRAINT_MODES
 from lemgrid.model.market import MECHANISMS
 from lemgrid.model.pricing import PRICING_DESIGNS
 from lemgrid.model.tariffs import TARIFFS
-from lemgrid.viz.figures import COLOUR_BY, agents_table, feeder_map, grid_figure, market_figure, order_book_figure
+from lemgrid.viz.figures import (
+    COLOUR_BY,
+    agents_table,
+    feeder_map,
+    grid_figure,
+    market_figure,
+    order_book_figure,
+)
 
 STRATEGY_CHOICES = [*STRATEGIES, "mix: zip 0.3, zi_c 0.5, q_learning 0.2"]
 MIXES = {"mix: zip 0.3, zi_c 0.5, q_learning 0.2": "{zip: 0.3, zi_c: 0.5, q_learning: 0.2}"}
