@@ -183,6 +183,11 @@ def clear_curves(
     cut curtails PV; the households' trades are cut pro rata.
     """
     clearing = market.mechanism.clear(bids.orders)
+    # a household's buy and sell at one indifference price may meet: that energy never leaves its meter
+    own = [t for t in clearing.trades if t.buyer == t.seller]
+    if own:
+        kept = [t for t in clearing.trades if t.buyer != t.seller]
+        clearing = ClearingResult(kept, clearing.price_eur_per_kwh, clearing.zone_prices)
     net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, iv.hours)
     plans = [
         plan_from_curve(c, float(net[h.index]), len(h.devices.appliances))
