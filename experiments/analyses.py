@@ -17,10 +17,12 @@ intervals over seeds) and figures:
   the check that allocations add up to the measured losses (review 5.2).
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,8 +30,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from scipy import stats
 
-from lemgrid.experiments.experiment import Experiment
-from lemgrid.experiments.report import colour, mean_ci_text, run_combinations
+from lemgrid.experiments.shared import colour, mean_ci_text, run_combinations
+
+if TYPE_CHECKING:
+    from lemgrid.experiments.experiment import Experiment
 
 
 @dataclass

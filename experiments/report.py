@@ -29,49 +29,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
-from scipy import stats
 
 from lemgrid.experiments.experiment import Experiment
-
-# column in runs.parquet -> label; per-phase extremes are reduced to one column first
-METRICS: dict[str, str] = {
-    "local_traded_kwh": "energy traded locally (kWh)",
-    "mean_clearing_price_eur_per_kwh": "mean local price (EUR/kWh)",
-    "household_bills_eur": "household bills, all households (EUR)",
-    "self_sufficiency": "self-sufficiency",
-    "self_consumption": "self-consumption",
-    "vm_max_pu": "highest voltage (p.u.)",
-    "vm_min_pu": "lowest voltage (p.u.)",
-    "intervals_with_voltage_violation": "intervals with a voltage violation",
-    "customer_minutes_outside_limits": "customer-minutes outside limits",
-    "vuf_max_percent": "highest VUF (%)",
-    "vuf_p95_percent": "VUF, 95th percentile over intervals (%)",
-    "pvur_max_percent": "highest PVUR (%)",
-    "pvur_p95_percent": "PVUR, 95th percentile over intervals (%)",
-    "trafo_loading_max_percent": "highest transformer phase loading (%)",
-    "line_loading_max_percent": "highest line loading (%)",
-    "min_overvoltage_headroom_pu": "smallest overvoltage headroom (p.u.; negative: violated)",
-    "congested_hours": "hours with a line or transformer above its limit",
-    "congested_line_share": "share of lines above their limit at least once",
-    "losses_kwh": "losses (kWh)",
-    "peak_feeder_import_kw": "peak feeder import (kW)",
-    "peak_feeder_export_kw": "peak feeder export (kW)",
-    "dso_revenue_eur": "DSO network fees (EUR)",
-    "battery_discharged_kwh": "energy discharged from batteries (kWh)",
-    "curtailed_export_kwh": "export curtailed by the DSO (kWh)",
-    "curtailed_import_kwh": "import curtailed by the DSO (kWh)",
-    "curtailment_cost_eur": "welfare lost to curtailment (EUR)",
-    "duration_s": "run time (s)",
-}
+from lemgrid.experiments.shared import METRICS, colour, mean_ci, run_combinations
+from lemgrid.experiments.shared import plus_minus as _pm
 
 
 def _label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items()) or "base"
-
-
-def _cell(value: Any) -> Any:
-    """An axis value as runs.parquet stores it (mappings and lists as JSON)."""
-    return json.dumps(value) if isinstance(value, dict | list) else value
 
 
 def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
@@ -90,24 +55,6 @@ def load_runs(results: Path) -> tuple[Experiment, pd.DataFrame]:
         if cols:
             runs[metric] = getattr(runs[cols], reduce)(axis=1)
     return experiment, runs
-
-
-def run_combinations(experiment: Experiment, runs: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each row's combination of swept values, as the experiment file gives them."""
-    keys = experiment.swept_keys
-    by_cells = {tuple(_cell(c[k]) for k in keys): c for c in experiment.combinations()}
-    if not keys or not len(runs):
-        return [experiment.combinations()[0]] * len(runs)
-    return [by_cells[tuple(row)] for row in runs[keys].itertuples(index=False)]
-
-
-def mean_ci(values: pd.Series) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % confidence interval (Student's t; NaN below two values)."""
-    values = values.dropna()
-    n = len(values)
-    mean = float(values.mean()) if n else np.nan
-    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-    return mean, half
 
 
 def paired_differences(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -160,17 +107,6 @@ def findings(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -> str:
             lines.append(row)
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
-
-
-def mean_ci_text(values: Any) -> str:
-    """``mean ± half-width`` of the 95 % CI of ``values`` (NaN dropped; the mean alone for one value)."""
-    return _pm(*mean_ci(pd.Series(values, dtype=float)))
-
-
-def _pm(mean: float, half: float) -> str:
-    if np.isnan(mean):
-        return "–"
-    return f"{mean:.4g}" if np.isnan(half) else f"{mean:.4g} ± {half:.2g}"
 
 
 def _by_combination(runs: pd.DataFrame, metric: str, label: str) -> go.Figure:
@@ -301,12 +237,6 @@ def _typical_day_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="hour of day (UTC)")
     fig.update_layout(title="a typical day: time-of-day means (first seed)", height=640)
     return fig
-
-
-def colour(i: int) -> str:
-    """The i-th colour of the report's palette (plotly's default, repeating)."""
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    return palette[i % len(palette)]
 
 
 def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:

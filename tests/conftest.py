@@ -1,4 +1,4 @@
-"""Shared fixtures: small real runs, built once per test session."""
+"""Shared fixtures: small real runs, built once per test session (plain helpers: ``tests/helpers.py``)."""
 
 from pathlib import Path
 
@@ -6,14 +6,7 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model, Scenario
-
-
-def run_to_end(scenario: Scenario, out_dir: Path) -> Model:
-    model = Model(scenario, out_dir=out_dir)
-    while model.running:
-        model.step()
-    return model
-
+from tests.helpers import TABLES, run_to_end
 
 DAY_SCENARIOS = {
     # the default scenario: a June day, 15-min intervals, PV only
@@ -28,15 +21,6 @@ DAY_SCENARIOS = {
         "bidding.mode=curves",
     ],
 }
-TABLES = (
-    "intervals",
-    "households",
-    "trades",
-    "bus_voltages",
-    "population",
-    "ev_sessions",
-    "appliance_cycles",
-)
 
 
 @pytest.fixture(scope="session", params=list(DAY_SCENARIOS))
@@ -50,9 +34,3 @@ def day_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def day_tables(day_run: tuple[Model, Path]) -> dict[str, pd.DataFrame]:
     _, out = day_run
     return {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}
-
-
-def hourly(**overrides: object) -> Scenario:
-    """A quick scenario: one day at 60-minute intervals (24 power flows)."""
-    items = [f"{k}={v}" for k, v in {"interval_minutes": 60, **overrides}.items()]
-    return Scenario.load(None, items)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 # A sunny June day, every roof with 8 kWp: midday overvoltage on the IEEE feeder.
 SUNNY = {
@@ -100,9 +100,7 @@ def test_cuts_are_physical_and_recorded_with_their_reason(sunny) -> None:
 def test_methods_fix_an_evening_overload_by_charging_less() -> None:
     results = {}
     for mode in MODES:
-        model = Model(hourly(**EVENING, **{"market.constraint_mode": mode}))
-        while model.running:
-            model.step()
+        model = run_to_end(hourly(**EVENING, **{"market.constraint_mode": mode}))
         results[mode] = model.summary
     # measured: the head line at 171.5 % without constraints; 99.8 / 98.0 / 90.4 % with (sensitivity needs
     # its second linearisation: the first, taken at 171.5 %, left 104.6 %)

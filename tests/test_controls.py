@@ -8,7 +8,7 @@ import pytest
 
 from lemgrid.grid import load_feeder, make_solver
 from lemgrid.grid.controls import Droop, choose_phase_switches, solve_with_inverters
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 SUNNY = {
     "start": "2026-06-21",

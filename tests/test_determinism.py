@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 TABLES = ["intervals", "households", "trades", "bus_voltages", "population"]
 

@@ -10,14 +10,12 @@ from lemgrid.experiments.cli import main
 from lemgrid.grid import FEEDERS, load_feeder
 from lemgrid.grid.feeders import feeder_from_files
 from lemgrid.model import Model, ScenarioError
-from tests.conftest import hourly
+from tests.helpers import hourly, run_to_end
 
 
 @pytest.mark.parametrize("name", sorted(FEEDERS))
 def test_every_feeder_runs_a_day_in_the_model(name: str, tmp_path: Path) -> None:
-    model = Model(hourly(**{"feeder.name": name, "grid.solver": "power_grid_model"}))
-    while model.running:
-        model.step()
+    model = run_to_end(hourly(**{"feeder.name": name, "grid.solver": "power_grid_model"}))
     assert model.summary is not None and model.summary["intervals_not_converged"] == 0
     assert len(model.population) == len(load_feeder(name).households)
 

@@ -8,7 +8,7 @@ gymnasium = pytest.importorskip("gymnasium")  # an optional extra: lemgrid[rl]
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from lemgrid.model.gym_env import LemgridEnv  # noqa: E402
-from tests.conftest import hourly  # noqa: E402
+from tests.helpers import hourly  # noqa: E402
 
 
 def test_passes_check_env() -> None:

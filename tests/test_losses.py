@@ -9,7 +9,7 @@ from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.losses import marginal, pro_rata, proportional_sharing
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 
 def _chain() -> Tree:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 from tests.test_constraints import SUNNY
 
 DESIGNS = [

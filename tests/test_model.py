@@ -8,7 +8,7 @@ import pytest
 
 from lemgrid.agents.household import Household
 from lemgrid.model import Model, PowerFlowError
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 
 def test_default_model_runs_ten_steps() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model, ScenarioError
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 DEVICE_COLUMNS = ["battery_kw", "ev_kw", "appliance_kw", "pv_curtailed_kw"]
 

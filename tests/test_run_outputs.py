@@ -12,7 +12,7 @@ import pytest
 
 from lemgrid.grid.metrics import pvur_percent
 from lemgrid.model import Model, Scenario
-from tests.conftest import TABLES
+from tests.helpers import TABLES
 
 
 def test_run_writes_every_file(day_run: tuple[Model, Path], day_tables: dict[str, pd.DataFrame]) -> None:
@@ -154,7 +154,7 @@ def test_population_is_heterogeneous(day_tables: dict[str, pd.DataFrame]) -> Non
 
 
 def test_no_pv_penetration_means_no_pv_and_no_local_sellers(tmp_path: Path) -> None:
-    from tests.conftest import hourly, run_to_end
+    from tests.helpers import hourly, run_to_end
 
     model = run_to_end(hourly(**{"penetration.pv": 0}), tmp_path)
     hh = pd.read_parquet(tmp_path / "households.parquet")

@@ -88,7 +88,7 @@ def test_power_grid_model_failure_is_reported_not_raised() -> None:
 def test_a_day_on_either_backend_gives_the_same_metrics(tmp_path) -> None:
     import pandas as pd
 
-    from tests.conftest import hourly, run_to_end
+    from tests.helpers import hourly, run_to_end
 
     devices = {"penetration.ev": 0.5, "penetration.battery": 0.3}
     run_to_end(hourly(**devices), tmp_path / "pp")

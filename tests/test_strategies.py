@@ -12,7 +12,7 @@ from lemgrid.agents.strategies import ZIP, Feedback, Observation, Order, largest
 from lemgrid.model import Model, Scenario
 from lemgrid.model.market import PayAsClear
 from lemgrid.model.scenario import ScenarioError, Strategies
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 RETAIL, FIT = 0.30, 0.08
 # The repeatable market: three buyers (1 kWh at 0.30, 0.25, 0.20) and two sellers (1 kWh at 0.10, 0.12)
@@ -222,9 +222,7 @@ def test_lp_households_shave_their_peaks_under_a_capacity_tariff() -> None:
     }
     peaks = {}
     for tariff in ("none", "capacity"):
-        model = Model(hourly(**base, **{"tariff.kind": tariff}))
-        while model.running:
-            model.step()
+        model = run_to_end(hourly(**base, **{"tariff.kind": tariff}))
         peaks[tariff] = model.summary["peak_feeder_import_kw"]
     # the LP prices a higher import peak at 5 EUR/kW: it charges EVs and batteries more evenly
     # (measured over these 2 days: 53.1 kW without the tariff, 14.5 kW with it)

@@ -15,25 +15,7 @@ from lemgrid.experiments.cli import main
 from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
 from lemgrid.experiments.report import METRICS, load_runs, paired_differences
 from lemgrid.experiments.sweep import sweep
-
-TINY = """
-name: tiny
-description: two pricing designs, two seeds, one day at 4-hour intervals
-base:
-  interval_minutes: 240
-  grid: {solver: power_grid_model}
-  output: {bus_voltages: households}
-axes:
-  market.pricing: [uniform, zonal]
-seeds: [1, 2]
-baseline: {market.pricing: uniform}
-"""
-
-
-def _write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
+from tests.helpers import TINY_EXPERIMENT, write_file
 
 
 def _comparable(table: pd.DataFrame) -> pd.DataFrame:
@@ -42,9 +24,9 @@ def _comparable(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_expansion_crosses_axes_zips_and_seeds(tmp_path: Path) -> None:
-    path = _write(
+    path = write_file(
         tmp_path,
-        TINY.replace(
+        TINY_EXPERIMENT.replace(
             "seeds: [1, 2]",
             "zip:\n  penetration.pv: [0.2, 0.8]\n  pv.kwp: [3, 6]\nseeds: 3",
         ),
@@ -93,7 +75,7 @@ def test_expansion_crosses_axes_zips_and_seeds(tmp_path: Path) -> None:
 def test_invalid_experiment_files_are_rejected_before_anything_runs(
     tmp_path: Path, change: tuple[str, str], message: str
 ) -> None:
-    path = _write(tmp_path, TINY.replace(*change))
+    path = write_file(tmp_path, TINY_EXPERIMENT.replace(*change))
     with pytest.raises(ExperimentError, match=message):
         experiment, base = load_experiment(path)
         expand(experiment, base, tmp_path / "results")
@@ -103,10 +85,10 @@ def test_invalid_experiment_files_are_rejected_before_anything_runs(
 def test_cli_reports_a_bad_file_and_lists_runs_in_a_dry_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = _write(tmp_path, TINY.replace("[uniform, zonal]", "[uniform, nodal]"), "bad.yaml")
+    bad = write_file(tmp_path, TINY_EXPERIMENT.replace("[uniform, zonal]", "[uniform, nodal]"), "bad.yaml")
     assert main(["sweep", str(bad), "--results", str(tmp_path / "r")]) == 2
     assert "market.pricing='nodal'" in capsys.readouterr().err
-    good = _write(tmp_path, TINY)
+    good = write_file(tmp_path, TINY_EXPERIMENT)
     assert main(["sweep", str(good), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.count("to run") == 4 and "4 runs in" in out
@@ -116,7 +98,7 @@ def test_cli_reports_a_bad_file_and_lists_runs_in_a_dry_run(
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("local")
-    experiment, base = load_experiment(_write(root, TINY))
+    experiment, base = load_experiment(write_file(root, TINY_EXPERIMENT))
     results = root / "results"
     table = sweep(experiment, expand(experiment, base, results), results, workers=2)
     return results, table
@@ -148,7 +130,7 @@ def test_a_dask_local_cluster_gives_the_same_runs(
     from distributed import LocalCluster
 
     _, local_table = local_sweep
-    experiment, base = load_experiment(_write(tmp_path, TINY))
+    experiment, base = load_experiment(write_file(tmp_path, TINY_EXPERIMENT))
     results = tmp_path / "results"
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
@@ -162,11 +144,11 @@ def test_a_dask_local_cluster_gives_the_same_runs(
 
 
 def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> None:
-    text = TINY.replace(
+    text = TINY_EXPERIMENT.replace(
         "axes:\n  market.pricing: [uniform, zonal]",
         "axes:\n  grid.max_iterations: [1, 30]\n  grid.on_nonconvergence: [abort]",
     ).replace("baseline: {market.pricing: uniform}", "")
-    experiment, base = load_experiment(_write(tmp_path, text))
+    experiment, base = load_experiment(write_file(tmp_path, text))
     results = tmp_path / "results"
     table = sweep(experiment, expand(experiment, base, results), results, workers=2)
     failed = table[table.status == "failed"]
@@ -183,10 +165,10 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> No
 
 
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path: Path) -> None:
-    text = TINY.replace("seeds: [1, 2]", "seeds: [1, 2, 3]").replace(
+    text = TINY_EXPERIMENT.replace("seeds: [1, 2]", "seeds: [1, 2, 3]").replace(
         "interval_minutes: 240", "interval_minutes: 60"
     )
-    path = _write(tmp_path, text)
+    path = write_file(tmp_path, text)
     results = tmp_path / "results"
     proc = subprocess.Popen(
         [
@@ -258,9 +240,9 @@ def test_report_has_a_figure_per_metric_and_paired_differences(
 
 def test_combinations_get_short_labels_and_references_per_baseline_key(tmp_path: Path) -> None:
     experiment, _ = load_experiment(
-        _write(
+        write_file(
             tmp_path,
-            TINY.replace(
+            TINY_EXPERIMENT.replace(
                 "axes:\n  market.pricing: [uniform, zonal]",
                 "axes:\n  penetration.pv: [0.2, 0.8]\n"
                 "  households.strategy: [truthful, {zip: 0.5, q_learning: 0.5}]\n"

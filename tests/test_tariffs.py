@@ -17,7 +17,7 @@ from lemgrid.model.tariffs import (
     Volumetric,
     make_tariff,
 )
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 
 def _inputs(trades, bought_retail=None, net=None, state=None, sens=None, interval=0) -> TariffInputs:
@@ -125,3 +125,10 @@ def test_dso_revenue_is_the_sum_of_the_fees_charged(tariff: dict, tmp_path) -> N
     assert bills == pytest.approx(model.summary["retailer_revenue_eur"] + fees, rel=1e-9)
     expected = 200.0 * 55 / 365
     assert model.summary["dso_cost_recovery"] == pytest.approx(fees / expected)
+
+
+def test_every_tariff_kind_of_the_scenario_has_a_builder_and_no_builder_lacks_a_kind() -> None:
+    from lemgrid.model.scenario import TARIFF_KINDS
+    from lemgrid.model.tariffs import TARIFFS
+
+    assert set(TARIFFS) == set(TARIFF_KINDS)

@@ -1,0 +1,32 @@
+"""Where the feeder is, and its weather."""
+
+import zoneinfo
+
+from pydantic import Field, field_validator
+
+from lemgrid.model.scenario._base import _Section
+
+
+class Site(_Section):
+    """Where the feeder is: sets the sun path, the climate and the local clock."""
+
+    latitude_deg: float = Field(53.48, ge=-90, le=90)
+    longitude_deg: float = Field(-2.24, ge=-180, le=180)
+    timezone: str = "Europe/London"
+    annual_mean_temperature_c: float = Field(10.0, ge=-30, le=40)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        if v not in zoneinfo.available_timezones():
+            raise ValueError("must be an IANA time zone name such as 'Europe/London'")
+        return v
+
+
+class Weather(_Section):
+    """Stochastic clear-sky index: clear or cloudy days, with intra-day fluctuation."""
+
+    clear_day_probability: float = Field(0.4, ge=0, le=1)
+    cloudy_day_mean_clearness: float = Field(0.45, gt=0, lt=1)
+    cloudy_variability: float = Field(0.25, ge=0, le=1)
+    autocorrelation: float = Field(0.8, ge=0, lt=1)
