@@ -93,23 +93,35 @@ def _print_feeders() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lemgrid`` console command."""
+    """Entry point of the ``lemgrid`` console command.
+
+    Exit codes: 0 done, 1 a run failed or a power flow aborted, 2 a bad input
+    (file, field, value) or a disk that cannot be written, 130 interrupted.
+    Every exit 2 prints one ``lemgrid: ...`` message naming the input and what is allowed.
+    """
     args = _parser().parse_args(argv)
     if args.command == "feeders":
         return _print_feeders()
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "report":
-        return _report(args.results, args.out, args.png)
     if args.command == "viz":
         return _viz(args.host, args.port)
 
+    from lemgrid.experiments.experiment import ExperimentError
+    from lemgrid.experiments.report import ReportInputError
+    from lemgrid.experiments.sweep import SweepBusyError
     from lemgrid.model.scenario import ScenarioError
 
     try:
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "report":
+            return _report(args.results, args.out, args.png)
         return _scenario_command(args)
-    except ScenarioError as exc:
+    except (ScenarioError, ExperimentError, ReportInputError, SweepBusyError) as exc:
         print(f"lemgrid: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a read-only or full disk, a folder that is a file: the path and the reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lemgrid: cannot write or read {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 
@@ -117,11 +129,7 @@ def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
     from lemgrid.model.scenario import Scenario
 
-    try:
-        scenario = Scenario.load(args.scenario, args.overrides)
-    except OSError as exc:
-        print(f"lemgrid: cannot read scenario file: {exc}", file=sys.stderr)
-        return 2
+    scenario = Scenario.load(args.scenario, args.overrides)
 
     if args.command == "scenario":
         import yaml
@@ -129,10 +137,13 @@ def _scenario_command(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(scenario.model_dump(), sort_keys=False), end="")
         return 0
 
-    from lemgrid.experiments.run import format_summary, run_scenario
+    from lemgrid.experiments.run import check_writable, format_summary, run_scenario
     from lemgrid.model import PowerFlowError
+    from lemgrid.model.checks import check_before_run
 
+    check_before_run(scenario)
     out = args.out or Path("results") / scenario.run_id()
+    check_writable(out)
     print(
         f"lemgrid: simulating {scenario.days} day(s) from {scenario.start} on {scenario.feeder.name!r} "
         f"({scenario.n_intervals} intervals of {scenario.interval_minutes} min)",
@@ -152,25 +163,24 @@ def _scenario_command(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
+    from lemgrid.experiments.experiment import check_runs, expand, load_experiment
+    from lemgrid.experiments.run import check_writable
     from lemgrid.experiments.sweep import is_finished, sweep
 
-    try:
-        experiment, base = load_experiment(args.experiment, args.overrides, args.seeds)
-        results = args.results or Path("results") / experiment.name
-        runs = expand(experiment, base, results)
-    except ExperimentError as exc:
-        print(f"lemgrid: {exc}", file=sys.stderr)
-        return 2
     if args.workers is not None and args.workers < 1:
         print(f"lemgrid: --workers must be at least 1, got {args.workers}", file=sys.stderr)
         return 2
+    experiment, base = load_experiment(args.experiment, args.overrides, args.seeds)
+    results = args.results or Path("results") / experiment.name
+    runs = expand(experiment, base, results)
     if args.dry_run:
         for run in runs:
             state = "done" if is_finished(run) else "to run"
             print(f"{state:7}  {run.folder}  ({run.run_id})")
         print(f"{len(runs)} runs in {results}")
         return 0
+    check_runs(runs)
+    check_writable(results)
     try:
         table = sweep(experiment, runs, results, workers=args.workers, scheduler=args.scheduler)
     except KeyboardInterrupt:
@@ -202,12 +212,18 @@ def _viz(host: str, port: int) -> int:
 
 
 def _report(results: Path, out: Path | None, png: Path | None) -> int:
-    if not (results / "runs.parquet").exists():
-        print(f"lemgrid: {results} holds no runs.parquet: sweep an experiment into it first", file=sys.stderr)
-        return 2
-    from lemgrid.experiments.report import write_report
+    from lemgrid.experiments.report import check_results, write_report
+    from lemgrid.experiments.run import check_writable, remove_temporary
 
-    path = write_report(results, out, png)
+    for warning in check_results(results):
+        print(f"lemgrid: warning: {warning}", file=sys.stderr)
+    target = out or results / "report.html"
+    check_writable(target.parent)
+    try:
+        path = write_report(results, out, png)
+    except OSError:
+        remove_temporary(target.parent)
+        raise
     print(f"report:  {path.resolve()}\nfindings: {path.with_name('findings.md').resolve()}")
     if png is not None:
         print(f"figures: {png.resolve()}")

@@ -30,18 +30,52 @@ reference is the first combination.
 """
 
 import copy
+import hashlib
 import itertools
 import json
+import math
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lemgrid.model.scenario import Scenario, ScenarioError, apply_override, build_scenario, set_key
+from lemgrid.model.scenario import (
+    Scenario,
+    ScenarioError,
+    apply_override,
+    build_scenario,
+    read_yaml_mapping,
+    set_key,
+)
+
+# runs one experiment may ask for before it is refused (environment: LEMGRID_MAX_RUNS)
+DEFAULT_MAX_RUNS = 10_000
+
+
+def _no_repeats(what: str, values: list[Any]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if _key(value) in seen:
+            raise ValueError(f"{what} lists {value!r} twice; give each value once (a repeat is run twice)")
+        seen.add(_key(value))
+
+
+def max_runs() -> int:
+    """The largest number of runs an experiment may expand to (``LEMGRID_MAX_RUNS``, default 10000)."""
+    raw = os.environ.get("LEMGRID_MAX_RUNS", "")
+    try:
+        return int(raw) if raw else DEFAULT_MAX_RUNS
+    except ValueError:
+        raise ExperimentError(f"LEMGRID_MAX_RUNS={raw!r}: must be a whole number of runs") from None
+
+
+def _key(value: Any) -> str:
+    """A value's identity for comparisons (1 and 1.0 are equal, as YAML and Python see them)."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 class ExperimentError(ValueError):
@@ -112,6 +146,11 @@ class Experiment(BaseModel):
         if len(lengths) > 1:
             sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.zip.items())
             raise ValueError(f"'zip' lists must have equal lengths, got {sizes}")
+        for key, values in self.axes.items():
+            _no_repeats(f"axis {key!r}", values)
+        if self.zip:  # a zipped key may repeat a value; a whole zipped row may not
+            rows = [dict(zip(self.zip, row, strict=True)) for row in zip(*self.zip.values(), strict=True)]
+            _no_repeats(f"zip ({', '.join(self.zip)})", rows)
         both = sorted(set(self.axes) & set(self.zip))
         if both:
             raise ValueError(f"keys {both} are in both 'axes' and 'zip'")
@@ -121,9 +160,20 @@ class Experiment(BaseModel):
                 raise ValueError(f"baseline key {key!r} is not swept; swept keys: {sorted(swept)}")
             if value not in swept[key]:
                 raise ValueError(f"baseline {key}={value!r} is not one of the swept values {swept[key]}")
+        n_zip = len(next(iter(self.zip.values()))) if self.zip else 1
+        n_runs = math.prod(len(v) for v in self.axes.values()) * n_zip * len(self.seed_list)
+        if n_runs > max_runs():
+            sizes = " x ".join(
+                [*(f"{len(v)} {k}" for k, v in self.axes.items()), *([f"{n_zip} zipped"] if self.zip else [])]
+            )
+            raise ValueError(
+                f"asks for {n_runs} runs ({sizes or '1 combination'} x {len(self.seed_list)} seeds), more "
+                f"than the limit of {max_runs()}; sweep fewer values or set LEMGRID_MAX_RUNS"
+            )
         combinations = self.combinations()
+        swept = {_key(c) for c in combinations}
         for combination in combinations:
-            if self.reference_of(combination) not in combinations:
+            if _key(self.reference_of(combination)) not in swept:
                 raise ValueError(
                     f"baseline {self.baseline} gives {combination} a reference that is not swept; "
                     f"name every zipped key in the baseline: {sorted(self.zip)}"
@@ -182,7 +232,11 @@ class Experiment(BaseModel):
 
     def reference_of(self, combination: dict[str, Any]) -> dict[str, Any]:
         """The combination ``combination`` is compared with (see the module docstring)."""
-        return {**combination, **(self.baseline or self.combinations()[0])}
+        return {**combination, **(self.baseline or self.first_combination())}
+
+    def first_combination(self) -> dict[str, Any]:
+        """The first combination (the reference when there is no baseline), without expanding the rest."""
+        return {key: values[0] for key, values in {**self.axes, **self.zip}.items()}
 
 
 @dataclass(frozen=True)
@@ -231,13 +285,9 @@ def load_experiment(
     """
     path = shipped_experiment(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ExperimentError(f"cannot read experiment file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ExperimentError(f"experiment file {path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ExperimentError(f"experiment file {path}: must hold a mapping of keys")
+        raw = read_yaml_mapping(path, "experiment file")
+    except ScenarioError as exc:
+        raise ExperimentError(str(exc)) from None
     try:
         experiment = Experiment.model_validate(raw)
     except ValidationError as exc:
@@ -252,10 +302,13 @@ def load_experiment(
     if experiment.base_file is not None:
         base_path = path.parent / experiment.base_file
         try:
-            base = yaml.safe_load(base_path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ExperimentError(f"experiment {experiment.name!r}: base_file {base_path}: {exc}") from None
-    _merge(base, experiment.base, f"experiment {experiment.name!r} base")
+            base = read_yaml_mapping(base_path, f"experiment {experiment.name!r}: base_file")
+        except ScenarioError as exc:
+            raise ExperimentError(str(exc)) from None
+    try:
+        _merge(base, experiment.base, f"experiment {experiment.name!r} base")
+    except ScenarioError as exc:
+        raise ExperimentError(str(exc)) from None
     changed: dict[str, Any] = {}
     for item in overrides or []:
         key = item.partition("=")[0].strip()
@@ -292,10 +345,29 @@ def _merge(data: dict[str, Any], update: dict[str, Any], source: str, prefix: st
             set_key(data, dotted, copy.deepcopy(value), source)
 
 
+_SAFE = re.compile(r"[A-Za-z0-9_.,:+-]{1,60}")
+
+
 def _slug(value: Any) -> str:
-    """A folder-safe rendering of an axis value."""
+    """A folder-safe rendering of an axis value that no other value shares.
+
+    A short, folder-safe value is its own name (``zonal``, ``0.4``); any other
+    (long, with other characters, or a text that reads as a number) is a
+    readable prefix and ``~`` plus a hash of the whole value, so two values
+    with a long common prefix never share a folder.
+    """
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return re.sub(r"[^A-Za-z0-9_.,:+-]", "_", text)[:60]
+    if _SAFE.fullmatch(text) and not (isinstance(value, str) and _reads_as_non_text(value)):
+        return text
+    digest = hashlib.sha256(_key(value).encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.,:+-]', '_', text)[:40]}~{digest}"
+
+
+def _reads_as_non_text(text: str) -> bool:
+    try:
+        return not isinstance(json.loads(text), str)
+    except ValueError:
+        return False
 
 
 def expand(experiment: Experiment, base: dict[str, Any], results: Path) -> list[Run]:
@@ -304,7 +376,8 @@ def expand(experiment: Experiment, base: dict[str, Any], results: Path) -> list[
     Raises:
         ExperimentError: listing every combination whose scenario is invalid, with its axis values.
     """
-    runs, problems = [], []
+    runs: list[Run] = []
+    problems: dict[str, None] = {}  # ordered and linear: the same problem is told once
     for combination in experiment.combinations():
         for seed in experiment.seed_list:
             data = copy.deepcopy(base)
@@ -317,14 +390,44 @@ def expand(experiment: Experiment, base: dict[str, Any], results: Path) -> list[
                 scenario = build_scenario(data)
             except ScenarioError as exc:
                 message = f"  run {label}: {str(exc).replace('invalid scenario:', '').strip()}"
-                if message not in problems:
-                    problems.append(message)
+                problems.setdefault(message)
                 continue
             folder = results.joinpath(*(f"{k}={_slug(v)}" for k, v in combination.items()), f"seed={seed}")
             runs.append(Run(combination, seed, scenario, folder))
     if problems:
-        shown = "\n".join(problems[:10]) + (
+        shown = "\n".join(list(problems)[:10]) + (
             f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         )
         raise ExperimentError(f"experiment {experiment.name!r} has invalid runs:\n{shown}")
     return runs
+
+
+def check_runs(runs: list[Run]) -> None:
+    """Check each run against its feeder and files before a sweep starts (once per distinct set-up).
+
+    Raises:
+        ExperimentError: naming the run's axis values, the field, the value and what is allowed.
+    """
+    from lemgrid.model.checks import check_before_run  # loads feeders: only when a sweep runs
+
+    seen: set[str] = set()
+    for run in runs:
+        s = run.scenario
+        setup = _key(
+            [
+                s.feeder.model_dump(mode="json"),
+                s.attack.model_dump(mode="json"),
+                s.market.pricing,
+                s.market.zonal.n_zones,
+                s.tariff.kind,
+                s.strategies.learning_file,
+            ]
+        )
+        if setup in seen:
+            continue
+        seen.add(setup)
+        try:
+            check_before_run(s)
+        except ScenarioError as exc:
+            label = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "(no axes)"
+            raise ExperimentError(f"run {label}: {exc}") from None

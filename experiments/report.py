@@ -31,8 +31,91 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from lemgrid.experiments.experiment import Experiment
-from lemgrid.experiments.shared import METRICS, colour, mean_ci, run_combinations
+from lemgrid.experiments.shared import METRICS, cell, colour, mean_ci, run_combinations
 from lemgrid.experiments.shared import plus_minus as _pm
+
+
+class ReportInputError(ValueError):
+    """A results folder the report cannot read; the message names the file and what is wrong."""
+
+
+def check_results(results: Path) -> list[str]:
+    """Check the results folder the report reads; returns warnings, raises on what it cannot read.
+
+    Refused (:class:`ReportInputError`): no folder, ``experiment.json`` missing or
+    not an experiment, ``runs.parquet`` missing, unreadable (garbage or
+    truncated), without rows or columns, or rows of runs this experiment does
+    not have, and a run marked done whose folder or ``run.json`` is gone (half
+    written). Warned (the report is written from the runs that finished and says
+    so): failed runs, and combinations with fewer finished seeds than the experiment's.
+    """
+    if not results.is_dir():
+        raise ReportInputError(f"results folder {results}: does not exist; sweep an experiment into it first")
+    experiment_file = results / "experiment.json"
+    try:
+        experiment = Experiment.model_validate_json(experiment_file.read_bytes())
+    except OSError as exc:
+        raise ReportInputError(f"{experiment_file}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        first = str(exc).splitlines()[1:2] or [str(exc)]
+        raise ReportInputError(
+            f"{experiment_file}: not an experiment written by lemgrid sweep ({first[0].strip()})"
+        ) from None
+    runs_file = results / "runs.parquet"
+    if not runs_file.is_file():
+        raise ReportInputError(f"{results} holds no runs.parquet: sweep an experiment into it first")
+    try:
+        runs = pd.read_parquet(runs_file)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        reason = " ".join(str(exc).split())[:200]
+        raise ReportInputError(
+            f"{runs_file}: not a readable Parquet table ({reason}); sweep again to rewrite it"
+        ) from None
+    needed = {"seed", "status", "folder", "run_id", *experiment.swept_keys}
+    if runs.empty:
+        raise ReportInputError(f"{runs_file}: holds no runs; sweep the experiment first")
+    missing = sorted(needed - set(runs.columns))
+    if missing:
+        raise ReportInputError(f"{runs_file}: lacks the columns {missing}; sweep again to rewrite it")
+    known = {tuple(cell(c[k]) for k in experiment.swept_keys) for c in experiment.combinations()}
+    strangers = [
+        row for row in runs[experiment.swept_keys].itertuples(index=False) if tuple(row) not in known
+    ]
+    if experiment.swept_keys and strangers:
+        raise ReportInputError(
+            f"{runs_file}: holds runs {tuple(strangers[0])} that {experiment_file.name} does not sweep; "
+            "the two files are of different experiments"
+        )
+    for row in runs[runs.status == "done"].itertuples():
+        folder = results / str(row.folder)
+        try:
+            files = json.loads((folder / "run.json").read_bytes()).get("files", [])
+        except (OSError, ValueError, AttributeError):
+            files = None
+        lost = ["run.json"] if files is None else [f for f in files if not (folder / f).is_file()]
+        if lost:
+            raise ReportInputError(
+                f"run {row.folder} is marked done in runs.parquet but {', '.join(lost)} is missing or "
+                "unreadable (half written or deleted); sweep again to redo it"
+            )
+    warnings = []
+    failed = runs[runs.status != "done"]
+    if len(failed):
+        warnings.append(
+            f"{len(failed)} of {len(runs)} runs failed (e.g. {failed.folder.iloc[0]}); the report uses "
+            "the finished runs only and lists the failed ones"
+        )
+    if (runs.status == "done").sum() == 0:
+        raise ReportInputError(f"{runs_file}: no run finished; see the runs' run.json for why")
+    expected = len(experiment.seed_list)
+    done_per = runs[runs.status == "done"].groupby(experiment.swept_keys or (lambda _: 0)).size()
+    short = done_per[done_per < expected]
+    if len(short) or len(done_per) < len(known):
+        warnings.append(
+            f"{len(short) + len(known) - len(done_per)} combinations have fewer than the experiment's "
+            f"{expected} seeds finished; their means and CIs are over fewer seeds"
+        )
+    return warnings
 
 
 def _label(params: dict[str, Any]) -> str:

@@ -1,11 +1,12 @@
 """Run one scenario to completion and report what it did."""
 
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from lemgrid.model import Model, Scenario
+from lemgrid.model import Model, Scenario, ScenarioError
 
 
 def run_scenario(
@@ -17,7 +18,12 @@ def run_scenario(
     nothing computed is lost, and then re-raises.
     """
     started = time.perf_counter()
-    model = Model(scenario, out_dir=out_dir)
+    try:
+        model = Model(scenario, out_dir=out_dir)
+    except ValueError as exc:  # the model's own input checks: a bad input, not a failed run
+        if isinstance(exc, ScenarioError):
+            raise
+        raise ScenarioError(str(exc)) from exc
     n = scenario.n_intervals
     report_every = max(1, n // 10)
     try:
@@ -29,8 +35,31 @@ def run_scenario(
     except KeyboardInterrupt:
         model.finalize()
         raise
+    except OSError:
+        remove_temporary(Path(out_dir))
+        raise
     assert model.summary is not None
     return model.summary
+
+
+def remove_temporary(folder: Path) -> None:
+    """Delete the half-written ``*.tmp`` files a failed write leaves in ``folder``."""
+    for tmp in folder.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write and delete a probe file in it, so a read-only disk fails before any work.
+
+    Raises:
+        OSError: naming the folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".lemgrid-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -12,10 +12,12 @@ row per run: swept values, seed, status, duration, summary metrics) is
 rewritten atomically as runs finish and at the end.
 """
 
+import fcntl
 import json
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -29,12 +31,57 @@ import pandas as pd
 from lemgrid.experiments.experiment import Experiment, Run
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
+
+
+class SweepBusyError(RuntimeError):
+    """Another sweep holds the results folder."""
 
 
 def is_finished(run: Run) -> bool:
-    """Whether ``run``'s folder holds a finished result of this very scenario."""
+    """Whether ``run``'s folder holds a finished result of this very scenario, with all of its files."""
     record = _read_record(run.folder)
-    return record is not None and record.get("status") == "done" and record.get("run_id") == run.run_id
+    if record is None or record.get("status") != "done" or record.get("run_id") != run.run_id:
+        return False
+    return all((run.folder / name).is_file() for name in record.get("files", []))
+
+
+def lock_results(results: Path) -> Any:
+    """Hold ``results`` for this process: a second sweep into it is refused until this one ends or dies.
+
+    Returns the open lock file; the lock goes with the process (also on SIGKILL).
+
+    Raises:
+        SweepBusyError: naming the process that holds it.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    handle = (results / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise SweepBusyError(
+            f"another lemgrid sweep (pid {holder}) is writing into {results}; wait for it to end, "
+            "or sweep into another --results folder"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the sweep that started it is gone (even after SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lemgrid-parent-watch", daemon=True).start()
 
 
 def _read_record(folder: Path) -> dict[str, Any] | None:
@@ -55,8 +102,6 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
 
     folder = Path(task["folder"])
     partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
     started = time.perf_counter()
     record: dict[str, Any] = {
         "run_id": task["run_id"],
@@ -65,16 +110,31 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
         "host": os.uname().nodename,
     }
     try:
-        model = Model(Scenario.from_json(task["scenario"]), out_dir=partial)
-        while model.running:
-            model.step()
-        record.update(status="done", error="")
-    except Exception:  # a failing run is a result: recorded, and the others go on
-        record.update(status="failed", error=traceback.format_exc())
-    record["duration_s"] = round(time.perf_counter() - started, 3)
-    (partial / RUN_FILE).write_text(json.dumps(record, indent=2, default=str))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        try:
+            model = Model(Scenario.from_json(task["scenario"]), out_dir=partial)
+            while model.running:
+                model.step()
+            record.update(status="done", error="")
+        except OSError:
+            raise  # the disk, not the run: handled below
+        except Exception:  # a failing run is a result: recorded, and the others go on
+            record.update(status="failed", error=traceback.format_exc())
+        record["duration_s"] = round(time.perf_counter() - started, 3)
+        if record["status"] == "done":  # done only with every file in place
+            record["files"] = sorted(p.name for p in partial.iterdir() if p.is_file())
+        (partial / RUN_FILE).write_text(json.dumps(record, indent=2, default=str))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
+    except OSError as exc:  # full or read-only disk: nothing half-written stays behind
+        shutil.rmtree(partial, ignore_errors=True)
+        where = exc.filename or partial
+        record.update(
+            status="failed",
+            error=f"cannot write the run's results: {where}: {exc.strerror or exc}",
+            duration_s=round(time.perf_counter() - started, 3),
+        )
     return record
 
 
@@ -136,7 +196,9 @@ def _clock(seconds: float) -> str:
 
 
 def _local(tasks: list[dict[str, Any]], workers: int) -> Iterable[dict[str, Any]]:
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = [pool.submit(execute, t) for t in tasks]
         try:
             for future in as_completed(futures):
@@ -179,7 +241,31 @@ def sweep(
         progress: where the progress lines go.
     """
     results.mkdir(parents=True, exist_ok=True)
-    (results / "experiment.json").write_text(experiment.model_dump_json(indent=2))
+    lock = lock_results(results)
+    try:
+        _write_atomic(results / "experiment.json", experiment.model_dump_json(indent=2))
+        return _sweep_locked(experiment, runs, results, workers, scheduler, progress)
+    finally:
+        lock.close()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sweep_locked(
+    experiment: Experiment,
+    runs: list[Run],
+    results: Path,
+    workers: int | None,
+    scheduler: str | None,
+    progress: TextIO,
+) -> pd.DataFrame:
     pending = [r for r in runs if not is_finished(r)]
     bar = Progress(len(runs), len(runs) - len(pending), progress)
     tasks = [_task(r) for r in pending]
@@ -237,6 +323,9 @@ def write_runs_table(experiment: Experiment, runs: list[Run], results: Path) -> 
         rows.append(row)
     table = pd.DataFrame(rows)
     tmp = results / "runs.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, results / "runs.parquet")
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, results / "runs.parquet")
+    finally:
+        tmp.unlink(missing_ok=True)
     return table

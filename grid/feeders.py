@@ -13,6 +13,8 @@ import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
 
+from lemgrid.grid.validation import feeder_problems
+
 PHASES = ("a", "b", "c")
 
 
@@ -279,13 +281,17 @@ def feeder_from_files(net_json: str, households_csv: str) -> Feeder:
             )
     try:
         households = pd.read_csv(households_csv, dtype={"household": str})
-    except (OSError, pd.errors.ParserError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"feeder.households_file {households_csv!r}: cannot read it ({exc})") from None
     if list(households.columns) != ["household", "bus", "phase"]:
         raise ValueError(
             f"feeder.households_file {households_csv!r}: columns must be household, bus, phase; "
             f"got {list(households.columns)}"
         )
+    if households.empty:
+        raise ValueError(f"feeder.households_file {households_csv!r}: holds no households, only a header")
+    if households.bus.isna().any() or not pd.api.types.is_integer_dtype(households.bus):
+        raise ValueError(f"feeder.households_file {households_csv!r}: every bus must be a whole bus index")
     bad_bus = sorted(set(households.bus) - set(net.bus.index))
     if bad_bus:
         raise ValueError(f"feeder.households_file {households_csv!r}: buses {bad_bus} are not in the net")
@@ -294,6 +300,10 @@ def feeder_from_files(net_json: str, households_csv: str) -> Feeder:
         raise ValueError(f"feeder.households_file {households_csv!r}: phases {bad_phase} not in a, b, c")
     if households.household.duplicated().any():
         raise ValueError(f"feeder.households_file {households_csv!r}: household names must be unique")
+    problems = feeder_problems(net, households)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ValueError(f"feeder.file {net_json!r}: {problems[0]}{more}")
     net.trafo["tap_dependency_table"] = False
     return Feeder(name="custom", net=net, households=households)
 

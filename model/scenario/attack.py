@@ -6,7 +6,7 @@ As with the tariff, the kinds share one flat set of fields (files and
 
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lemgrid.model.scenario._base import _Section
 
@@ -60,4 +60,11 @@ class DemandAttack(Attack):
     parameters = ("start_interval", "factor", "households", "share")
 
 
-AnyAttack = Annotated[NoAttack | PriceAttack | DemandAttack, Field(discriminator="kind")]
+def _kind_none_by_default(value: Any) -> Any:
+    """A section without ``kind`` is of kind ``none``, as before kinds were classes."""
+    return {"kind": "none", **value} if isinstance(value, dict) and "kind" not in value else value
+
+
+AnyAttack = Annotated[
+    NoAttack | PriceAttack | DemandAttack, Field(discriminator="kind"), BeforeValidator(_kind_none_by_default)
+]

@@ -1,10 +1,17 @@
 """Where the feeder is, and its weather."""
 
 import zoneinfo
+from functools import cache
 
 from pydantic import Field, field_validator
 
 from lemgrid.model.scenario._base import _Section
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    """The IANA names this system knows (read from disk once: it takes tens of ms)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class Site(_Section):
@@ -18,7 +25,7 @@ class Site(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, v: str) -> str:
-        if v not in zoneinfo.available_timezones():
+        if v not in _time_zones():
             raise ValueError("must be an IANA time zone name such as 'Europe/London'")
         return v
 

@@ -19,7 +19,13 @@ MAX_YAML_NODES = 100_000  # values after expanding aliases
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys."""
+    """SafeLoader that refuses duplicate keys and leaves dates as text for the schema to check."""
+
+    # without the timestamp rule, 2026-02-30 reaches the schema as text and is named there
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -90,6 +96,8 @@ def parse_yaml(text: str, source: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML: {_one_line(exc)}") from None
+    except (ValueError, TypeError) as exc:  # a constructor that rejects a value (a bad !!binary, say)
+        raise ScenarioError(f"{source}: a value cannot be read: {exc}") from None
     except RecursionError:
         raise ScenarioError(f"{source}: nested too deeply to read") from None
     finally:

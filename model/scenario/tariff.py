@@ -10,7 +10,7 @@ kind uses. ``model/tariffs.py`` registers one builder per kind in
 
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lemgrid.model.scenario._base import _Section
 
@@ -111,6 +111,11 @@ class LossTariff(Tariff):
     parameters = ("loss_price_eur_per_kwh",)
 
 
+def _kind_none_by_default(value: Any) -> Any:
+    """A section without ``kind`` is of kind ``none``, as before kinds were classes."""
+    return {"kind": "none", **value} if isinstance(value, dict) and "kind" not in value else value
+
+
 AnyTariff = Annotated[
     NoNetworkTariff
     | VolumetricTariff
@@ -120,4 +125,5 @@ AnyTariff = Annotated[
     | CongestionTariff
     | LossTariff,
     Field(discriminator="kind"),
+    BeforeValidator(_kind_none_by_default),
 ]

@@ -1,0 +1,54 @@
+"""Checks of a scenario against the data it names, before a run starts.
+
+The scenario schema checks each value on its own; these checks need the
+feeder or a file the scenario points to: the feeder is a radial LV network,
+the attacked households exist, there are no more zones than households, and
+the learning file can be read. ``lemgrid run`` and ``lemgrid sweep`` call
+:func:`check_before_run` before any work, so a bad input is a one-line error
+and never a failed run or a traceback.
+"""
+
+import json
+from pathlib import Path
+
+from lemgrid.grid.feeders import Feeder
+from lemgrid.model.population import feeder_for
+from lemgrid.model.scenario import Scenario, ScenarioError
+
+
+def check_before_run(scenario: Scenario) -> Feeder:
+    """Raise a :class:`ScenarioError` (field, value, rule) if ``scenario`` cannot run; returns its feeder."""
+    feeder = feeder_for(scenario)  # a user's feeder is validated as it is read
+    names = set(feeder.households.household.astype(str))
+    n = len(names)
+    attack = scenario.attack
+    unknown = sorted(set(attack.households) - names)
+    if attack.kind == "demand" and unknown:
+        raise ScenarioError(
+            f"scenario field 'attack.households' = {unknown}: feeder {scenario.feeder.name!r} has no such "
+            f"households; it has {n}, e.g. {sorted(names)[:3]}"
+        )
+    zoned = scenario.market.pricing == "zonal" or scenario.tariff.kind == "zonal"
+    if zoned and scenario.market.zonal.n_zones > n:
+        raise ScenarioError(
+            f"scenario field 'market.zonal.n_zones' = {scenario.market.zonal.n_zones}: more zones than the "
+            f"{n} households of feeder {scenario.feeder.name!r}; at most {n}"
+        )
+    if scenario.strategies.learning_file is not None:
+        _check_learning_file(scenario.strategies.learning_file)
+    return feeder
+
+
+def _check_learning_file(path: str) -> None:
+    field = f"scenario field 'strategies.learning_file' = {path!r}"
+    try:
+        saved = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ScenarioError(f"{field}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ScenarioError(f"{field}: not a learning file written by Model.save_learning ({exc})") from None
+    if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
+        raise ScenarioError(f"{field}: not a learning file written by Model.save_learning (a JSON mapping)")
+
+
+__all__ = ["check_before_run"]
