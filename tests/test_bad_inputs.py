@@ -718,3 +718,47 @@ def test_a_run_marked_done_without_its_files_is_run_again(tmp_path: Path) -> Non
     assert not is_finished(run)  # intervals.parquet is missing
     (run.folder / "intervals.parquet").write_bytes(b"")
     assert is_finished(run)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_leaves_no_process_and_resume_loses_no_run(tmp_path: Path) -> None:
+    import signal
+    import sys
+
+    path = str(write_file(tmp_path, TINY_EXPERIMENT.replace("interval_minutes: 240", "interval_minutes: 60")))
+    results = tmp_path / "r"
+    command = [sys.executable, "-m", "lemgrid.experiments.cli", "sweep", path, "--results", str(results)]
+    sweep = subprocess.Popen(
+        [*command, "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while not list(results.glob("*/seed=*/run.json")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    workers = _children(sweep.pid)
+    assert workers, "the sweep started no workers"
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "workers outlived their sweep"
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    runs = pd.read_parquet(results / "runs.parquet")
+    assert len(runs) == 4 and (runs.status == "done").all()
+    assert not _leftovers(results)
