@@ -171,9 +171,9 @@ class Experiment(BaseModel):
                 f"than the limit of {max_runs()}; sweep fewer values or set LEMGRID_MAX_RUNS"
             )
         combinations = self.combinations()
-        swept = {_key(c) for c in combinations}
+        present = {_key(c) for c in combinations}
         for combination in combinations:
-            if _key(self.reference_of(combination)) not in swept:
+            if _key(self.reference_of(combination)) not in present:
                 raise ValueError(
                     f"baseline {self.baseline} gives {combination} a reference that is not swept; "
                     f"name every zipped key in the baseline: {sorted(self.zip)}"
