@@ -27,8 +27,12 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
-    """Modules named by the imports of ``tree`` that run (TYPE_CHECKING blocks left out)."""
+def _imports(tree: ast.AST, module: str, is_package: bool, modules: set[str]) -> list[str]:
+    """Modules of ``modules`` that the imports of ``tree`` name (TYPE_CHECKING blocks left out).
+
+    ``from pkg import sub`` names the module ``pkg.sub``; ``pkg`` itself only when
+    a name taken from it is not a submodule.
+    """
     found: list[str] = []
 
     def visit(node: ast.AST) -> None:
@@ -46,8 +50,10 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> list[str]:
                 base = f"{package}.{node.module}" if node.module else package
             else:
                 base = node.module or ""
-            found.append(base)
-            found.extend(f"{base}.{alias.name}" for alias in node.names)
+            subs = [f"{base}.{alias.name}" for alias in node.names]
+            found.extend(name for name in subs if name in modules)
+            if any(name not in modules for name in subs):
+                found.append(base)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -60,7 +66,7 @@ def import_graph() -> dict[str, set[str]]:
     files = {_module_name(path): path for folder in FOLDERS for path in sorted((ROOT / folder).rglob("*.py"))}
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
-        names = _imports(ast.parse(path.read_text()), module, path.name == "__init__.py")
+        names = _imports(ast.parse(path.read_text()), module, path.name == "__init__.py", set(files))
         graph[module] = {name for name in names if name in files and name != module}
     return graph
 

@@ -8,7 +8,7 @@ import pytest
 
 from lemgrid.model.metrics import INTERVAL_METRICS, RUN_METRICS, readme_table, report_metrics
 from lemgrid.model.recorder import SCHEMAS, Recorder
-from tests.conftest import hourly, run_to_end
+from tests.helpers import hourly, run_to_end
 
 README = Path(__file__).parents[1] / "README.md"
 START, END = "<!-- metrics:start -->", "<!-- metrics:end -->"

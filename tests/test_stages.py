@@ -17,7 +17,7 @@ from lemgrid.model.metrics import interval_row
 from lemgrid.model.observe import Attack, observe
 from lemgrid.model.record import outcome
 from lemgrid.model.settle import learn, settle_interval
-from tests.conftest import hourly
+from tests.helpers import hourly
 
 NOON = 12
 
