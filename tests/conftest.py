@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model, Scenario
-from tests.helpers import TABLES, run_to_end
+from tests.helpers import TABLES, hourly, run_to_end
+
+# hourly and run_to_end live in tests/helpers.py; named here too for tests that import them from conftest
+__all__ = ["hourly", "run_to_end"]
 
 DAY_SCENARIOS = {
     # the default scenario: a June day, 15-min intervals, PV only

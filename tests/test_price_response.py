@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model
-
-from .conftest import hourly
+from tests.helpers import hourly
 
 DEVICES = {
     "days": 2,
