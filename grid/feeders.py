@@ -78,6 +78,11 @@ class Feeder:
         return self.net.line.index.to_numpy()
 
     @property
+    def line_from_bus_ids(self) -> np.ndarray:
+        """The bus id at each line's from-side (where its ``p_from`` flow is measured)."""
+        return self.net.line.from_bus.to_numpy()
+
+    @property
     def trafo_ids(self) -> np.ndarray:
         """The pandapower index of every transformer, in table order."""
         return self.net.trafo.index.to_numpy()

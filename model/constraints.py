@@ -161,14 +161,11 @@ class PostCheck:
         self.grid = grid
         self.limits = limits
         tree = grid.lindist.tree
-        net = tree.feeder.net
+        feeder = tree.feeder
+        from_bus, bus_ids = feeder.line_from_bus_ids, feeder.bus_ids
         # +1 where a positive from-side (HV-side) flow runs away from the source (an import)
         self._import_sign = {
-            k: (
-                1.0
-                if b.kind == "trafo" or net.line.from_bus.iloc[b.position] == net.bus.index[b.upstream]
-                else -1.0
-            )
+            k: (1.0 if b.kind == "trafo" or from_bus[b.position] == bus_ids[b.upstream] else -1.0)
             for k, b in enumerate(tree.branches)
         }
         self._branch_of = {(b.kind, b.position): k for k, b in enumerate(tree.branches)}
@@ -216,7 +213,7 @@ class PostCheck:
         0.01 p.u. of voltage as 10 % of loading.
         """
         g, lim = self.grid, self.limits
-        net = g.lindist.tree.feeder.net
+        feeder = g.lindist.tree.feeder
         found: list[tuple[float, str, Callable[[], np.ndarray], str]] = []
         vm = state.vm_pu[g.lv_bus_pos]
         for sign, what, direction in ((1, "overvoltage", "export"), (-1, "undervoltage", "import")):
@@ -242,9 +239,9 @@ class PostCheck:
             weight = np.zeros((g.n, 3))
             weight[:, phase] = g.lindist.flow[k].toarray().ravel()
             name = (
-                f"line {net.line.index[position]}"
+                f"line {feeder.line_ids[position]}"
                 if kind == "line"
-                else f"transformer {net.trafo.index[position]}"
+                else f"transformer {feeder.trafo_ids[position]}"
             )
             label = f"{name} phase {'abc'[phase]} overloaded"
             found.append(
@@ -416,14 +413,14 @@ class SensitivityConstrained:
         except RuntimeError:  # a perturbed power flow failed: no linearisation, no cut this interval
             return Curtailment.nothing(g.n, runs)
         n_bus = state.vm_pu.shape[0]
-        net = g.lindist.tree.feeder.net
+        feeder = g.lindist.tree.feeder
         lines = _Rows(
             value0=state.line_loading_percent,
             g_export=by_export.line_loading.T,
             g_import=by_import.line_loading.T,
             bound=np.full(len(state.line_loading_percent), loading_bound),
             penalty=np.full(len(state.line_loading_percent), _PENALTY_PER_PERCENT),
-            labels=[f"line {i} overloaded" for i in net.line.index],
+            labels=[f"line {i} overloaded" for i in feeder.line_ids],
         )
         trafos = _Rows(
             value0=state.trafo_loading_percent.ravel(),
@@ -431,7 +428,7 @@ class SensitivityConstrained:
             g_import=by_import.trafo_loading.reshape(g.n, -1).T,
             bound=np.full(state.trafo_loading_percent.size, loading_bound),
             penalty=np.full(state.trafo_loading_percent.size, _PENALTY_PER_PERCENT),
-            labels=[f"transformer {i} phase {p} overloaded" for i in net.trafo.index for p in "abc"],
+            labels=[f"transformer {i} phase {p} overloaded" for i in feeder.trafo_ids for p in "abc"],
         )
         voltages = _voltage_rows(
             state.vm_pu,
@@ -453,12 +450,12 @@ class LinDistOPF:
         self.grid = grid
         self.limits = limits
         tree = grid.lindist.tree
-        net = tree.feeder.net
+        feeder = tree.feeder
         self._flow = grid.lindist.flow.toarray()  # (n_branches, n)
         self._labels = [
-            f"line {net.line.index[b.position]}"
+            f"line {feeder.line_ids[b.position]}"
             if b.kind == "line"
-            else f"transformer {net.trafo.index[b.position]}"
+            else f"transformer {feeder.trafo_ids[b.position]}"
             for b in tree.branches
         ]
 
