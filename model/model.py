@@ -1,14 +1,10 @@
 """The lemgrid Mesa model: one ``step()`` is one market interval, read as its stages.
 
-``_run_interval`` is the loop: observe (:mod:`model.observe`) → decide
-(:mod:`model.decide`) → clear (:mod:`model.clear`) → dispatch
-(:mod:`model.dispatch`) → grid + DSO (:mod:`model.grid_step`) → settle and
-learn (:mod:`model.settle`) → record (:mod:`model.record`). Each stage takes
-the frozen :class:`~model.interval.Interval` and the previous stage's result
-and returns its own; none reads ``Model``. The DSO agent (:mod:`agents.dso`)
-owns the constraint mode, phase switching and the inverter droops; the model
-only asks it. SimPy's environment is the only clock: ``step()`` advances it
-by one interval.
+``_run_interval`` is the loop: observe → decide → clear → dispatch → grid + DSO →
+settle and learn → record, one module each under ``model/``. Each stage takes the
+frozen :class:`~model.interval.Interval` and the previous stage's result; none
+reads ``Model``. The DSO agent (:mod:`agents.dso`) owns the constraint mode, phase
+switching and the inverter droops. SimPy's environment is the only clock.
 """
 
 import time
@@ -18,6 +14,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 import simpy
 
 from lemgrid.agents.dso import DSO, Controls
@@ -48,7 +45,6 @@ from lemgrid.model.summary import summarise
 from lemgrid.model.tariffs import make_tariff
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
-__all__ = ["PHASES_TIMED", "Model", "PowerFlowError"]
 
 
 class Model(mesa.Model):
@@ -121,9 +117,8 @@ class Model(mesa.Model):
         if cfg.strategies.learning_file is not None:
             self.load_learning(cfg.strategies.learning_file)
         self.last_supply_voltage_pu = np.full(len(self.population), np.nan)
-        self.retailer = Retailer(
-            self, cfg.market.retail_price_eur_per_kwh, cfg.market.feed_in_tariff_eur_per_kwh
-        )
+        m = cfg.market
+        self.retailer = Retailer(self, m.retail_price_eur_per_kwh, m.feed_in_tariff_eur_per_kwh)
         return devices
 
     def _add_market(self, streams: dict[str, np.random.Generator]) -> None:
@@ -278,13 +273,7 @@ class Model(mesa.Model):
         Called automatically after the last interval (or an abort); call it
         yourself to stop a run early. Returns the summary.
         """
-        tables = run_tables.end_of_run(
-            self.households,
-            self.times[0],
-            self.env.now,
-            self.config.n_intervals * self._interval_s,
-            self.voltage_quality,
-        )
+        tables = self.end_of_run_tables()
         self.summary = summarise(
             self.config,
             self.interval_rows,
@@ -298,3 +287,14 @@ class Model(mesa.Model):
         if self.recorder is not None and not self.recorder.closed:
             run_tables.close(self.recorder, tables, self.summary, self.timings)
         return self.summary
+
+    def end_of_run_tables(self) -> dict[str, pd.DataFrame]:
+        """EV sessions, appliance cycles and the EN 50160 check so far, by table name."""
+        run_s = self.config.n_intervals * self._interval_s
+        return run_tables.end_of_run(
+            self.households, self.times[0], self.env.now, run_s, self.voltage_quality
+        )
+
+    def ev_sessions(self) -> pd.DataFrame:
+        """Every EV stay so far: needed, delivered and unmet energy (unmet is null while the car is home)."""
+        return self.end_of_run_tables()["ev_sessions"]
