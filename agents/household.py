@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
 from lemgrid.agents.policies import DevicePlan, DevicePolicy, Devices, Forecast
 from lemgrid.agents.strategies import Decision, Feedback, Observation, Strategy
@@ -70,10 +71,10 @@ class Household(mesa.Agent):
 
 
 class Retailer(mesa.Agent):
-    """Fallback counterparty: sells at the retail price, buys at the feed-in tariff."""
+    """Fallback counterparty: sells at the retail price, buys at the feed-in tariff (each per interval)."""
 
     def __init__(
-        self, model: "Model", retail_price_eur_per_kwh: float, feed_in_tariff_eur_per_kwh: float
+        self, model: "Model", retail_price_eur_per_kwh: np.ndarray, feed_in_tariff_eur_per_kwh: np.ndarray
     ) -> None:
         super().__init__(model)
         self.retail_price_eur_per_kwh = retail_price_eur_per_kwh

@@ -206,12 +206,14 @@ def clear_curves(
     return Cleared(ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, cuts), plans
 
 
-def price_forecast(cfg: Scenario) -> PriceForecast:
-    """The run's local-price forecast, as ``bidding.forecast`` names it."""
+def price_forecast(
+    cfg: Scenario, retail_eur_per_kwh: np.ndarray, feed_in_eur_per_kwh: np.ndarray
+) -> PriceForecast:
+    """The run's local-price forecast, as ``bidding.forecast`` names it, over the retailer's prices."""
     return PriceForecast(
         cfg.bidding.forecast,
-        np.full(cfg.n_intervals, cfg.market.retail_price_eur_per_kwh),
-        np.full(cfg.n_intervals, cfg.market.feed_in_tariff_eur_per_kwh),
+        retail_eur_per_kwh,
+        feed_in_eur_per_kwh,
         1440 // cfg.interval_minutes,
         cfg.bidding.ema_weight,
     )

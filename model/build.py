@@ -21,10 +21,12 @@ from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
+from lemgrid.model import prices
 from lemgrid.model.constraints import Limits
 from lemgrid.model.grid_step import Network
 from lemgrid.model.interval import Connections, PowerFlowError
 from lemgrid.model.market import Mechanism
+from lemgrid.model.prices import TimeOfUseWindow
 from lemgrid.model.pricing import ClearingOptions, MarketContext, make_clearing
 from lemgrid.model.record import Output
 from lemgrid.model.recorder import Recorder
@@ -163,3 +165,20 @@ def load_learning(households: Any, path: str | Path) -> None:
         entry = saved.get(h.name)
         if entry is not None and entry.get("strategy") == h.strategy.name:
             h.strategy.load_state(entry["state"])
+
+
+def retailer_prices(cfg: Scenario, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """The retail price and feed-in tariff per interval of the run (scenario section ``prices``)."""
+    p, m = cfg.prices, cfg.market
+    windows = [TimeOfUseWindow(w.start_hour, w.end_hour, w.price_eur_per_kwh) for w in p.time_of_use]
+    return prices.retailer_prices(
+        p.retail,
+        p.feed_in,
+        m.retail_price_eur_per_kwh,
+        m.feed_in_tariff_eur_per_kwh,
+        windows,
+        p.retail_adder_eur_per_kwh,
+        p.feed_in_adder_eur_per_kwh,
+        p.wholesale_file,
+        times,
+    )

@@ -80,6 +80,7 @@ class Model(mesa.Model):
             scenario, self.population, self.feeder.name, streams["attack"]
         )
         self.times, self._times_utc = build.times(scenario)
+        self.retail_eur_per_kwh, self.feed_in_eur_per_kwh = build.retailer_prices(scenario, self.times)
         self.profiles = population.draw_profiles(scenario, self.population, self.times, streams)
         self.load_kw, self.pv_kw = self.profiles.load_kw, self.profiles.pv_kw
         devices = self._add_households(streams)
@@ -117,8 +118,7 @@ class Model(mesa.Model):
         if cfg.strategies.learning_file is not None:
             self.load_learning(cfg.strategies.learning_file)
         self.last_supply_voltage_pu = np.full(len(self.population), np.nan)
-        m = cfg.market
-        self.retailer = Retailer(self, m.retail_price_eur_per_kwh, m.feed_in_tariff_eur_per_kwh)
+        self.retailer = Retailer(self, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
         return devices
 
     def _add_market(self, streams: dict[str, np.random.Generator]) -> None:
@@ -129,11 +129,11 @@ class Model(mesa.Model):
         )
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff)  # noqa: E731
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference)
-        attack = cfg.attack
-        self._attack = Attack(attack.kind, attack.factor, attack.start_interval, self._attacked)
+        self._attack = Attack.of(cfg.attack, self._attacked)
         horizon = max(1, round(cfg.strategies.lp_horizon_hours / cfg.interval_hours))
-        self._forecaster = Forecaster(self.load_kw, self.pv_kw, horizon, cfg.n_intervals, self.tariff)
-        self.price_forecast = price_forecast(cfg)
+        p = self.retail_eur_per_kwh, self.feed_in_eur_per_kwh
+        self._forecaster = Forecaster(self.load_kw, self.pv_kw, horizon, cfg.n_intervals, self.tariff, *p)
+        self.price_forecast = price_forecast(cfg, *p)
 
     def _add_grid(self, devices: list[Devices]) -> None:
         """The solver, the DSO agent (controls, constraint mode) and the stages' views of the feeder."""
@@ -226,8 +226,8 @@ class Model(mesa.Model):
             self.pv_kw[:, k],
             self.profiles.load_kvar[:, k],
             self._attack.price_signal(k),
-            cfg.market.retail_price_eur_per_kwh,
-            cfg.market.feed_in_tariff_eur_per_kwh,
+            float(self.retail_eur_per_kwh[k]),
+            float(self.feed_in_eur_per_kwh[k]),
             self.last_price_eur_per_kwh,
             self.last_supply_voltage_pu,
         )

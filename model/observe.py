@@ -8,6 +8,7 @@ an :class:`~agents.strategies.Observation` of its position and the prices.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,11 @@ class Attack:
     factor: float
     start_interval: int
     targets: np.ndarray  # households whose reports the demand attack scales
+
+    @classmethod
+    def of(cls, attack: Any, targets: np.ndarray) -> "Attack":
+        """The attack a scenario's ``attack`` section describes, on ``targets``."""
+        return cls(attack.kind, attack.factor, attack.start_interval, targets)
 
     def price_signal(self, k: int) -> float:
         """The factor on every price the households see in interval ``k``."""
@@ -52,18 +58,19 @@ class Forecaster:
     horizon: int
     n_intervals: int
     tariff: NetworkTariff
+    retail_eur_per_kwh: np.ndarray  # (n_intervals,) the retailer's prices over the run
+    feed_in_eur_per_kwh: np.ndarray
 
     def __call__(self, i: int, iv: Interval) -> Forecast:
         """Household ``i``'s forecast from interval ``iv.k`` on."""
         k = iv.k
         end = min(k + self.horizon, self.n_intervals)
-        n = end - k
         fee = self.tariff.forecast_import_eur_per_kwh
         return Forecast(
             load_kw=self.load_kw[i, k:end],
             pv_kw=self.pv_kw[i, k:end],
-            buy_eur_per_kwh=np.full(n, iv.retail_price_eur_per_kwh * iv.price_signal + fee),
-            sell_eur_per_kwh=np.full(n, iv.feed_in_tariff_eur_per_kwh * iv.price_signal),
+            buy_eur_per_kwh=self.retail_eur_per_kwh[k:end] * iv.price_signal + fee,
+            sell_eur_per_kwh=self.feed_in_eur_per_kwh[k:end] * iv.price_signal,
             hours=iv.hours,
             peak_eur_per_kw=self.tariff.forecast_peak_eur_per_kw,
             peak_so_far_kw=self.tariff.forecast_peak_so_far_kw(i),

@@ -134,3 +134,43 @@ def time_of_use(times: pd.DatetimeIndex, default: float, windows: list[TimeOfUse
 def indexed(wholesale_eur_per_mwh: np.ndarray, adder_eur_per_kwh: float) -> np.ndarray:
     """A price that follows the wholesale price: ``wholesale / 1000 + adder`` (EUR/kWh)."""
     return np.asarray(wholesale_eur_per_mwh, dtype=float) / 1000 + adder_eur_per_kwh
+
+
+def retailer_prices(
+    retail: str,
+    feed_in: str,
+    flat_retail_eur_per_kwh: float,
+    fixed_feed_in_eur_per_kwh: float,
+    windows: list[TimeOfUseWindow],
+    retail_adder_eur_per_kwh: float,
+    feed_in_adder_eur_per_kwh: float,
+    wholesale_file: str | None,
+    times: pd.DatetimeIndex,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The retail price and the feed-in tariff (EUR/kWh) at each of ``times`` (scenario section prices)."""
+    wholesale = None
+    if "dynamic" in (retail, feed_in):
+        wholesale = (
+            model_wholesale_eur_per_mwh(times)
+            if wholesale_file is None
+            else read_wholesale_csv(wholesale_file, times)
+        )
+    if retail == "flat":
+        buy = np.full(len(times), flat_retail_eur_per_kwh)
+    elif retail == "time_of_use":
+        buy = time_of_use(times, flat_retail_eur_per_kwh, windows)
+    else:
+        buy = indexed(wholesale, retail_adder_eur_per_kwh)  # type: ignore[arg-type]
+    sell = (
+        np.full(len(times), fixed_feed_in_eur_per_kwh)
+        if feed_in == "fixed"
+        else indexed(wholesale, feed_in_adder_eur_per_kwh)  # type: ignore[arg-type]
+    )
+    above = np.flatnonzero(sell > buy)
+    if len(above):
+        k = int(above[0])
+        raise PriceSeriesError(
+            f"scenario field 'prices': at {times[k]} the feed-in tariff {sell[k]:.4f} EUR/kWh exceeds the "
+            f"retail price {buy[k]:.4f}; a household could buy and sell back at a profit"
+        )
+    return buy, sell

@@ -80,3 +80,52 @@ def test_forecasts_fall_back_to_the_retail_midpoint_and_learn_by_time_of_day():
         assert f.ahead(5, 2).tolist() == pytest.approx([expected, 0.2])
     with pytest.raises(ValueError, match="allowed: yesterday, ema, retail_midpoint"):
         PriceForecast("crystal_ball", retail, feed_in, 4)
+
+
+def test_households_pay_the_time_of_use_price_of_their_interval():
+    from lemgrid.model import Model
+
+    from .helpers import hourly
+
+    model = Model(hourly(**{"grid.solver": "power_grid_model", "prices.retail": "time_of_use"}))
+    paid, expected = [], []
+    while model.running:
+        k = model.interval
+        model.step()
+        s = model.last_settlement
+        paid.append(float(s.retail_payment_eur.sum()))
+        expected.append(
+            float(s.bought_retail_kwh.sum() * model.retail_eur_per_kwh[k] - s.sold_retail_kwh.sum() * 0.08)
+        )
+    hours = model.times.hour
+    assert model.retail_eur_per_kwh[hours == 18].tolist() == [0.40]
+    assert model.retail_eur_per_kwh[hours == 3].tolist() == [0.22]
+    np.testing.assert_allclose(paid, expected, atol=1e-9)
+
+
+def test_a_bad_wholesale_file_is_one_clear_error_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = _csv(tmp_path, [f"{t},{'x' if i == 3 else 50}" for i, t in enumerate(_hours(48))])
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lemgrid.experiments.cli",
+            "run",
+            "--set",
+            "prices.retail=dynamic",
+            "--set",
+            f"prices.wholesale_file={path}",
+            "--set",
+            "interval_minutes=60",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "row 5: price 'x' is not a finite number" in out.stderr
+    assert "Traceback" not in out.stderr

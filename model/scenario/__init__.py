@@ -39,6 +39,7 @@ from lemgrid.model.scenario.households import Households
 from lemgrid.model.scenario.market import CommunitySection, Market, P2PSection, ZonalSection
 from lemgrid.model.scenario.output import Output
 from lemgrid.model.scenario.overrides import apply_override, set_key
+from lemgrid.model.scenario.prices import Prices, TimeOfUseWindowSection
 from lemgrid.model.scenario.schema import (
     FIRST_DATE,
     LAST_DATE,
@@ -75,6 +76,8 @@ __all__ = [
     "Attack",
     "BatterySection",
     "Bidding",
+    "Prices",
+    "TimeOfUseWindowSection",
     "CapacityTariff",
     "Choice",
     "CommunitySection",

@@ -20,6 +20,7 @@ from lemgrid.model.scenario.households import Households
 from lemgrid.model.scenario.market import Market
 from lemgrid.model.scenario.output import Output
 from lemgrid.model.scenario.overrides import apply_override
+from lemgrid.model.scenario.prices import Prices
 from lemgrid.model.scenario.site import Site, Weather
 from lemgrid.model.scenario.strategies import Strategies
 from lemgrid.model.scenario.strict_yaml import read_yaml_mapping
@@ -56,6 +57,7 @@ class Scenario(_Section):
     weather: Weather = Field(default_factory=Weather)
     market: Market = Field(default_factory=Market)
     bidding: Bidding = Field(default_factory=Bidding)
+    prices: Prices = Field(default_factory=Prices)
     tariff: AnyTariff = Field(default_factory=NoNetworkTariff)
     attack: AnyAttack = Field(default_factory=NoAttack)
     grid: GridSection = Field(default_factory=GridSection)
