@@ -42,6 +42,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py
+	$(PY) benchmarks/price_response.py
 
 bench-targets: $(STAMP)
 	$(PY) benchmarks/targets.py

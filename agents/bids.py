@@ -24,9 +24,12 @@ positive here, the opposite of lemgrid's injection-positive convention, which
 :meth:`BidCurve.dispatch` restores for the devices (``Allocation``).
 """
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -105,8 +108,36 @@ class BidCurve:
 
     def _levels(self) -> list[float]:
         """The prices in the band where the curve can change, ascending (band ends included)."""
+        return self._table[0]
+
+    @cached_property
+    def _table(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Per band level: the level, q there (both kinds of step at it on), buys valued it, sells asking it.
+
+        One pass over the steps with a difference array (a step is on over a
+        contiguous run of levels), instead of evaluating :meth:`net_kw` per level.
+        """
         inside = {s.price_eur_per_kwh for s in self.steps if self.feed_in < s.price_eur_per_kwh < self.retail}
-        return sorted(inside | {self.feed_in, self.retail})
+        levels = sorted(inside | {self.feed_in, self.retail})
+        n = len(levels)
+        delta = [0.0] * (n + 1)
+        buys_at = [0.0] * n
+        sells_at = [0.0] * n
+        for st in self.steps:
+            price = st.price_eur_per_kwh
+            if st.buys:  # on at every level <= price
+                end = bisect.bisect_right(levels, price)
+                delta[0] += st.kw
+                delta[end] -= st.kw
+                if end and levels[end - 1] == price:
+                    buys_at[end - 1] += st.kw
+            else:  # on at every level >= price
+                start = bisect.bisect_left(levels, price)
+                delta[start] += st.kw
+                if start < n and levels[start] == price:
+                    sells_at[start] -= st.kw
+        at = list(itertools.accumulate(delta[:n]))
+        return levels, at, buys_at, sells_at
 
     def orders(self, hours: float) -> list[CurveOrder]:
         """Limit orders (kWh) that reproduce the curve inside the band, never buying and selling at once.
@@ -115,14 +146,9 @@ class BidCurve:
         order carries that price. What it buys even at the retail price, or sells
         even at the feed-in tariff, is marked for the retailer's fallback.
         """
-        levels = self._levels()
+        levels, at, buys_at, _ = self._table  # at: buys valued p_j and sells asking p_j both on
         top = len(levels) - 1
-        at = [self.net_kw(p) for p in levels]  # buys valued p_j and sells asking p_j both on
-        # q between p_j and p_(j+1): the buys valued exactly p_j are off
-        between = [
-            at[j] - sum(s.kw for s in self.steps if s.buys and s.price_eur_per_kwh == p)
-            for j, p in enumerate(levels[:-1])
-        ]
+        between = [at[j] - buys_at[j] for j in range(top)]  # q between p_j and p_(j+1)
 
         def demand(q: float) -> float:
             return max(q, 0.0) * hours
@@ -146,7 +172,8 @@ class BidCurve:
 
     def range_kw(self) -> tuple[float, float]:
         """The least and the most net consumption the curve allows inside the band."""
-        return self.net_kw(self.retail), self.net_kw(self.feed_in)
+        _, at, _, _ = self._table
+        return at[-1], at[0]
 
     def dispatch(self, net_kw: float) -> dict[str, float]:
         """Each device's consumption (kW, buy positive) at the household's net ``net_kw``, in merit order.
@@ -159,12 +186,10 @@ class BidCurve:
         """
         low, high = self.range_kw()
         q = min(max(net_kw, low), high)
-        levels = self._levels()
+        levels, at, buys_at, sells_at = self._table
         p_star, fraction_buy, fraction_sell = levels[-1], 1.0, 1.0
         for j, p in enumerate(levels):
-            on = self.net_kw(p)  # sells asking p on, buys valued p on
-            sells = -sum(s.kw for s in self.steps if not s.buys and s.price_eur_per_kwh == p)
-            buys = sum(s.kw for s in self.steps if s.buys and s.price_eur_per_kwh == p)
+            on, buys, sells = at[j], buys_at[j], sells_at[j]  # at p: sells asking p on, buys valued p on
             if j > 0 and q >= on - EPS_KW:  # the sells asking p switch on part way
                 p_star, fraction_sell = p, (on + sells - q) / sells if sells > EPS_KW else 1.0
                 break

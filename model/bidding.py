@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lemgrid.agents.bids import BidCurve, Step
+from lemgrid.agents.bids import BidCurve, CurveOrder, Step
 from lemgrid.agents.device_curves import appliance_steps, base_step, battery_steps, ev_steps, pv_step
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
@@ -69,12 +69,12 @@ def household_curve(
     return BidCurve(steps, retail, feed_in)
 
 
-def fallback_positions(curves: Sequence[BidCurve], hours: float) -> tuple[np.ndarray, np.ndarray]:
+def fallback_positions(orders: Sequence[Sequence[CurveOrder]]) -> tuple[np.ndarray, np.ndarray]:
     """Per household, what it buys even at the retail price and sells even at the feed-in tariff (kWh)."""
-    buy = np.zeros(len(curves))
-    sell = np.zeros(len(curves))
-    for i, c in enumerate(curves):
-        for o in c.orders(hours):
+    buy = np.zeros(len(orders))
+    sell = np.zeros(len(orders))
+    for i, mine in enumerate(orders):
+        for o in mine:
             if o.retail_fallback:
                 if o.side == "buy":
                     buy[i] += o.kwh
@@ -83,7 +83,9 @@ def fallback_positions(curves: Sequence[BidCurve], hours: float) -> tuple[np.nda
     return buy, sell
 
 
-def shaped_orders(household: int, curve: BidCurve, placed: Sequence[Order], hours: float) -> list[Order]:
+def shaped_orders(
+    household: int, curve: BidCurve, orders: Sequence[CurveOrder], placed: Sequence[Order]
+) -> list[Order]:
     """The curve's orders with the strategy's mark-up on its inelastic position applied to every step.
 
     A strategy that bids 0.02 below the retail price for its inelastic demand
@@ -101,7 +103,7 @@ def shaped_orders(household: int, curve: BidCurve, placed: Sequence[Order], hour
             o.kwh,
             min(max(o.price_eur_per_kwh + markup[o.side], curve.feed_in), curve.retail),
         )
-        for o in curve.orders(hours)
+        for o in orders
     ]
 
 
@@ -161,14 +163,15 @@ def bid(
         )
         for h in households
     ]
-    buy, sell = fallback_positions(curves, iv.hours)
+    curve_orders = [c.orders(iv.hours) for c in curves]
+    buy, sell = fallback_positions(curve_orders)
     by_household: dict[int, list[Order]] = {}
     for o in placed:  # the strategies' orders on the policy's plan: their mark-ups
         by_household.setdefault(o.household, []).append(o)
     orders = [
         o
         for h in households
-        for o in shaped_orders(h.index, curves[h.index], by_household.get(h.index, []), iv.hours)
+        for o in shaped_orders(h.index, curves[h.index], curve_orders[h.index], by_household.get(h.index, []))
     ]
     return CurveBids(curves, orders, buy, sell)
 

@@ -11,6 +11,7 @@ community sharing, where members accept the manager's internal price.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -42,14 +43,14 @@ class ClearingResult:
     price_eur_per_kwh: float | None
     zone_prices: dict[int, float | None] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def volume_kwh(self) -> float:
         """Energy traded locally."""
         return sum(t.energy_kwh for t in self.trades)
 
-    @property
+    @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
-        """Volume-weighted mean price of the local trades (None without trades)."""
+        """Volume-weighted mean price of the local trades (None without trades; computed once)."""
         volume = self.volume_kwh
         if volume <= 0:
             return None
