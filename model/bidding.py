@@ -9,6 +9,7 @@ fallback; and the curve splits that net back onto the devices in merit order.
 With ``bidding.mode: fixed`` none of this runs and devices follow their policy's plan.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -55,12 +56,20 @@ def household_curve(
     retail: float,
     feed_in: float,
     pv_curtailment_eur_per_kwh: float,
+    planned_battery_kw: float | None = None,
 ) -> BidCurve:
-    """The household's aggregate bid: base load, PV and each device's steps."""
+    """The household's aggregate bid: base load, PV and each device's steps.
+
+    ``planned_battery_kw`` (injection +): a battery planned by an optimiser (the
+    ``lp_optimiser`` policy, which plans against the local-price forecast) bids
+    its plan inelastically instead of its own curve.
+    """
     hours = (t1_s - t0_s) / 3600
     d = h.devices
     steps: list[Step] = [*base_step(base_kw), *pv_step(pv_kw, pv_curtailment_eur_per_kwh)]
-    if d.battery is not None:
+    if d.battery is not None and planned_battery_kw is not None:
+        steps.append(Step("battery", -planned_battery_kw, math.inf if planned_battery_kw < 0 else -math.inf))
+    elif d.battery is not None:
         steps += battery_steps(d.battery, hours, future)
     if d.ev is not None:
         steps += ev_steps(d.ev, t0_s, t1_s, future)
@@ -141,6 +150,7 @@ def plan_from_curve(curve: BidCurve, net_kw: float, n_appliances: int) -> Device
 def bid(
     households: Sequence[Household],
     placed: Sequence[Order],
+    plans: Sequence[DevicePlan],
     iv: Interval,
     forecast: PriceForecast,
     cfg: Bidding,
@@ -160,6 +170,7 @@ def bid(
             retail,
             feed_in,
             cfg.pv_curtailment_price_eur_per_kwh,
+            plans[h.index].battery_kw if h.policy.needs_forecast else None,
         )
         for h in households
     ]
@@ -233,7 +244,7 @@ def clear_bids(
     if cfg.mode == "fixed":
         cleared, plans = clear(decided, iv, market), decided.plans
     else:
-        bids = bid(market.households, decided.orders, iv, forecast, cfg)
+        bids = bid(market.households, decided.orders, decided.plans, iv, forecast, cfg)
         cleared, plans = clear_curves(bids, decided, iv, market)
         decided = replace(decided, orders=bids.orders)
     forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)

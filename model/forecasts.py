@@ -41,7 +41,9 @@ class PriceForecast:
         if kind not in FORECAST_KINDS:
             raise ValueError(f"forecast kind {kind!r} does not exist; allowed: {', '.join(FORECAST_KINDS)}")
         self.kind = kind
-        self.midpoint = (np.asarray(retail_eur_per_kwh) + np.asarray(feed_in_eur_per_kwh)) / 2
+        self.retail_eur_per_kwh = np.asarray(retail_eur_per_kwh)
+        self.feed_in_eur_per_kwh = np.asarray(feed_in_eur_per_kwh)
+        self.midpoint = (self.retail_eur_per_kwh + self.feed_in_eur_per_kwh) / 2
         self.per_day = intervals_per_day
         self.weight = ema_weight
         self._by_time_of_day = np.full(intervals_per_day, np.nan)

@@ -130,10 +130,8 @@ class Model(mesa.Model):
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff)  # noqa: E731
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference)
         self._attack = Attack.of(cfg.attack, self._attacked)
-        horizon = max(1, round(cfg.strategies.lp_horizon_hours / cfg.interval_hours))
-        p = self.retail_eur_per_kwh, self.feed_in_eur_per_kwh
-        self._forecaster = Forecaster(self.load_kw, self.pv_kw, horizon, cfg.n_intervals, self.tariff, *p)
-        self.price_forecast = price_forecast(cfg, *p)
+        self.price_forecast = f = price_forecast(cfg, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
+        self._forecaster = Forecaster.of(cfg, self.load_kw, self.pv_kw, self.tariff, f)
 
     def _add_grid(self, devices: list[Devices]) -> None:
         """The solver, the DSO agent (controls, constraint mode) and the stages' views of the feeder."""

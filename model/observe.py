@@ -15,7 +15,9 @@ import numpy as np
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan, Forecast
 from lemgrid.agents.strategies import Observation
+from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
+from lemgrid.model.scenario import Scenario
 from lemgrid.model.tariffs import NetworkTariff
 
 
@@ -48,9 +50,10 @@ class Attack:
 class Forecaster:
     """Each household's forecast over the strategies' LP horizon.
 
-    Its own load and PV (perfect foresight), the retailer's prices as the price
-    signal shows them plus the tariff's import fee, and the tariff's price of a
-    higher import peak with the peak billed so far in the period.
+    Its own load and PV (perfect foresight), the prices it expects as the price
+    signal shows them (the retailer's; with bid curves, the local-price forecast,
+    at which it both buys and sells) plus the tariff's import fee, and the
+    tariff's price of a higher import peak with the peak billed so far in the period.
     """
 
     load_kw: np.ndarray  # (n, n_intervals)
@@ -60,17 +63,44 @@ class Forecaster:
     tariff: NetworkTariff
     retail_eur_per_kwh: np.ndarray  # (n_intervals,) the retailer's prices over the run
     feed_in_eur_per_kwh: np.ndarray
+    local: PriceForecast | None = None  # with bid curves: plan against the local-price forecast
+
+    @classmethod
+    def of(
+        cls,
+        cfg: Scenario,
+        load_kw: np.ndarray,
+        pv_kw: np.ndarray,
+        tariff: NetworkTariff,
+        prices: PriceForecast,
+    ) -> "Forecaster":
+        """The run's forecaster: LP horizon, the retailer's prices, and the local forecast with curves."""
+        horizon = max(1, round(cfg.strategies.lp_horizon_hours / cfg.interval_hours))
+        local = prices if cfg.bidding.mode == "curves" else None
+        return cls(
+            load_kw,
+            pv_kw,
+            horizon,
+            cfg.n_intervals,
+            tariff,
+            prices.retail_eur_per_kwh,
+            prices.feed_in_eur_per_kwh,
+            local,
+        )
 
     def __call__(self, i: int, iv: Interval) -> Forecast:
         """Household ``i``'s forecast from interval ``iv.k`` on."""
         k = iv.k
         end = min(k + self.horizon, self.n_intervals)
         fee = self.tariff.forecast_import_eur_per_kwh
+        buy, sell = self.retail_eur_per_kwh[k:end], self.feed_in_eur_per_kwh[k:end]
+        if self.local is not None:
+            buy = sell = self.local.ahead(k, end - k)
         return Forecast(
             load_kw=self.load_kw[i, k:end],
             pv_kw=self.pv_kw[i, k:end],
-            buy_eur_per_kwh=self.retail_eur_per_kwh[k:end] * iv.price_signal + fee,
-            sell_eur_per_kwh=self.feed_in_eur_per_kwh[k:end] * iv.price_signal,
+            buy_eur_per_kwh=buy * iv.price_signal + fee,
+            sell_eur_per_kwh=sell * iv.price_signal,
             hours=iv.hours,
             peak_eur_per_kw=self.tariff.forecast_peak_eur_per_kw,
             peak_so_far_kw=self.tariff.forecast_peak_so_far_kw(i),

@@ -79,3 +79,17 @@ def test_without_a_market_batteries_serve_their_own_home_and_never_export(runs):
     rows = _rows(model)
     assert rows.local_volume_kwh.sum() == 0
     assert (rows.household_injection_kw <= rows.pv_kw + 1e-9).all()
+
+
+def test_lp_households_plan_against_the_local_price_forecast_and_bid_their_plan():
+    keys = {**DEVICES, "penetration.battery": 1.0, "households.strategy": "lp_optimiser"}
+    runs = {}
+    for mode in ("fixed", "curves"):
+        model = Model(hourly(**keys, **{"bidding.mode": mode}))
+        while model.running:
+            model.step()
+        runs[mode] = model
+    local = runs["curves"]._forecaster.local
+    assert local is not None and runs["fixed"]._forecaster.local is None
+    # the LP's plan (against local prices, at which it buys and sells alike) moves the batteries differently
+    assert np.abs(_rows(runs["fixed"]).battery_kw - _rows(runs["curves"]).battery_kw).max() > 0.5
