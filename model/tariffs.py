@@ -136,15 +136,26 @@ class Volumetric(NetworkTariff):
         return x.bought_retail_kwh * self.import_rate
 
 
-class Capacity(NetworkTariff):
-    """EUR/kW of the peak import in each billing period, billed as the peak rises.
+def prorated_capacity_eur(
+    eur_per_kw: float, peak_kw: np.ndarray | float, elapsed_intervals: int, intervals_per_period: int
+) -> np.ndarray | float:
+    """The capacity charge of a billing period up to ``elapsed_intervals`` of it: pro rata to the time billed.
 
-    When an interval's import sets a new peak for the period, the increase
-    times the rate is charged in that interval, so a period's fees add up to
-    ``rate * peak``. ``household`` level: each household's own peak;
-    ``community`` level: the peak of the households' summed net import, whose
-    increase is charged to the importing households in proportion to their
-    import in that interval.
+    A full period costs ``rate * peak``; a run that covers a part of it pays
+    that part, so a 1-day run is not billed a 30-day period's charge.
+    """
+    return eur_per_kw * peak_kw * min(elapsed_intervals / intervals_per_period, 1.0)
+
+
+class Capacity(NetworkTariff):
+    """EUR/kW of the peak import in each billing period, billed pro rata to the time simulated.
+
+    After each interval the period's fees add up to :func:`prorated_capacity_eur`
+    of the peak so far: ``rate * peak`` once the whole period has passed, its
+    share of that when a run stops earlier. ``household`` level: each
+    household's own peak; ``community`` level: the peak of the households'
+    summed net import, each interval's growth of its charge shared by the
+    households in proportion to their import in the interval that set the peak.
     """
 
     kind = "capacity"
@@ -160,6 +171,8 @@ class Capacity(NetworkTariff):
         self.period = -1
         self.peak_kw = np.zeros(n)
         self.community_peak_kw = 0.0
+        self.community_share = np.zeros(n)  # each household's part of the interval that set the peak
+        self.billed_eur = np.zeros(n)  # fees of the period so far
         # a household's own peak is what its LP plan can avoid raising
         self.forecast_peak_eur_per_kw = eur_per_kw if level == "household" else 0.0
 
@@ -168,23 +181,27 @@ class Capacity(NetworkTariff):
         return float(self.peak_kw[household]) if self.level == "household" else 0.0
 
     def interval_charge(self, x: TariffInputs) -> np.ndarray:
-        """Charge the rise of the peak(s) in this interval."""
-        period = x.interval // self.intervals_per_period
+        """Charge what the period's pro-rated capacity charge grew by in this interval."""
+        period, k = divmod(x.interval, self.intervals_per_period)
         if period != self.period:
             self.period = period
             self.peak_kw[:] = 0.0
             self.community_peak_kw = 0.0
+            self.billed_eur[:] = 0.0
         import_kw = np.clip(-x.net_kwh, 0, None) / self.interval_hours
-        household = np.zeros(self.n)
         if self.level == "household":
-            rise = np.clip(import_kw - self.peak_kw, 0, None)
-            household = rise * self.rate
             self.peak_kw = np.maximum(self.peak_kw, import_kw)
+            due = prorated_capacity_eur(self.rate, self.peak_kw, k + 1, self.intervals_per_period)
+            household = np.asarray(due) - self.billed_eur
         else:
             total = float(-x.net_kwh.sum() / self.interval_hours)
             if total > self.community_peak_kw and import_kw.sum() > 0:
-                household = (total - self.community_peak_kw) * self.rate * import_kw / import_kw.sum()
                 self.community_peak_kw = total
+                self.community_share = import_kw / import_kw.sum()
+            due = prorated_capacity_eur(self.rate, self.community_peak_kw, k + 1, self.intervals_per_period)
+            # what the community charge grew by goes to the households that set its peak
+            household = self.community_share * (float(due) - self.billed_eur.sum())
+        self.billed_eur = self.billed_eur + household
         return household
 
 

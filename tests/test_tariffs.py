@@ -16,6 +16,7 @@ from lemgrid.model.tariffs import (
     TariffInputs,
     Volumetric,
     make_tariff,
+    prorated_capacity_eur,
 )
 from tests.helpers import hourly, run_to_end
 
@@ -46,15 +47,32 @@ def test_capacity_fees_add_up_to_rate_times_peak_per_period() -> None:
         for k, kw in enumerate(imports_kw)
     ]
     np.testing.assert_allclose(sum(paid[:4]), [5.0 * 3, 5.0 * 4, 0, 0])  # peaks 3 and 4 kW in period 0
-    np.testing.assert_allclose(paid[4], [5.0 * 2, 0, 0, 0])  # a new period starts from zero
+    # after 2 of 4 intervals: peak 3 kW billed for half the period
+    np.testing.assert_allclose(sum(paid[:2]), [5.0 * 3 * 2 / 4, 5.0 * 1 * 2 / 4, 0, 0])
+    np.testing.assert_allclose(paid[4], [5.0 * 2 / 4, 0, 0, 0])  # a new period starts from zero
     community = Capacity(4, 5.0, "community", billing_days=1, interval_hours=6.0)
     fees = [
         community.fees(_inputs([], net=-np.array(kw) * 6.0, interval=k)).household_eur
         for k, kw in enumerate(imports_kw[:4])
     ]
-    # community peak: 1, 4, 6, 4 kW -> fees 5, 15, 10, 0; interval 2's rise shared 2:4 by import
+    # community peak: 1, 4, 6, 6 kW -> due 5/4, 20*2/4, 30*3/4, 30; interval 2's growth shared 2:4
     np.testing.assert_allclose(sum(fees).sum(), 5.0 * 6)
-    np.testing.assert_allclose(fees[2], [10 * 2 / 6, 10 * 4 / 6, 0, 0])
+    np.testing.assert_allclose(fees[2], [(22.5 - 10) * 2 / 6, (22.5 - 10) * 4 / 6, 0, 0])
+
+
+def test_capacity_charge_of_a_one_day_run_is_pro_rata_of_a_30_day_period() -> None:
+    # hand-worked: one household importing 2 kW all day, 5 EUR/kW per 30-day period:
+    # 5 * 2 kW * 1/30 = 0.3333 EUR, not the whole period's 10 EUR
+    tariff = Capacity(1, 5.0, "household", billing_days=30, interval_hours=0.25)
+    day = sum(
+        tariff.fees(
+            TariffInputs(k, [], np.zeros(1), np.array([-0.5]), SimpleNamespace(converged=True), lambda: None)  # type: ignore[arg-type]
+        ).household_eur[0]
+        for k in range(96)
+    )
+    assert day == pytest.approx(1 / 3)
+    assert prorated_capacity_eur(5.0, 2.0, 96 * 30, 96 * 30) == pytest.approx(10.0)
+    assert prorated_capacity_eur(5.0, 2.0, 96 * 31, 96 * 30) == pytest.approx(10.0)  # capped at a period
 
 
 def test_distance_and_zonal_fees_are_zero_for_colocated_or_same_zone_parties() -> None:
