@@ -199,16 +199,24 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _viz(host: str, port: int) -> int:
+    import signal
     import subprocess
 
-    from lemgrid.viz.serve import viz_command
+    from lemgrid.viz.serve import stop, viz_command
 
     command, env = viz_command(host, port)
     print(f"lemgrid: the app is at http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
+    server = subprocess.Popen(command, env=env)
+    signal.signal(signal.SIGTERM, _interrupt)  # a plain kill stops the server too
     try:
-        return subprocess.call(command, env=env)
+        return server.wait()
     except KeyboardInterrupt:
+        stop(server)  # never leave the server behind
         return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _report(results: Path, out: Path | None, png: Path | None) -> int:

@@ -1,20 +1,28 @@
-"""The lemgrid browser app: ``lemgrid viz`` (or ``solara run viz/app.py``).
+"""The lemgrid browser app: ``lemgrid viz`` (or ``solara run lemgrid.viz.app``).
 
-Mesa's SolaraViz gives the controls (Reset, Play/Pause, Step, play and render
-intervals) and the model parameters; the panels are plotly figures from
-:mod:`viz.figures`: the feeder map (buses coloured by a phase's voltage or by
-VUF, congested lines, households by device mix and strategy, the interval's
-trades), the market (price against retail and feed-in tariff, volume, order
+Each browser session builds its own model. The sidebar has the controls
+(Reset, Play/Pause, Step, speed, intervals per frame, a time slider back
+through the recorded intervals) and the scenario; the panels are plotly
+figures from :mod:`viz.figures`: the feeder map (buses on fixed voltage or VUF
+scales, lines by loading band, households by zone with live hover, trades as
+arrows), the market (price against retail and feed-in tariff, volume, order
 book, zonal prices), the grid (transformer loading, voltage extremes with the
-limits, unbalance, losses) and a sortable table of the households.
+limits, unbalance, losses) over clock time, and a sortable household table.
+
+The page draws only from :class:`viz.frames.Frame` snapshots taken after each
+step, so a figure never sees the model half-way through a step. It uses
+solara directly (no Mesa SolaraViz: importing ``mesa.visualization`` costs
+seconds of start-up for altair and matplotlib, which the app does not use)
+and nothing that loads from a CDN (no ``solara.Markdown``: it fetches KaTeX).
 """
 
 import json
+import threading
+import time
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import solara
-from mesa.visualization.solara_viz import ModelController, ModelCreator, update_counter
 from plotly.graph_objs import FigureWidget
 
 from lemgrid.agents.strategies import STRATEGIES
@@ -32,6 +40,7 @@ from lemgrid.viz.figures import (
     market_figure,
     order_book_figure,
 )
+from lemgrid.viz.frames import Frame, take_frame
 
 STRATEGY_CHOICES = [*STRATEGIES, "mix: zip 0.3, zi_c 0.5, q_learning 0.2"]
 MIXES = {"mix: zip 0.3, zi_c 0.5, q_learning 0.2": "{zip: 0.3, zi_c: 0.5, q_learning: 0.2}"}
@@ -70,163 +79,255 @@ class VizModel(Model):
         if mechanism != "default":
             overrides.append(f"market.mechanism={mechanism}")
         super().__init__(Scenario.load(None, overrides))
+        self.lock = threading.Lock()  # one step at a time, whichever button or thread asks
+        self.frames: list[Frame] = [take_frame(self)]
+
+    @property
+    def finished(self) -> bool:
+        """Every interval of the run is done."""
+        return self.interval >= self.config.n_intervals
 
     def step(self) -> None:
-        """One interval; a finished run stays where it is."""
-        if self.interval < self.config.n_intervals:
-            super().step()
+        """One interval, then its frame; a finished run stays where it is."""
+        with self.lock:
+            if not self.finished:
+                super().step()
+                self.frames.append(take_frame(self))
 
 
-def _select(label: str, value: str, values: list[str]) -> dict:
-    return {"type": "Select", "value": value, "values": values, "label": label}
-
-
-MODEL_PARAMS = {
-    "pricing": _select("pricing design", "uniform", list(PRICING_DESIGNS)),
-    "mechanism": _select("mechanism (default: the design's)", "default", ["default", *MECHANISMS]),
-    "tariff": _select("network tariff", "none", list(TARIFFS)),
-    "constraint_mode": _select("constraint mode", "none", list(CONSTRAINT_MODES)),
-    "strategy": _select("strategy mix", "truthful", STRATEGY_CHOICES),
-    "pv": {
-        "type": "SliderFloat",
-        "value": 0.6,
-        "min": 0.0,
-        "max": 1.0,
-        "step": 0.1,
-        "label": "PV penetration",
-    },
-    "battery": {
-        "type": "SliderFloat",
-        "value": 0.3,
-        "min": 0.0,
-        "max": 1.0,
-        "step": 0.1,
-        "label": "battery penetration",
-    },
-    "ev": {
-        "type": "SliderFloat",
-        "value": 0.3,
-        "min": 0.0,
-        "max": 1.0,
-        "step": 0.1,
-        "label": "EV penetration",
-    },
-    "feeder": _select("feeder", "ieee_european_lv", [f for f in FEEDERS if f != "kerber_substation"]),
-    "seed": {"type": "InputText", "value": "42", "label": "seed"},
+FEEDER_CHOICES = [f for f in FEEDERS if f != "kerber_substation"]
+DEFAULTS = {
+    "pricing": "uniform",
+    "mechanism": "default",
+    "tariff": "none",
+    "constraint_mode": "none",
+    "strategy": "truthful",
+    "pv": 0.6,
+    "battery": 0.3,
+    "ev": 0.3,
+    "feeder": "ieee_european_lv",
+    "seed": 42,
 }
 
 
+def plain(fig: go.Figure) -> str:
+    """A figure as JSON (NaN -> null): cheap to compare between renders, unlike a plotly figure."""
+    return pio.to_json(fig, validate=False)
+
+
 @solara.component
-def LiveFigure(fig: go.Figure) -> solara.Element:
+def LiveFigure(fig_json: str) -> solara.Element:
     """A plotly figure widget that is created once and then updated in place.
 
     solara's ``FigurePlotly`` replaces every trace on each render (adds the new
     ones, then drops the old); this sends only the trace properties and layout
     that changed, in one batch, so the feeder's fixed lines are never resent.
-    The figures in :mod:`viz.figures` keep the same traces from step to step.
+    It takes the figure as JSON (see :func:`plain`): comparing plotly figures
+    between renders costs more than drawing them.
     """
     element = FigureWidget.element()
 
     def update() -> None:
         widget: FigureWidget = solara.get_widget(element)
-        # plain JSON values (NaN -> null): numpy arrays in the widget's state break its sync
-        plain = json.loads(pio.to_json(fig, validate=False))
-        if len(widget.data) != len(fig.data):  # the first time: everything
+        # plain JSON values: numpy arrays in the widget's state break its sync
+        figure = json.loads(fig_json)
+        if len(widget.data) != len(figure["data"]):  # the first time, or another feeder: everything
             with widget.batch_update():
-                widget.add_traces(plain["data"])
-                widget.layout = plain["layout"]
+                widget.data = ()
+                widget.add_traces(figure["data"])
+                widget.layout = figure["layout"]
             return
-        plain["layout"].pop("template", None)  # the same every time, and by far the largest part
+        figure["layout"].pop("template", None)  # the same every time, and by far the largest part
         with widget.batch_update():
-            for shown, new in zip(widget.data, plain["data"], strict=True):
+            for shown, new in zip(widget.data, figure["data"], strict=True):
                 shown.update(new)
-            widget.layout.update(plain["layout"])
+            widget.layout.update(figure["layout"])
 
-    solara.use_effect(update, [fig])
+    solara.use_effect(update, [fig_json])
     return element
 
 
 @solara.component
-def Status(model: Model) -> None:
+def Status(model: VizModel, frame: Frame) -> None:
     """What is running and when: the design, the interval and its time."""
-    update_counter.get()
     cfg = model.config
-    k = max(model.interval - 1, 0)
-    solara.Markdown(
-        f"**interval {model.interval} of {cfg.n_intervals}** ({model.times[k]:%a %d %b %H:%M}) · "
-        f"pricing: **{cfg.market.pricing}** ({cfg.market.clearing_mechanism}) · tariff: {cfg.tariff.kind} · "
-        f"constraints: {cfg.market.constraint_mode} · feeder: {cfg.feeder.name} · seed {cfg.seed}"
+    solara.HTML(
+        tag="div",
+        unsafe_innerHTML=(
+            f"<b>interval {frame.interval} of {cfg.n_intervals}</b> ({frame.time:%a %d %b %H:%M}) · "
+            f"pricing: <b>{cfg.market.pricing}</b> ({cfg.market.clearing_mechanism}) · "
+            f"tariff: {cfg.tariff.kind} · constraints: {cfg.market.constraint_mode} · "
+            f"feeder: {cfg.feeder.name} · seed {cfg.seed}"
+        ),
     )
 
 
 @solara.component
-def FeederMap(model: Model) -> None:
+def FeederMap(model: VizModel, frame: Frame) -> None:
     """The map, coloured as chosen."""
-    update_counter.get()
     colour_by, set_colour_by = solara.use_state("voltage a")
     solara.ToggleButtonsSingle(value=colour_by, values=list(COLOUR_BY), on_value=set_colour_by)
-    LiveFigure(feeder_map(model, colour_by))
+    LiveFigure(plain(feeder_map(model, frame, colour_by)))
 
 
 @solara.component
-def MarketPanel(model: Model) -> None:
+def MarketPanel(model: VizModel, frame: Frame) -> None:
     """Prices, volume and the order book."""
-    update_counter.get()
     with solara.Columns([1, 1]):
-        LiveFigure(market_figure(model))
-        LiveFigure(order_book_figure(model))
+        LiveFigure(plain(market_figure(model, frame)))
+        LiveFigure(plain(order_book_figure(model, frame)))
 
 
 @solara.component
-def GridPanel(model: Model) -> None:
+def GridPanel(model: VizModel, frame: Frame) -> None:
     """Loading, voltages, unbalance, losses over time."""
-    update_counter.get()
-    LiveFigure(grid_figure(model))
+    LiveFigure(plain(grid_figure(model, frame)))
 
 
 @solara.component
-def AgentsPanel(model: Model) -> None:
-    """The households, sortable by any column."""
-    update_counter.get()
-    solara.DataFrame(agents_table(model), items_per_page=15)
+def AgentsPanel(frame: Frame) -> None:
+    """The households, sorted by the chosen column."""
+    sort_by, set_sort_by = solara.use_state("bill EUR")
+    descending, set_descending = solara.use_state(True)
+    with solara.Row():
+        solara.Select(
+            "sort households by", value=sort_by, values=list(frame.households), on_value=set_sort_by
+        )
+        solara.Checkbox(label="descending", value=descending, on_value=set_descending)
+    solara.DataFrame(agents_table(frame, sort_by, descending), items_per_page=15)
 
 
-model = solara.reactive(VizModel())
+@solara.component
+def Controls(
+    model: solara.Reactive[VizModel],
+    shown: solara.Reactive[int | None],
+    version: solara.Reactive[int],
+    params: dict,
+) -> None:
+    """Reset, Play/Pause, Step, speed, intervals per frame and the time slider.
+
+    Play steps the session's model in a thread; each step appends a frame and
+    the page follows the newest one unless the slider holds an earlier one.
+    """
+    playing = solara.use_reactive(False)
+    delay_ms = solara.use_reactive(100)
+    per_frame = solara.use_reactive(1)
+    error = solara.use_reactive("")
+
+    def play(cancel: threading.Event) -> None:
+        current = model.value
+        while playing.value and not cancel.is_set() and not current.finished:
+            time.sleep(delay_ms.value / 1000)
+            try:
+                for _ in range(per_frame.value):
+                    current.step()
+            except Exception as exc:  # shown on the page instead of a dead thread
+                error.value = f"step failed: {exc}"
+                playing.value = False
+                return
+            version.value += 1
+        playing.value = False
+
+    solara.use_thread(play, dependencies=[playing.value, model.value], intrusive_cancel=False)
+
+    def step() -> None:
+        for _ in range(per_frame.value):
+            model.value.step()
+        version.value += 1
+
+    def reset() -> None:
+        playing.value = False
+        error.value = ""
+        shown.value = None
+        model.value = VizModel(**params)
+        version.value += 1
+
+    finished = model.value.finished
+    with solara.Row():
+        solara.Button("Reset", color="primary", on_click=reset)
+        solara.Button(
+            "Pause" if playing.value else "Play",
+            color="primary",
+            disabled=finished,
+            on_click=lambda: playing.set(not playing.value),
+        )
+        solara.Button("Step", color="primary", disabled=playing.value or finished, on_click=step)
+    solara.SliderInt("pause between frames (ms)", value=delay_ms, min=0, max=1000, step=10)
+    solara.SliderInt("intervals per frame", value=per_frame, min=1, max=96)
+    last = len(model.value.frames) - 1
+    solara.SliderInt(
+        "interval shown (left: back in time)",
+        value=last if shown.value is None else min(shown.value, last),
+        min=0,
+        max=max(last, 1),
+        on_value=lambda k: shown.set(None if k >= last else k),
+    )
+    if shown.value is not None:
+        solara.Button("back to live", text=True, on_click=lambda: shown.set(None))
+    if error.value:
+        solara.Error(error.value)
+
+
+@solara.component
+def ScenarioForm(params: solara.Reactive[dict]) -> None:
+    """The scenario of the next Reset."""
+
+    def field(key: str):  # noqa: ANN202
+        return lambda value: params.set({**params.value, key: value})
+
+    p = params.value
+    solara.Select(
+        "pricing design", value=p["pricing"], values=list(PRICING_DESIGNS), on_value=field("pricing")
+    )
+    solara.Select(
+        "mechanism (default: the design's)",
+        value=p["mechanism"],
+        values=["default", *MECHANISMS],
+        on_value=field("mechanism"),
+    )
+    solara.Select("network tariff", value=p["tariff"], values=list(TARIFFS), on_value=field("tariff"))
+    solara.Select(
+        "constraint mode",
+        value=p["constraint_mode"],
+        values=list(CONSTRAINT_MODES),
+        on_value=field("constraint_mode"),
+    )
+    solara.Select("strategy mix", value=p["strategy"], values=STRATEGY_CHOICES, on_value=field("strategy"))
+    for key, label in (
+        ("pv", "PV penetration"),
+        ("battery", "battery penetration"),
+        ("ev", "EV penetration"),
+    ):
+        solara.SliderFloat(label, value=p[key], min=0.0, max=1.0, step=0.1, on_value=field(key))
+    solara.Select("feeder", value=p["feeder"], values=FEEDER_CHOICES, on_value=field("feeder"))
+    solara.InputInt("seed", value=p["seed"], on_value=field("seed"))
 
 
 @solara.component
 def Page() -> None:
-    """The app: Mesa's SolaraViz controls and parameter form on the left, the panels beside them.
-
-    SolaraViz's own page arranges components in a draggable grid whose tabs do
-    not render with solara 1.58 (the newest release whose front-end assets ship
-    in ``solara-assets``, which keeps the app offline), so this page lays the
-    panels out itself and reuses SolaraViz's ``ModelController`` (Reset, Play,
-    Step, play and render intervals) and ``ModelCreator`` (the parameter form).
-    """
-    parameters: solara.Reactive[dict] = solara.use_reactive({})
-    play_interval = solara.use_reactive(50)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
+    """The app: controls and scenario on the left, the panels beside them; one model per session."""
+    first = solara.use_memo(VizModel, [])
+    model = solara.use_reactive(first)
+    params = solara.use_reactive(dict(DEFAULTS))
+    shown: solara.Reactive[int | None] = solara.use_reactive(None)
+    version = solara.use_reactive(0)  # counts steps: a change re-renders the page
+    version.get()
+    current = model.value
+    frames = current.frames
+    frame = frames[-1] if shown.value is None else frames[min(shown.value, len(frames) - 1)]
     solara.Title("lemgrid")
     with solara.Columns([1, 3]):
         with solara.Column():
-            solara.Markdown("### lemgrid: a local energy market on a three-phase LV feeder")
+            solara.HTML(
+                tag="h3", unsafe_innerHTML="lemgrid: a local energy market on a three-phase LV feeder"
+            )
             with solara.Card("Controls"):
-                solara.SliderInt("Play interval (ms)", value=play_interval, min=1, max=1000)
-                solara.SliderInt("Render every N steps", value=render_interval, min=1, max=96)
-                ModelController(
-                    model,
-                    model_parameters=parameters,
-                    play_interval=play_interval,
-                    render_interval=render_interval,
-                    use_threads=use_threads,
-                )
-            with solara.Card("Scenario"):
-                ModelCreator(model, MODEL_PARAMS, model_parameters=parameters)
+                Controls(model, shown, version, params.value)
+            with solara.Card("Scenario (applied by Reset)"):
+                ScenarioForm(params)
         with solara.Column():
-            Status(model.value)
-            FeederMap(model.value)
-            MarketPanel(model.value)
-            GridPanel(model.value)
-            AgentsPanel(model.value)
+            Status(current, frame)
+            FeederMap(current, frame)
+            MarketPanel(current, frame)
+            GridPanel(current, frame)
+            AgentsPanel(frame)

@@ -49,5 +49,19 @@ def running_app(timeout_s: float = 90.0) -> Iterator[int]:
                 time.sleep(0.3)
         yield port
     finally:
+        stop(server)
+
+
+def stop(server: subprocess.Popen, grace_s: float = 5.0) -> int:
+    """End the app's server: ask it to stop, and kill it if it is still there after ``grace_s``.
+
+    uvicorn's graceful shutdown waits for every open browser connection, so a
+    plain terminate can leave the server running after ``lemgrid viz`` returned.
+    """
+    if server.poll() is None:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            return server.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return server.wait()
