@@ -161,6 +161,7 @@ def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
             if _interval(page) >= 200:
                 break
         page.locator("button.v-btn", has_text="Pause").click()
+        expect(page.locator("button.v-btn", has_text="Play")).to_be_visible(timeout=30_000)
         assert _interval(page) >= 200
         assert all(r == [0.9, 1.1] for r in ranges)
         assert page.locator(".scatterlayer .trace path").count() > 10

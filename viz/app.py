@@ -138,10 +138,15 @@ def LiveFigure(fig_json: str) -> solara.Element:
                 widget.layout = figure["layout"]
             return
         figure["layout"].pop("template", None)  # the same every time, and by far the largest part
+        # the trade arrows change in number: replaced whole, outside the batch (plotly.js refuses a
+        # batch that sets both the list and an item of it)
+        annotations = figure["layout"].pop("annotations", [])
         with widget.batch_update():
             for shown, new in zip(widget.data, figure["data"], strict=True):
                 shown.update(new)
             widget.layout.update(figure["layout"])
+        if annotations or widget.layout.annotations:
+            widget.layout.annotations = annotations
 
     solara.use_effect(update, [fig_json])
     return element
@@ -214,21 +219,32 @@ def Controls(
     per_frame = solara.use_reactive(1)
     error = solara.use_reactive("")
 
+    halt = solara.use_memo(threading.Event, [])  # Pause and Reset stop the thread at once through it
+
     def play(cancel: threading.Event) -> None:
+        if not playing.value:
+            return
         current = model.value
-        while playing.value and not cancel.is_set() and not current.finished:
+        while not halt.is_set() and not cancel.is_set() and not current.finished:
             time.sleep(delay_ms.value / 1000)
             try:
                 for _ in range(per_frame.value):
                     current.step()
             except Exception as exc:  # shown on the page instead of a dead thread
                 error.value = f"step failed: {exc}"
-                playing.value = False
-                return
+                break
             version.value += 1
-        playing.value = False
+        if not halt.is_set() and not cancel.is_set():  # finished or failed: the button shows Play
+            playing.value = False
 
     solara.use_thread(play, dependencies=[playing.value, model.value], intrusive_cancel=False)
+
+    def play_pause() -> None:
+        if playing.value:
+            halt.set()
+        else:
+            halt.clear()
+        playing.value = not playing.value
 
     def step() -> None:
         for _ in range(per_frame.value):
@@ -236,6 +252,7 @@ def Controls(
         version.value += 1
 
     def reset() -> None:
+        halt.set()
         playing.value = False
         error.value = ""
         shown.value = None
@@ -249,7 +266,7 @@ def Controls(
             "Pause" if playing.value else "Play",
             color="primary",
             disabled=finished,
-            on_click=lambda: playing.set(not playing.value),
+            on_click=play_pause,
         )
         solara.Button("Step", color="primary", disabled=playing.value or finished, on_click=step)
     solara.SliderInt("pause between frames (ms)", value=delay_ms, min=0, max=1000, step=10)
