@@ -31,7 +31,17 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from lemgrid.experiments.experiment import Experiment
-from lemgrid.experiments.shared import METRICS, cell, colour, mean_ci, run_combinations
+from lemgrid.experiments.shared import (
+    METRICS,
+    NOISE_RELATIVE,
+    cell,
+    colour,
+    difference_text,
+    is_noise,
+    magnitude,
+    mean_ci,
+    run_combinations,
+)
 from lemgrid.experiments.shared import plus_minus as _pm
 
 
@@ -176,15 +186,16 @@ def findings(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -> str:
         lines = [
             f"### {METRICS[metric]} (`{metric}`)",
             "",
-            "| combination | seeds | mean ± 95 % CI | difference to reference ± 95 % CI | reference |",
+            "| combination | seeds | mean ± 95 % CI | difference to reference (95 % CI) | reference |",
             "|---|---|---|---|---|",
         ]
+        scale = magnitude(done[metric])
         for combination, group in done.groupby("combination", sort=False):
             mean, half = mean_ci(group[metric].astype(float))
-            row = f"| {combination} | {group[metric].notna().sum()} | {_pm(mean, half)} |"
+            row = f"| {combination} | {group[metric].notna().sum()} | {_pm(mean, half, scale)} |"
             if combination in diffs.index:
                 d = diffs.loc[combination]
-                row += f" {_pm(d.mean_difference, d.ci95)} | {d.reference} |"
+                row += f" {difference_text(d.mean_difference, d.ci95, scale)} | {d.reference} |"
             else:
                 row += " (reference) | |"
             lines.append(row)
@@ -253,7 +264,68 @@ def _headline_figure(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -
         fig.add_trace(trace, **where)
     title = "difference to the reference (mean over seeds, 95 % CI)" if paired else "mean over seeds"
     fig.update_xaxes(tickfont={"size": 9})
-    fig.update_layout(title=title, height=380 * n_rows, margin={"t": 80, "b": 40})
+    fig.update_yaxes(tickformat=".4~g")
+    fig.update_layout(title=title, height=300 * n_rows, margin={"t": 80, "b": 40})
+    return fig
+
+
+def headlines(runs: pd.DataFrame, differences: dict[str, pd.DataFrame]) -> list[tuple[str, str, str]]:
+    """Per headline metric and compared combination: (metric label, comparison, the finding in words)."""
+    done = runs[runs.status == "done"]
+    lines = []
+    for metric, table in differences.items():
+        scale = magnitude(done[metric])
+        for d in table.itertuples():
+            lines.append(
+                (
+                    METRICS[metric],
+                    f"{d.combination} vs {d.reference}",
+                    difference_text(d.mean_difference, d.ci95, scale),
+                )
+            )
+    return lines
+
+
+def _headline_html(lines: list[tuple[str, str, str]]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(m)}</td><td>{html.escape(c)}</td><td>{html.escape(t)}</td></tr>"
+        for m, c, t in lines
+    )
+    return (
+        "<table><tr><th>metric</th><th>comparison (same seeds)</th>"
+        "<th>paired difference, mean over seeds (95 % CI)</th></tr>" + rows + "</table>"
+    )
+
+
+def _values_figure(runs: pd.DataFrame, metrics: list[str]) -> go.Figure:
+    """Small multiples: every headline metric by combination, one point per seed."""
+    cols = 3
+    n_rows = (len(metrics) + cols - 1) // cols
+    fig = make_subplots(
+        rows=n_rows,
+        cols=cols,
+        subplot_titles=[METRICS[m] for m in metrics],
+        vertical_spacing=0.5 / max(n_rows, 1),
+        horizontal_spacing=0.08,
+    )
+    for k, metric in enumerate(metrics):
+        for i, (combination, group) in enumerate(runs.groupby("combination", sort=False)):
+            fig.add_trace(
+                go.Box(
+                    y=group[metric],
+                    name=combination,
+                    boxpoints="all",
+                    jitter=0.3,
+                    marker_color=colour(i),
+                    text=[f"seed {s}" for s in group.seed],
+                    showlegend=False,
+                ),
+                row=k // cols + 1,
+                col=k % cols + 1,
+            )
+    fig.update_yaxes(tickformat=".4~g")  # no float noise in the tick labels
+    fig.update_xaxes(tickfont={"size": 9})
+    fig.update_layout(title="headline metrics by combination (one point per seed)", height=300 * n_rows)
     return fig
 
 
@@ -323,13 +395,15 @@ def _typical_day_figure(results: Path, runs: pd.DataFrame) -> go.Figure:
 
 
 def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:
-    """Per combination: highest voltage and highest VUF of every bus over the run."""
+    """The baseline's highest voltage and VUF per bus, and each design's difference to it (first seed)."""
     from lemgrid.grid.feeders import load_feeder  # heavy: only for the map
     from lemgrid.grid.metrics import vuf_percent
     from lemgrid.grid.topology import Tree
     from lemgrid.model.scenario import Scenario
 
-    figures = []
+    per_bus_by: dict[str, pd.DataFrame] = {}
+    where: dict[str, np.ndarray] = {}
+    feeder_of: dict[str, str] = {}
     layouts: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for combination, folder in _first_run(runs).items():
         voltages_file = results / folder / "bus_voltages.parquet"
@@ -359,31 +433,64 @@ def _feeder_maps(results: Path, runs: pd.DataFrame) -> list[go.Figure]:
             .groupby("bus")[["vm_max", "vuf"]]
             .max()
         )
-        pos = index.get_indexer(per_bus.index)
-        fig = make_subplots(rows=1, cols=2, subplot_titles=["highest voltage (p.u.)", "highest VUF (%)"])
-        for k, (col, scale) in enumerate((("vm_max", "RdYlBu_r"), ("vuf", "Viridis"))):
-            fig.add_trace(
-                go.Scattergl(
-                    x=xy[pos, 0],
-                    y=xy[pos, 1],
-                    mode="markers",
-                    marker={
-                        "color": per_bus[col],
-                        "colorscale": scale,
-                        "size": 6,
-                        "colorbar": {"x": 0.45 if k == 0 else 1.0, "len": 0.9},
-                    },
-                    text=[f"bus {b}: {v:.4f}" for b, v in zip(per_bus.index, per_bus[col], strict=True)],
-                    showlegend=False,
-                ),
-                row=1,
-                col=k + 1,
-            )
-        fig.update_xaxes(showticklabels=False)
-        fig.update_yaxes(showticklabels=False)
-        fig.update_layout(title=f"feeder map: {combination} (first seed)", height=460)
-        figures.append(fig)
+        per_bus_by[combination] = per_bus
+        feeder_of[combination] = scenario.feeder.name
+        where[combination] = xy[index.get_indexer(per_bus.index)]
+    if not per_bus_by:
+        return []
+    baseline = next(iter(per_bus_by))
+    base, xy_base = per_bus_by[baseline], where[baseline]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["highest voltage (p.u.)", "highest VUF (%)"])
+    for k, (col, scale) in enumerate((("vm_max", "RdYlBu_r"), ("vuf", "Viridis"))):
+        fig.add_trace(_map_trace(xy_base, base, col, scale, 0.45 if k == 0 else 1.0), row=1, col=k + 1)
+    _hide_axes(fig)
+    fig.update_layout(title=f"feeder map: {baseline} (first seed)", height=460)
+    figures = [fig]
+    others = [c for c in per_bus_by if c != baseline and feeder_of[c] == feeder_of[baseline]]
+    if others:
+        titles = []
+        for c in others:
+            delta = per_bus_by[c].vm_max.sub(base.vm_max).dropna()
+            same = is_noise(float(delta.abs().max()), 0.0, magnitude(base.vm_max)) if len(delta) else False
+            titles.append(f"{c} − {baseline}" + (": identical" if same else ""))
+        diff = make_subplots(rows=1, cols=len(others), subplot_titles=titles)
+        for k, c in enumerate(others):
+            delta = (per_bus_by[c].vm_max - base.vm_max).to_frame("delta").dropna()
+            limit = float(delta.delta.abs().max()) or 1e-12
+            trace = _map_trace(where[c], delta, "delta", "RdBu_r", 1.0 if k == len(others) - 1 else None)
+            trace.marker.update(cmin=-limit, cmax=limit)
+            diff.add_trace(trace, row=1, col=k + 1)
+        _hide_axes(diff)
+        diff.update_layout(
+            title=f"difference maps: each bus's highest voltage, design minus {baseline} (p.u., first seed)",
+            height=420,
+        )
+        figures.append(diff)
     return figures
+
+
+def _map_trace(
+    xy: np.ndarray, table: pd.DataFrame, col: str, scale: str, colorbar_x: float | None
+) -> go.Scattergl:
+    return go.Scattergl(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        marker={
+            "color": table[col],
+            "colorscale": scale,
+            "size": 6,
+            "showscale": colorbar_x is not None,
+            "colorbar": {"x": colorbar_x or 1.0, "len": 0.9, "tickformat": ".3~g"},
+        },
+        text=[f"bus {b}: {v:.4g}" for b, v in zip(table.index, table[col], strict=True)],
+        showlegend=False,
+    )
+
+
+def _hide_axes(fig: go.Figure) -> None:
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
 
 
 def write_report(results: Path, out: Path | None = None, png: Path | None = None) -> Path:
@@ -426,24 +533,30 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
         sections.append(analysis.html)
         for k, fig in enumerate(analysis.figures):
             figure(fig, f"{name}_{k}")
-    sections.append(
-        "<h2>Headline metrics by combination</h2><p>One point per seed."
-        + (f" No value in any run: {html.escape(', '.join(empty))}." if empty else "")
-        + "</p>"
+    paired = bool((done.combination != done.reference).any())
+    lines = headlines(runs, differences) if paired else []
+    first_screen = (
+        "<h2>Findings</h2><p>Each design against its reference with the same seeds (same population, "
+        "weather and devices): the mean of the paired differences and its 95 % confidence interval "
+        f"(Student's t). Baseline: <b>{html.escape(baseline)}</b>. Differences below numerical noise "
+        f"(|mean| and CI within {NOISE_RELATIVE:g} of the metric's size) are stated as identical.</p>"
+        + _headline_html(lines)
+        if lines
+        else ""
     )
-    for metric in metrics:
-        figure(_by_combination(done, metric, METRICS[metric]))
-    if (done.combination != done.reference).any():
-        sections.append(
-            f"<h2>Paired differences against the reference</h2><p>Baseline: <b>{html.escape(baseline)}"
-            "</b>. For every seed, the combination's value minus its reference's with the same seed (same "
-            "population, weather and devices; the reference is the combination with the baseline's values "
-            "for the baseline's keys); bars are means over seeds, whiskers 95 % confidence intervals "
-            "(Student's t).</p>"
+    if paired:  # first, before the study sections
+        headline = _headline_figure(runs, differences)
+        sections.insert(0, headline.to_html(full_html=False, include_plotlyjs=False))
+        images.append(("headline", headline))
+    details = []
+    if metrics:
+        details.append(
+            "<details><summary>Headline metrics by combination, one point per seed"
+            + (f" (no value in any run: {html.escape(', '.join(empty))})" if empty else "")
+            + "</summary>"
+            + _values_figure(done, metrics).to_html(full_html=False, include_plotlyjs=False)
+            + "</details>"
         )
-        for metric, table in differences.items():
-            if len(table):
-                figure(_differences_figure(table, METRICS[metric]))
     if len(done):
         sections.append("<h2>Who pays</h2>")
         figure(_bills_figure(results, runs))
@@ -454,6 +567,7 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
             sections.append("<h2>Feeder map</h2>")
             for fig in maps:
                 figure(fig)
+    sections.extend(details)
     seeds = sorted(runs.seed.unique().tolist())
     failed_rows = "".join(
         f"<tr><td>{html.escape(r.combination)}</td><td>{r.seed}</td>"
@@ -475,19 +589,20 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
 <h1>lemgrid experiment: {html.escape(experiment.name)}</h1>
 <p>{html.escape(experiment.description)}</p>
 <ul>
+<p>{summary_line}; baseline: {html.escape(baseline)}.</p>
+{failed_table}
+{first_screen}
+<details><summary>What was run</summary><ul>
 <li>base: {html.escape(json.dumps(experiment.base))}</li>
 <li>swept: {html.escape(json.dumps({**experiment.axes, **experiment.zip}))}</li>
-<li>{summary_line}</li>
-<li>baseline: {html.escape(baseline)}</li>
 <li>combinations: {legend}</li>
-</ul>
-{failed_table}
+</ul></details>
 """
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>lemgrid: {html.escape(experiment.name)}</title>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}pre{margin:0}"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}pre{margin:0}summary{cursor:pointer}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
         f"</head><body>{header}{''.join(sections)}</body></html>"
     )
@@ -498,6 +613,9 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
         + "Combinations: "
         + "; ".join(f"**{experiment.label(c)}**: `{_label(c)}`" for c in experiment.combinations())
         + ".\n\n"
+        + ("## Findings\n\n" if lines else "")
+        + "".join(f"- **{m}**, {c}: {t}\n" for m, c, t in lines)
+        + ("\n" if lines else "")
         + "".join(f"{n}\n\n" for n in notes)
         + "## Headline metrics\n\n"
         + findings(runs, differences)
@@ -506,7 +624,8 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     _write_atomic(out.with_name("findings.md"), text)
     if png is not None:
         png.mkdir(parents=True, exist_ok=True)
-        images.append(("headline", _headline_figure(runs, differences)))
+        if not paired:
+            images.append(("headline", _headline_figure(runs, differences)))
         for name, fig in images:
             fig.write_image(png / f"{name}.png", width=900, height=fig.layout.height or 450, scale=1)
     return out

@@ -74,14 +74,57 @@ def mean_ci(values: pd.Series) -> tuple[float, float]:
 
 def mean_ci_text(values: Any) -> str:
     """``mean ± half-width`` of the 95 % CI of ``values`` (NaN dropped; the mean alone for one value)."""
-    return plus_minus(*mean_ci(pd.Series(values, dtype=float)))
+    values = pd.Series(values, dtype=float)
+    return plus_minus(*mean_ci(values), magnitude(values))
 
 
-def plus_minus(mean: float, half: float) -> str:
-    """``mean ± half`` for a table cell; a dash for no value, the mean alone without a CI."""
+# A difference smaller than this, relative to the metric's magnitude, is floating-point noise (summing
+# the same numbers in another order), not an effect: reported as "identical", never as a number.
+NOISE_RELATIVE = 1e-9
+
+
+def magnitude(values: Any) -> float:
+    """The metric's scale for the noise rule: its largest absolute value (0 when there is none)."""
+    finite = pd.Series(values, dtype=float).abs().dropna()
+    return float(finite.max()) if len(finite) else 0.0
+
+
+def is_noise(mean: float, half: float, scale: float) -> bool:
+    """Whether a difference (mean, CI half-width) is below numerical noise for a metric of size ``scale``."""
+    tolerance = NOISE_RELATIVE * scale
+    return bool(abs(mean) <= tolerance and (np.isnan(half) or half <= tolerance))
+
+
+def difference_text(mean: float, half: float, scale: float) -> str:
+    """A paired difference in words: identical, or the effect with its 95 % CI and whether it excludes 0."""
     if np.isnan(mean):
         return "–"
-    return f"{mean:.4g}" if np.isnan(half) else f"{mean:.4g} ± {half:.2g}"
+    if is_noise(mean, half, scale):
+        return "no difference (identical results)"
+    if np.isnan(half):
+        return f"{_round(mean):+} (one seed: no CI)"
+    low, high = mean - half, mean + half
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no clear difference (CI includes 0)"
+    return f"{_round(mean, half):+} (95 % CI {_round(low, half)} to {_round(high, half)}): {verdict}"
+
+
+def _round(value: float, half: float = np.nan) -> float:
+    """``value`` to the precision its CI supports (2 significant digits of the half-width), else 4 digits."""
+    if value == 0 or not np.isfinite(value):
+        return value
+    if np.isfinite(half) and half > 0:
+        digits = 1 - int(np.floor(np.log10(half)))
+    else:
+        digits = 3 - int(np.floor(np.log10(abs(value))))
+    return float(round(value, max(digits, 0) if abs(value) >= 1 else digits))
+
+
+def plus_minus(mean: float, half: float, scale: float | None = None) -> str:
+    """``mean ± half`` for a cell, rounded to its CI; a dash for no value, the mean alone without a CI or noise."""
+    if np.isnan(mean):
+        return "–"
+    noise = np.isnan(half) or half <= NOISE_RELATIVE * (abs(mean) if scale is None else scale)
+    return f"{mean:.4g}" if noise else f"{_round(mean, half):.4g} ± {half:.2g}"
 
 
 def colour(i: int) -> str:

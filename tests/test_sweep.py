@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 
 from lemgrid.experiments.cli import main
 from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
-from lemgrid.experiments.report import METRICS, load_runs, paired_differences
+from lemgrid.experiments.report import METRICS, findings, headlines, load_runs, paired_differences
+from lemgrid.experiments.shared import difference_text, is_noise, mean_ci_text
 from lemgrid.experiments.sweep import sweep
 from tests.helpers import TINY_EXPERIMENT, write_file
 
@@ -211,18 +213,22 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path: Path) ->
     assert lines[-1].startswith("[6/6] done")
 
 
-def test_report_has_a_figure_per_metric_and_paired_differences(
+def test_report_leads_with_findings_and_keeps_few_figures_open(
     local_sweep: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     results, table = local_sweep
     assert main(["report", str(results)]) == 0
     assert "report:" in capsys.readouterr().out
     page = (results / "report.html").read_text()
-    assert page.count("Plotly.newPlot") >= 2 * len(METRICS)  # by combination, and the differences
+    # the findings come first: the headline table before any figure
+    assert page.index("<h2>Findings</h2>") < page.index("Plotly.newPlot")
+    assert "zonal vs uniform" in page
+    folded = sum(part.count("Plotly.newPlot") for part in page.split("<details>")[1:])
+    assert page.count("Plotly.newPlot") - folded <= 15  # open figures
     for label in METRICS.values():  # in the figures' JSON, "/" is written "\u002f"
         assert label in page or label.replace("/", "\\u002f") in page, label
     assert "2 combinations x 2 seeds" in page and "4 runs recorded, 4 finished, 0 failed" in page
-    assert "feeder map" in page and "a typical day" in page and "PV ownership" in page
+    assert "feeder map" in page and "difference maps" in page and "a typical day" in page
     assert "<script src=" not in page and "<script type='text/javascript'>/**" in page  # plotly.js inlined
     # paired differences by hand: zonal minus uniform, seed by seed, and the t interval over two seeds
     _, runs = load_runs(results)
@@ -233,9 +239,40 @@ def test_report_has_a_figure_per_metric_and_paired_differences(
     assert diff.ci95.iloc[0] == pytest.approx(12.706 * abs(d.iloc[0] - d.iloc[1]) / 2, rel=1e-3)
     assert diff.reference.iloc[0] == "uniform" and diff.seeds.iloc[0] == 2
     findings = (results / "findings.md").read_text()
-    assert f"| zonal | 2 | {by_seed.zonal.mean():.4g} ± " in findings
-    assert f"{d.mean():.4g} ± {diff.ci95.iloc[0]:.2g} | uniform |" in findings
+    assert findings.index("## Findings") < findings.index("## Headline metrics")
+    assert f"| zonal | 2 | {mean_ci_text(by_seed.zonal)} |" in findings
+    assert difference_text(d.mean(), diff.ci95.iloc[0], runs.household_bills_eur.abs().max()) in findings
     assert "**zonal**: `market.pricing=zonal`" in findings
+
+
+def test_a_difference_below_numerical_noise_is_stated_as_identical() -> None:
+    assert difference_text(2.4e-14, 3.7e-14, 0.19) == "no difference (identical results)"
+    assert difference_text(2.416e-14, 3.7e-14, 200.0) == "no difference (identical results)"
+    assert is_noise(0.0, 0.0, 0.0)
+    assert not is_noise(1e-6, 1e-7, 0.19)  # a real, small effect is printed
+    assert difference_text(0.012, 0.0034, 0.19) == "+0.012 (95 % CI 0.0086 to 0.0154): higher"
+    assert "no clear difference" in difference_text(0.01, 0.02, 0.19)
+    # two designs with identical results (up to float noise): "identical", and no number of the noise
+    runs = pd.DataFrame(
+        {
+            "status": "done",
+            "seed": [1, 2, 1, 2],
+            "combination": ["a", "a", "b", "b"],
+            "reference": "a",
+            "mean_clearing_price_eur_per_kwh": [0.19, 0.2, 0.1899999999999999745, 0.2000000000000000111],
+        }
+    )
+    differences = {
+        "mean_clearing_price_eur_per_kwh": paired_differences(runs, "mean_clearing_price_eur_per_kwh")
+    }
+    text = findings(runs, differences) + str(headlines(runs, differences))
+    assert "no difference (identical results)" in text
+    assert not re.search(r"e-1\d|999999|000000", text), text  # float noise printed as a number
+    same = pd.DataFrame({**runs.to_dict("list"), "mean_clearing_price_eur_per_kwh": [0.19] * 2 + [0.19] * 2})
+    table = findings(
+        same, {"mean_clearing_price_eur_per_kwh": paired_differences(same, "mean_clearing_price_eur_per_kwh")}
+    )
+    assert "| b | 2 | 0.19 | no difference (identical results) | a |" in table
 
 
 def test_combinations_get_short_labels_and_references_per_baseline_key(tmp_path: Path) -> None:
