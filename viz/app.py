@@ -324,7 +324,7 @@ def ScenarioForm(params: solara.Reactive[dict]) -> None:
 def Page() -> None:
     """The app: controls and scenario on the left, the panels beside them; one model per session."""
     first = solara.use_memo(VizModel, [])
-    model = solara.use_reactive(first)
+    model: solara.Reactive[VizModel] = solara.use_reactive(first)
     params = solara.use_reactive(dict(DEFAULTS))
     shown: solara.Reactive[int | None] = solara.use_reactive(None)
     version = solara.use_reactive(0)  # counts steps: a change re-renders the page
