@@ -120,7 +120,7 @@ def _round(value: float, half: float = np.nan) -> float:
 
 
 def plus_minus(mean: float, half: float, scale: float | None = None) -> str:
-    """``mean ± half`` for a cell, rounded to its CI; a dash for no value, the mean alone if no CI or noise."""
+    """``mean ± half`` for a cell, rounded to its CI; a dash if no value, the mean alone if no CI or noise."""
     if np.isnan(mean):
         return "–"
     noise = np.isnan(half) or half <= NOISE_RELATIVE * (abs(mean) if scale is None else scale)

@@ -15,7 +15,8 @@ from lemgrid.experiments.analyses import (
 )
 from lemgrid.experiments.cli import main
 from lemgrid.experiments.experiment import Experiment, ExperimentError, expand, load_experiment
-from lemgrid.experiments.report import load_runs, mean_ci_text, write_report
+from lemgrid.experiments.report import load_runs, write_report
+from lemgrid.experiments.shared import mean_ci_text
 from lemgrid.experiments.sweep import sweep
 from lemgrid.model.scenario import Scenario
 
