@@ -26,6 +26,7 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
 from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.observe import Attack
 from lemgrid.model.scenario import Bidding, Scenario
 
 
@@ -188,11 +189,12 @@ def bid(
 
 
 def clear_curves(
-    bids: CurveBids, decided: Decided, iv: Interval, market: Market
+    bids: CurveBids, decided: Decided, iv: Interval, market: Market, attack: Attack
 ) -> tuple[Cleared, list[DevicePlan]]:
     """Stage 3 with curves: clear the curves' orders, dispatch the devices along them, then the DSO's limits.
 
-    The DSO checks the market's dispatch (every constraint mode acts after
+    The DSO checks the market's dispatch as the households report it (the
+    demand attack scales the reports; every constraint mode acts after
     clearing here): an import cut takes battery, then EV, charging; an export
     cut curtails PV; the households' trades are cut pro rata.
     """
@@ -212,7 +214,11 @@ def clear_curves(
         return Cleared(clearing, Curtailment.nothing(n)), plans
     planned_kw = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])
     dispatched = replace(
-        decided, orders=bids.orders, plans=plans, planned_kw=planned_kw, reported_kwh=planned_kw * iv.hours
+        decided,
+        orders=bids.orders,
+        plans=plans,
+        planned_kw=planned_kw,
+        reported_kwh=attack.reports(iv.k, planned_kw * iv.hours),
     )
     cut = market.dso.enforce(request(dispatched, iv, market), iv.hours)
     trades, trade_cuts = cut_trades(clearing.trades, cut, iv.hours)
@@ -234,7 +240,7 @@ def price_forecast(
 
 
 def clear_bids(
-    decided: Decided, iv: Interval, market: Market, forecast: PriceForecast, cfg: Bidding
+    decided: Decided, iv: Interval, market: Market, forecast: PriceForecast, cfg: Bidding, attack: Attack
 ) -> tuple[Decided, Cleared, list[DevicePlan]]:
     """Stages 2-3 as ``bidding.mode`` says: the strategies' orders on fixed plans, or the devices' curves.
 
@@ -245,7 +251,7 @@ def clear_bids(
         cleared, plans = clear(decided, iv, market), decided.plans
     else:
         bids = bid(market.households, decided.orders, decided.plans, iv, forecast, cfg)
-        cleared, plans = clear_curves(bids, decided, iv, market)
+        cleared, plans = clear_curves(bids, decided, iv, market, attack)
         decided = replace(decided, orders=bids.orders)
     forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
     return decided, cleared, plans

@@ -69,7 +69,17 @@ class PriceForecast:
         """``retail_midpoint`` learns nothing."""
 
     def ahead(self, k: int, n: int) -> np.ndarray:
-        """The forecast for intervals ``k .. k+n-1`` (cut at the end of the run)."""
-        idx = np.arange(k, min(k + n, len(self.midpoint)))
+        """The forecast for intervals ``k .. k+n-1``.
+
+        Past the end of the run the days repeat: a household does not know the run
+        ends, so its horizon never runs out (else every EV would charge its whole
+        remaining need in the last interval).
+        """
+        idx = np.arange(k, k + n)
+        last = len(self.midpoint) - 1
+        inside = idx.copy()
+        beyond = inside > last  # the same time of day on the run's last day with it
+        inside[beyond] -= self.per_day * np.ceil((inside[beyond] - last) / self.per_day).astype(int)
+        inside = np.where(inside < 0, last, inside)
         learnt = self._by_time_of_day[idx % self.per_day]
-        return np.where(np.isnan(learnt), self.midpoint[idx], learnt)
+        return np.where(np.isnan(learnt), self.midpoint[inside], learnt)

@@ -187,7 +187,7 @@ class Model(mesa.Model):
         decided = decide(households, observed, iv.hours)
         toc = self._lap("decide", tic)
         decided, cleared, plans = clear_bids(
-            decided, iv, self._market, self.price_forecast, self.config.bidding
+            decided, iv, self._market, self.price_forecast, self.config.bidding, self._attack
         )
         _, columns = dispatch(households, plans, cleared.cut, iv)
         toc = self._lap("clear", toc)

@@ -7,8 +7,11 @@ import pytest
 from lemgrid.model import Model
 from tests.helpers import hourly, run_to_end
 
-# A sunny June day, every roof with 8 kWp: midday overvoltage on the IEEE feeder.
+# A sunny June day, every roof with 8 kWp: midday overvoltage on the IEEE feeder. The methods' own
+# mechanics (cuts before or after clearing, valued at the orders' prices) are tested with fixed bidding,
+# where each household has one order; with bid curves every mode checks the market's dispatch (below).
 SUNNY = {
+    "bidding.mode": "fixed",
     "grid.solver": "power_grid_model",
     "penetration.pv": 1.0,
     "pv.kwp": 8,
@@ -19,6 +22,7 @@ SUNNY = {
 # Every household with an 11 kW charger and a battery, no PV, every car home at 18:00: the head line
 # overloads in the evening.
 EVENING = {
+    "bidding.mode": "fixed",
     "grid.solver": "power_grid_model",
     "penetration.pv": 0.0,
     "pv.kwp": 0,
@@ -122,3 +126,19 @@ def test_methods_fix_an_evening_overload_by_charging_less() -> None:
     # an EV's cut stops at what its deadline still needs: no session ends short
     for mode in MODES:
         assert results[mode]["ev_unmet_kwh"] == pytest.approx(results["none"]["ev_unmet_kwh"], abs=1e-6), mode
+
+
+@pytest.mark.parametrize("mode", ["post_check", "sensitivity"])
+def test_with_bid_curves_the_dso_checks_the_markets_dispatch(tmp_path, mode) -> None:
+    base = {**SUNNY, "bidding.mode": "curves"}
+    free = run_to_end(hourly(**base), tmp_path / "none")
+    checked = run_to_end(hourly(**base, **{"market.constraint_mode": mode}), tmp_path / mode)
+    over = [
+        sum(
+            row["vm_max_a_pu"] > 1.1 or row["vm_max_b_pu"] > 1.1 or row["vm_max_c_pu"] > 1.1
+            for row in m.interval_rows
+        )
+        for m in (free, checked)
+    ]
+    assert over[0] > 0 and over[1] < over[0]
+    assert checked.summary["curtailed_export_kwh"] > 0

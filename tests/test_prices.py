@@ -129,3 +129,10 @@ def test_a_bad_wholesale_file_is_one_clear_error_from_the_command_line(tmp_path)
     assert out.returncode == 2, out.stderr
     assert "row 5: price 'x' is not a finite number" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_forecast_never_runs_out_at_the_end_of_the_run():
+    retail, feed_in = np.array([0.3, 0.4, 0.3, 0.4, 0.3, 0.5]), np.full(6, 0.1)
+    f = PriceForecast("retail_midpoint", retail, feed_in, intervals_per_day=2)
+    # the days repeat past the run's end: interval 6 is like 4, interval 7 like 5
+    assert f.ahead(4, 4).tolist() == pytest.approx([0.2, 0.3, 0.2, 0.3])

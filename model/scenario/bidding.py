@@ -8,18 +8,19 @@ from lemgrid.model.scenario._base import _Section
 
 
 class Bidding(_Section):
-    """How households bid: ``fixed`` or ``curves``.
+    """How households bid: ``curves`` (default) or ``fixed``.
 
-    ``fixed``: devices follow their policy's plan, the net position is offered
-    as one order; ``curves`` (each device bids a price-quantity curve from its state and the
-    local-price forecast; clearing decides what the devices do; see :mod:`model.bidding`).
+    ``curves``: each device bids a price-quantity curve from its state and the
+    local-price forecast, and clearing decides what the devices do (see
+    :mod:`model.bidding`); ``fixed``: devices follow their policy's plan and the
+    net position is offered as one order (the behaviour before price response).
 
     ``forecast`` is the local-price forecast (``yesterday``, ``ema``, ``retail_midpoint``; see
     :mod:`model.forecasts`) over ``horizon_hours``; ``pv_curtailment_price_eur_per_kwh`` is the
     price below which PV curtails (only a negative feed-in tariff reaches it).
     """
 
-    mode: Literal["fixed", "curves"] = "fixed"
+    mode: Literal["fixed", "curves"] = "curves"
     forecast: Literal["yesterday", "ema", "retail_midpoint"] = "yesterday"
     ema_weight: float = Field(0.5, gt=0, le=1)
     horizon_hours: float = Field(24.0, gt=0, le=168)
