@@ -113,6 +113,7 @@ def test_phase_switching_lowers_unbalance_on_an_unbalanced_feeder(tmp_path: Path
         "feeder.phase_assignment": "unbalanced",
         "penetration.ev": 0.6,
         "ev.arrival_hour": 18,  # every car home at once: a strong evening unbalance
+        "bidding.mode": "fixed",  # cars charge on arrival (with curves they wait for their cheapest hours)
         "interval_minutes": 30,
         "grid.solver": "power_grid_model",
     }

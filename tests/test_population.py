@@ -78,7 +78,10 @@ def test_same_seed_same_population_and_devices_do_not_disturb_other_draws() -> N
 
 
 def test_three_phase_chargers_split_over_phases_single_phase_stay_on_theirs(tmp_path: Path) -> None:
-    model = run_to_end(hourly(**{"penetration.ev": 1, "penetration.pv": 0}), tmp_path)
+    # fixed bidding: every car charges on arrival, so every charger is seen charging
+    model = run_to_end(
+        hourly(**{"penetration.ev": 1, "penetration.pv": 0, "bidding.mode": "fixed"}), tmp_path
+    )
     hh = pd.read_parquet(tmp_path / "households.parquet")
     chargers = model.population.set_index("household").ev_charger_kw
     hh["three_phase"] = hh.household.map(chargers) > 7.4
