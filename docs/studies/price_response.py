@@ -36,6 +36,7 @@ LAST_INTERVALS = 8  # the run's last two hours at 15 minutes
 
 
 def mean_ci(values: list[float]) -> str:
+    """``mean ± half-width`` of the 95 % Student-t interval (the value alone for one seed)."""
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
     if len(v) == 0:
         return "n/a"
@@ -74,15 +75,19 @@ def run_rows(folder: Path) -> pd.DataFrame:
                 "ev_0600_kw": float(ev[hour == 6].mean()),
                 "ev_by_hour": pd.Series(ev).groupby(hour).mean(),
                 "ev_surplus_share": float(ev[surplus].sum() / ev.sum()) if ev.sum() > 0 else np.nan,
-                "price_by_hour": None if price is None else pd.Series(price.to_numpy(dtype=float)).groupby(hour).mean(),
+                "price_by_hour": None
+                if price is None
+                else pd.Series(price.to_numpy(dtype=float)).groupby(hour).mean(),
             }
         )
     return pd.DataFrame(rows)
 
 
 def table(folders: list[Path]) -> str:
+    """The Markdown table: one row per results folder and combination."""
     out = [
-        "| results | combination | feeder peak (kW) | peak hour (local) | peak without the last 2 h (kW) | its hour | EV at 06:00-07:00 (kW) "
+        "| results | combination | feeder peak (kW) | peak hour (local) | peak without the last 2 h (kW) "
+        "| its hour | EV at 06:00-07:00 (kW) "
         "| EV peak hour: mean kW | EV energy in PV surplus (%) | cheapest local-price hour |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
