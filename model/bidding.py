@@ -25,7 +25,7 @@ from lemgrid.model.constraints import Curtailment
 from lemgrid.model.decide import Decided
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.market import ClearingResult, Trade, traded_kwh
 from lemgrid.model.observe import Attack
 from lemgrid.model.scenario import Bidding, Scenario
 
@@ -125,12 +125,7 @@ def realised_net_kw(
     A household fills its most valued orders first, so the retailer serves the
     fallback orders' shortfall only: bought ``max(cleared, fallback)``, the same for sold.
     """
-    n = len(fallback_buy_kwh)
-    bought = np.zeros(n)
-    sold = np.zeros(n)
-    for t in trades:
-        bought[t.buyer] += t.energy_kwh
-        sold[t.seller] += t.energy_kwh
+    bought, sold = traded_kwh(trades, len(fallback_buy_kwh))
     return (np.maximum(bought, fallback_buy_kwh) - np.maximum(sold, fallback_sell_kwh)) / hours
 
 

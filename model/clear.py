@@ -20,7 +20,7 @@ from lemgrid.grid.sensitivity import one_hot
 from lemgrid.model.constraints import Curtailment, Request
 from lemgrid.model.decide import Decided
 from lemgrid.model.interval import Connections, Interval, injections, reactive
-from lemgrid.model.market import ClearingResult, Mechanism, Trade
+from lemgrid.model.market import ClearingResult, Mechanism, Trade, traded_kwh
 
 TradeCuts = dict[int, tuple[float, str]]  # trade position -> curtailed kWh and the reason
 
@@ -36,18 +36,12 @@ class Cleared:
     @property
     def bought_kwh(self) -> np.ndarray:
         """Energy each household bought locally (its cleared purchase)."""
-        bought = np.zeros(len(self.cut.export_kw))
-        for t in self.clearing.trades:
-            bought[t.buyer] += t.energy_kwh
-        return bought
+        return traded_kwh(self.clearing.trades, len(self.cut.export_kw))[0]
 
     @property
     def sold_kwh(self) -> np.ndarray:
         """Energy each household sold locally (its cleared sale)."""
-        sold = np.zeros(len(self.cut.export_kw))
-        for t in self.clearing.trades:
-            sold[t.seller] += t.energy_kwh
-        return sold
+        return traded_kwh(self.clearing.trades, len(self.cut.export_kw))[1]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Every trade's price lies within both parties' limit prices, except in
 community sharing, where members accept the manager's internal price.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -27,6 +27,16 @@ class Trade:
     seller: int
     energy_kwh: float
     price_eur_per_kwh: float
+
+
+def traded_kwh(trades: Iterable[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Energy each of ``n`` households bought and sold locally in ``trades`` (kWh, in trade order)."""
+    bought = np.zeros(n)
+    sold = np.zeros(n)
+    for t in trades:
+        bought[t.buyer] += t.energy_kwh
+        sold[t.seller] += t.energy_kwh
+    return bought, sold
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lemgrid.model.market import Trade
+from lemgrid.model.market import Trade, traded_kwh
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,9 @@ def settle(
 
     """
     n = len(net_energy_kwh)
-    bought = np.zeros(n)
-    sold = np.zeros(n)
+    bought, sold = traded_kwh(trades, n)
     local_payment = np.zeros(n)
     for t in trades:
-        bought[t.buyer] += t.energy_kwh
-        sold[t.seller] += t.energy_kwh
         money = t.energy_kwh * t.price_eur_per_kwh
         local_payment[t.buyer] += money
         local_payment[t.seller] -= money
