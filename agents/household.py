@@ -54,16 +54,7 @@ class Household(mesa.Agent):
 
     def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
         """Run the devices as planned; returns what they actually did (each clipped to its limits)."""
-        d = self.devices
-        done = DevicePlan(pv_kw=plan.pv_kw, pv_curtailed_kw=plan.pv_curtailed_kw)
-        if d.battery is not None:
-            done.battery_kw = d.battery.dispatch(plan.battery_kw, (t1_s - t0_s) / 3600)
-        if d.ev is not None:
-            done.ev_kw = d.ev.dispatch(plan.ev_kw, t0_s, t1_s)
-        done.appliance_kw = [
-            a.dispatch(p, t0_s, t1_s) for a, p in zip(d.appliances, plan.appliance_kw, strict=True)
-        ]
-        return done
+        return self.devices.dispatch(plan, t0_s, t1_s)
 
     def learn(self, obs: Observation, feedback: Feedback) -> None:
         """Pass the settled interval's outcome to the strategy."""

@@ -43,6 +43,18 @@ class Devices:
     ev: EV | None = None
     appliances: list[ShiftableAppliance] = field(default_factory=list)
 
+    def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
+        """Run the devices as planned; returns what they actually did (each clipped to its limits)."""
+        done = DevicePlan(pv_kw=plan.pv_kw, pv_curtailed_kw=plan.pv_curtailed_kw)
+        if self.battery is not None:
+            done.battery_kw = self.battery.dispatch(plan.battery_kw, (t1_s - t0_s) / 3600)
+        if self.ev is not None:
+            done.ev_kw = self.ev.dispatch(plan.ev_kw, t0_s, t1_s)
+        done.appliance_kw = [
+            a.dispatch(p, t0_s, t1_s) for a, p in zip(self.appliances, plan.appliance_kw, strict=True)
+        ]
+        return done
+
 
 @dataclass(frozen=True)
 class Forecast:

@@ -12,13 +12,14 @@ With ``bidding.mode: fixed`` none of this runs and devices follow their policy's
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
 from lemgrid.agents.bids import BidCurve, CurveOrder, Step
 from lemgrid.agents.device_curves import appliance_steps, base_step, battery_steps, ev_steps, pv_step
 from lemgrid.agents.household import Household
-from lemgrid.agents.policies import DevicePlan
+from lemgrid.agents.policies import DevicePlan, Devices
 from lemgrid.agents.strategies import Order
 from lemgrid.model.clear import Cleared, Market, TradeCuts, clear, cut_trades, request
 from lemgrid.model.constraints import Curtailment
@@ -47,8 +48,22 @@ class CurveBids:
     fallback_sell_kwh: np.ndarray
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """What is fixed before the interval market: battery and EV power (injection +), net purchase (kW)."""
+
+    battery_kw: float | None = None
+    ev_kw: float | None = None
+    day_ahead_bought_kw: float = 0.0
+
+
+def inelastic(device: str, consumption_kw: float) -> Step:
+    """A step that runs whatever the price: a purchase valued at inf, or a sale asking -inf."""
+    return Step(device, consumption_kw, math.inf if consumption_kw > 0 else -math.inf)
+
+
 def household_curve(
-    h: Household,
+    devices: Devices,
     base_kw: float,
     pv_kw: float,
     t0_s: float,
@@ -57,25 +72,30 @@ def household_curve(
     retail: float,
     feed_in: float,
     pv_curtailment_eur_per_kwh: float,
-    planned_battery_kw: float | None = None,
+    scheduled: Scheduled | None = None,
 ) -> BidCurve:
     """The household's aggregate bid: base load, PV and each device's steps.
 
-    ``planned_battery_kw`` (injection +): a battery planned by an optimiser (the
-    ``lp_optimiser`` policy, which plans against the local-price forecast) bids
-    its plan inelastically instead of its own curve.
+    ``scheduled``: a battery or EV whose power is already fixed (by the ``lp_optimiser``
+    policy's plan, which plans against the local-price forecast, or by the day-ahead
+    market) bids it inelastically instead of its own curve, and energy already bought
+    (sold) day-ahead enters as an inelastic sale (purchase), so the curve is the
+    household's deviation from its day-ahead position.
     """
     hours = (t1_s - t0_s) / 3600
-    d = h.devices
     steps: list[Step] = [*base_step(base_kw), *pv_step(pv_kw, pv_curtailment_eur_per_kwh)]
-    if d.battery is not None and planned_battery_kw is not None:
-        steps.append(Step("battery", -planned_battery_kw, math.inf if planned_battery_kw < 0 else -math.inf))
-    elif d.battery is not None:
-        steps += battery_steps(d.battery, hours, future)
-    if d.ev is not None:
-        steps += ev_steps(d.ev, t0_s, t1_s, future)
-    for i, a in enumerate(d.appliances):
+    fixed = scheduled or Scheduled()
+    if devices.battery is not None and fixed.battery_kw is not None:
+        steps.append(inelastic("battery", -devices.battery.flexibility(hours).clip(fixed.battery_kw)))
+    elif devices.battery is not None:
+        steps += battery_steps(devices.battery, hours, future)
+    if devices.ev is not None and fixed.ev_kw is not None:
+        steps.append(inelastic("ev", -devices.ev.flexibility(t0_s, t1_s).clip(fixed.ev_kw)))
+    elif devices.ev is not None:
+        steps += ev_steps(devices.ev, t0_s, t1_s, future)
+    for i, a in enumerate(devices.appliances):
         steps += appliance_steps(a, i, t0_s, t1_s, future)
+    steps.append(inelastic("day_ahead", -fixed.day_ahead_bought_kw))
     return BidCurve(steps, retail, feed_in)
 
 
@@ -150,14 +170,18 @@ def bid(
     iv: Interval,
     forecast: PriceForecast,
     cfg: Bidding,
+    day_ahead: Sequence[Scheduled] | None = None,
 ) -> CurveBids:
-    """Stage 2 with curves: each household's curve from its devices, forecast and strategy."""
+    """Stage 2 with curves: each household's curve from its devices, forecast and strategy.
+
+    ``day_ahead``: per household, what the day-ahead market fixed for this interval.
+    """
     future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours)))
     retail = iv.retail_price_eur_per_kwh * iv.price_signal
     feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
     curves = [
         household_curve(
-            h,
+            h.devices,
             float(iv.base_load_kw[h.index]),
             float(iv.pv_kw[h.index]),
             iv.t0_s,
@@ -166,7 +190,9 @@ def bid(
             retail,
             feed_in,
             cfg.pv_curtailment_price_eur_per_kwh,
-            plans[h.index].battery_kw if h.policy.needs_forecast else None,
+            day_ahead[h.index]
+            if day_ahead is not None
+            else Scheduled(battery_kw=plans[h.index].battery_kw if h.policy.needs_forecast else None),
         )
         for h in households
     ]
@@ -183,6 +209,28 @@ def bid(
     return CurveBids(curves, orders, buy, sell)
 
 
+def without_own_trades(clearing: ClearingResult) -> ClearingResult:
+    """The clearing without a household's trades with itself.
+
+    A buy and a sell of its own at one indifference price may meet: that energy never leaves its meter.
+    """
+    if all(t.buyer != t.seller for t in clearing.trades):
+        return clearing
+    kept = [t for t in clearing.trades if t.buyer != t.seller]
+    return ClearingResult(kept, clearing.price_eur_per_kwh, clearing.zone_prices)
+
+
+def dispatch_curves(
+    bids: CurveBids, clearing: ClearingResult, devices: Sequence[Devices], hours: float
+) -> list[DevicePlan]:
+    """Each household's device powers at its realised net: cleared locally plus the retailer's fallback."""
+    net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, hours)
+    return [
+        plan_from_curve(c, float(q), len(d.appliances))
+        for c, q, d in zip(bids.curves, net, devices, strict=True)
+    ]
+
+
 def clear_curves(
     bids: CurveBids, decided: Decided, iv: Interval, market: Market, attack: Attack
 ) -> tuple[Cleared, list[DevicePlan]]:
@@ -193,17 +241,8 @@ def clear_curves(
     clearing here): an import cut takes battery, then EV, charging; an export
     cut curtails PV; the households' trades are cut pro rata.
     """
-    clearing = market.mechanism.clear(bids.orders)
-    # a household's buy and sell at one indifference price may meet: that energy never leaves its meter
-    own = [t for t in clearing.trades if t.buyer == t.seller]
-    if own:
-        kept = [t for t in clearing.trades if t.buyer != t.seller]
-        clearing = ClearingResult(kept, clearing.price_eur_per_kwh, clearing.zone_prices)
-    net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, iv.hours)
-    plans = [
-        plan_from_curve(c, float(net[h.index]), len(h.devices.appliances))
-        for h, c in zip(market.households, bids.curves, strict=True)
-    ]
+    clearing = without_own_trades(market.mechanism.clear(bids.orders))
+    plans = dispatch_curves(bids, clearing, [h.devices for h in market.households], iv.hours)
     n = len(plans)
     if market.dso.constraint_mode == "none":
         return Cleared(clearing, Curtailment.nothing(n)), plans
@@ -234,19 +273,40 @@ def price_forecast(
     )
 
 
+class DayAheadPositions(Protocol):
+    """What the interval market needs of a day-ahead stage (:class:`model.day_ahead.DayAhead`)."""
+
+    def positions(self, k: int, households: Sequence[Household]) -> list[Scheduled]:
+        """Per household, the battery and EV powers and the net purchase fixed day-ahead for ``k``."""
+        ...
+
+    def clearing(self, k: int) -> ClearingResult:
+        """The day-ahead clearing of interval ``k``."""
+        ...
+
+
 def clear_bids(
-    decided: Decided, iv: Interval, market: Market, forecast: PriceForecast, cfg: Bidding, attack: Attack
+    decided: Decided,
+    iv: Interval,
+    market: Market,
+    forecast: PriceForecast,
+    cfg: Bidding,
+    attack: Attack,
+    day_ahead: DayAheadPositions | None = None,
 ) -> tuple[Decided, Cleared, list[DevicePlan]]:
     """Stages 2-3 as ``bidding.mode`` says: the strategies' orders on fixed plans, or the devices' curves.
 
-    Returns the orders as placed, the clearing and the plans the devices then follow;
-    the forecast learns the interval's local price.
+    Returns the orders as placed, the clearing (with the day-ahead stage's, if any)
+    and the plans the devices then follow; the forecast learns the interval's local price.
     """
     if cfg.mode == "fixed":
         cleared, plans = clear(decided, iv, market), decided.plans
     else:
-        bids = bid(market.households, decided.orders, decided.plans, iv, forecast, cfg)
+        fixed = day_ahead.positions(iv.k, market.households) if day_ahead is not None else None
+        bids = bid(market.households, decided.orders, decided.plans, iv, forecast, cfg, fixed)
         cleared, plans = clear_curves(bids, decided, iv, market, attack)
         decided = replace(decided, orders=bids.orders)
+        if day_ahead is not None:
+            cleared = replace(cleared, day_ahead=day_ahead.clearing(iv.k))
     forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
     return decided, cleared, plans

@@ -23,9 +23,12 @@ from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
 from lemgrid.model import prices
 from lemgrid.model.constraints import Limits
+from lemgrid.model.day_ahead import DayAhead, Outlook, forecast_profiles
+from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.grid_step import Network
 from lemgrid.model.interval import Connections, PowerFlowError
 from lemgrid.model.market import Mechanism
+from lemgrid.model.observe import Forecaster
 from lemgrid.model.prices import TimeOfUseWindow
 from lemgrid.model.pricing import ClearingOptions, MarketContext, make_clearing
 from lemgrid.model.record import Output
@@ -137,6 +140,8 @@ def open_recorder(
     if out_dir is None:
         return None, output
     tables = ["intervals", "households", "trades", "curtailments"]
+    if cfg.bidding.day_ahead:
+        tables.append("day_ahead_trades")
     if cfg.market.pricing == "zonal":
         tables.append("zone_prices")
     if mode != "none":
@@ -182,3 +187,27 @@ def retailer_prices(cfg: Scenario, times: pd.DatetimeIndex) -> tuple[np.ndarray,
         p.wholesale_file,
         times,
     )
+
+
+def forecasting(
+    cfg: Scenario, load_kw: np.ndarray, pv_kw: np.ndarray, model: Any, prices: PriceForecast
+) -> tuple[Forecaster, DayAhead | None]:
+    """The LP optimisers' forecaster and, if ``bidding.day_ahead`` asks for it, the day-ahead stage.
+
+    Both see the households' load and PV forecasts (the true profiles with the
+    scenario's forecast error); ``model`` gives the tariff, the retailer and the mechanism.
+    """
+    load, pv = forecast_profiles(load_kw, pv_kw, cfg.bidding, cfg.seed)
+    forecaster = Forecaster.of(cfg, load, pv, model.tariff, prices)
+    if not cfg.bidding.day_ahead:
+        return forecaster, None
+    retailer = model.retailer
+    outlook = Outlook(
+        load,
+        pv,
+        retailer.retail_price_eur_per_kwh,
+        retailer.feed_in_tariff_eur_per_kwh,
+        cfg.interval_minutes * 60,
+        1440 // cfg.interval_minutes,
+    )
+    return forecaster, DayAhead(outlook, model.mechanism, prices, cfg.bidding)

@@ -32,6 +32,14 @@ class Cleared:
     clearing: ClearingResult
     cut: Curtailment
     trade_cuts: TradeCuts = field(default_factory=dict)
+    day_ahead: ClearingResult | None = None  # the day-ahead stage's clearing of this interval, if any
+
+    @property
+    def trades(self) -> list[Trade]:
+        """Every local trade settled in the interval: the interval market's, then the day-ahead market's."""
+        if self.day_ahead is None:
+            return self.clearing.trades
+        return [*self.clearing.trades, *self.day_ahead.trades]
 
     @property
     def bought_kwh(self) -> np.ndarray:

@@ -106,7 +106,27 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         "volume-weighted mean price of the local trades",
         lambda o: _price(o.cleared.clearing.mean_price_eur_per_kwh),
     ),
-    _M("local_volume_kwh", "kWh", F64, "energy traded locally", lambda o: o.cleared.clearing.volume_kwh),
+    _M(
+        "local_volume_kwh",
+        "kWh",
+        F64,
+        "energy traded locally (in the interval market, with a day-ahead stage)",
+        lambda o: o.cleared.clearing.volume_kwh,
+    ),
+    _M(
+        "day_ahead_price_eur_per_kwh",
+        "EUR/kWh",
+        F64,
+        "volume-weighted mean price of the interval's day-ahead trades (null without them)",
+        lambda o: _price(o.cleared.day_ahead.mean_price_eur_per_kwh if o.cleared.day_ahead else None),
+    ),
+    _M(
+        "day_ahead_volume_kwh",
+        "kWh",
+        F64,
+        "energy traded day-ahead for the interval (0 without a day-ahead stage)",
+        lambda o: o.cleared.day_ahead.volume_kwh if o.cleared.day_ahead else 0.0,
+    ),
     _M(
         "n_trades",
         "",
@@ -474,6 +494,12 @@ RUN_METRICS: list[RunMetric] = [
         "energy traded locally",
         lambda r: float(r.col("local_volume_kwh").sum()),
         "energy traded locally (kWh)",
+    ),
+    _R(
+        "day_ahead_traded_kwh",
+        "kWh",
+        "energy traded in the day-ahead market",
+        lambda r: float(r.col("day_ahead_volume_kwh").sum()),
     ),
     _R(
         "mean_clearing_price_eur_per_kwh",

@@ -36,7 +36,7 @@ from lemgrid.model.grid_step import RunMeasures, grid_step
 from lemgrid.model.interval import Connections, Interval, PowerFlowError
 from lemgrid.model.market import ClearingResult
 from lemgrid.model.metrics import interval_row
-from lemgrid.model.observe import Attack, Forecaster, observe
+from lemgrid.model.observe import Attack, observe
 from lemgrid.model.record import outcome, record
 from lemgrid.model.scenario import Scenario
 from lemgrid.model.settle import Billing, learn, settle_interval
@@ -122,7 +122,7 @@ class Model(mesa.Model):
         return devices
 
     def _add_market(self, streams: dict[str, np.random.Generator]) -> None:
-        """The network tariff, the clearing mechanism, the attack on market data and the LP forecasts."""
+        """The network tariff, the clearing mechanism, the attack, the forecasts and the day-ahead stage."""
         cfg, pop = self.config, self.population
         self.tariff = make_tariff(
             cfg.tariff, len(pop), cfg.interval_hours, lambda: self.distance_ohm, pop.zone.to_numpy()
@@ -131,7 +131,7 @@ class Model(mesa.Model):
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference)
         self._attack = Attack.of(cfg.attack, self._attacked)
         self.price_forecast = f = price_forecast(cfg, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
-        self._forecaster = Forecaster.of(cfg, self.load_kw, self.pv_kw, self.tariff, f)
+        self._forecaster, self.day_ahead = build.forecasting(cfg, self.load_kw, self.pv_kw, self, f)
 
     def _add_grid(self, devices: list[Devices]) -> None:
         """The solver, the DSO agent (controls, constraint mode) and the stages' views of the feeder."""
@@ -187,7 +187,7 @@ class Model(mesa.Model):
         decided = decide(households, observed, iv.hours)
         toc = self._lap("decide", tic)
         decided, cleared, plans = clear_bids(
-            decided, iv, self._market, self.price_forecast, self.config.bidding, self._attack
+            decided, iv, self._market, self.price_forecast, self.config.bidding, self._attack, self.day_ahead
         )
         _, columns = dispatch(households, plans, cleared.cut, iv)
         toc = self._lap("clear", toc)

@@ -17,6 +17,7 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Interval
+from lemgrid.model.market import Trade
 from lemgrid.model.recorder import Recorder
 from lemgrid.model.settle import Settled
 
@@ -88,6 +89,9 @@ def record(recorder: Recorder, out: Outcome, row: dict[str, Any], output: Output
     trades = out.cleared.clearing.trades
     if trades:
         recorder.add("trades", _trades(out, output.names))
+    day_ahead = out.cleared.day_ahead
+    if day_ahead is not None and day_ahead.trades and "day_ahead_trades" in recorder.tables:
+        recorder.add("day_ahead_trades", _day_ahead_trades(out, output.names, len(trades)))
     cut = out.cleared.cut
     cut_households = np.flatnonzero((cut.export_kw > 0) | (cut.import_kw > 0))
     if len(cut_households):
@@ -146,17 +150,31 @@ def _households(out: Outcome, names: np.ndarray) -> dict[str, Any]:
 
 
 def _trades(out: Outcome, names: np.ndarray) -> dict[str, Any]:
-    """The trades table's block for the interval."""
+    """The trades table's block for the interval: the interval market's trades (settled first)."""
     trades = out.cleared.clearing.trades
     cuts = [out.cleared.trade_cuts.get(i, (0.0, "")) for i in range(len(trades))]
+    return {
+        **_trade_columns(out, names, trades, 0),
+        "curtailed_kwh": np.array([c[0] for c in cuts]),
+        "curtailment_reason": np.array([c[1] for c in cuts], dtype=object),
+    }
+
+
+def _day_ahead_trades(out: Outcome, names: np.ndarray, first: int) -> dict[str, Any]:
+    """The day-ahead trades of the interval, settled after the interval market's ``first`` trades."""
+    assert out.cleared.day_ahead is not None
+    return _trade_columns(out, names, out.cleared.day_ahead.trades, first)
+
+
+def _trade_columns(out: Outcome, names: np.ndarray, trades: list[Trade], first: int) -> dict[str, Any]:
+    """Who traded what at which price, with each trade's fee and losses (settled from position ``first``)."""
+    settled = slice(first, first + len(trades))
     return {
         "interval": out.k,
         "buyer": names[[t.buyer for t in trades]],
         "seller": names[[t.seller for t in trades]],
         "energy_kwh": np.array([t.energy_kwh for t in trades]),
         "price_eur_per_kwh": np.array([t.price_eur_per_kwh for t in trades]),
-        "network_fee_eur": out.settled.trade_fees_eur,
-        "loss_allocation_kwh": out.settled.trade_losses_kwh,
-        "curtailed_kwh": np.array([c[0] for c in cuts]),
-        "curtailment_reason": np.array([c[1] for c in cuts], dtype=object),
+        "network_fee_eur": out.settled.trade_fees_eur[settled],
+        "loss_allocation_kwh": out.settled.trade_losses_kwh[settled],
     }

@@ -73,6 +73,17 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("curtailment_reason", _S),
         ]
     ),
+    "day_ahead_trades": pa.schema(
+        [
+            ("interval", _I),
+            ("buyer", _S),
+            ("seller", _S),
+            ("energy_kwh", _F),
+            ("price_eur_per_kwh", _F),
+            ("network_fee_eur", _F),
+            ("loss_allocation_kwh", _F),
+        ]
+    ),
     "curtailments": pa.schema(
         [
             ("interval", _I),

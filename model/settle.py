@@ -75,7 +75,7 @@ def settle_interval(
     state, p_kw, q_kvar = grid.operated.state, grid.operated.p_kw, grid.operated.q_kvar
     hours = iv.hours
     net_kwh = columns["net_injection_kw"] * hours
-    trades = cleared.clearing.trades
+    trades = cleared.trades  # both stages' trades
     measured = _Lazy(lambda: sensitivities(billing.solver, p_kw, q_kvar, one_hot(billing.phase_col)))
     settlement = settle(net_kwh, trades, iv.retail_price_eur_per_kwh, iv.feed_in_tariff_eur_per_kwh)
     fees = billing.tariff.fees(

@@ -145,6 +145,12 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "phase override of an unknown household": (["feeder.phase_overrides.nobody=a"], ("phase_overrides",)),
     "custom feeder without files": (["feeder.name=custom"], ("needs both file",)),
+    "day-ahead stage with fixed bids": (
+        ["bidding.mode=fixed", "bidding.day_ahead=true"],
+        ("day_ahead", "mode: curves"),
+    ),
+    "unknown price forecast": (["bidding.forecast=crystal_ball"], ("'bidding.forecast' = 'crystal_ball'",)),
+    "negative forecast error": (["bidding.pv_forecast_error=-0.1"], ("'bidding.pv_forecast_error' = -0.1",)),
 }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lemgrid.model.scenario._base import _Section
 
@@ -18,6 +18,13 @@ class Bidding(_Section):
     ``forecast`` is the local-price forecast (``yesterday``, ``ema``, ``retail_midpoint``; see
     :mod:`model.forecasts`) over ``horizon_hours``; ``pv_curtailment_price_eur_per_kwh`` is the
     price below which PV curtails (only a negative feed-in tariff reaches it).
+
+    ``day_ahead``: before each day, a day-ahead market clears the households' curves
+    on their forecasts and schedules batteries and EVs; the interval market then
+    clears the deviations (see :mod:`model.day_ahead`). ``load_forecast_error`` and
+    ``pv_forecast_error`` are the relative standard deviations of the households'
+    load and PV forecasts (the day-ahead stage's and the LP optimiser's), 0 for perfect
+    forecasts.
     """
 
     mode: Literal["fixed", "curves"] = "curves"
@@ -25,3 +32,14 @@ class Bidding(_Section):
     ema_weight: float = Field(0.5, gt=0, le=1)
     horizon_hours: float = Field(24.0, gt=0, le=168)
     pv_curtailment_price_eur_per_kwh: float = Field(0.0, ge=-10, le=10)
+    day_ahead: bool = False
+    load_forecast_error: float = Field(0.0, ge=0, le=1)
+    pv_forecast_error: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _day_ahead_needs_curves(self) -> "Bidding":
+        if self.day_ahead and self.mode != "curves":
+            raise ValueError(
+                "day_ahead: true needs mode: curves (the day-ahead market clears the devices' curves)"
+            )
+        return self
