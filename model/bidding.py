@@ -28,7 +28,7 @@ from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
 from lemgrid.model.market import ClearingResult, Trade, traded_kwh
 from lemgrid.model.observe import Attack
-from lemgrid.model.scenario import Bidding, Scenario
+from lemgrid.model.scenario import Bidding
 
 
 @dataclass(frozen=True)
@@ -260,19 +260,6 @@ def clear_curves(
     return Cleared(ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, cuts), plans
 
 
-def price_forecast(
-    cfg: Scenario, retail_eur_per_kwh: np.ndarray, feed_in_eur_per_kwh: np.ndarray
-) -> PriceForecast:
-    """The run's local-price forecast, as ``bidding.forecast`` names it, over the retailer's prices."""
-    return PriceForecast(
-        cfg.bidding.forecast,
-        retail_eur_per_kwh,
-        feed_in_eur_per_kwh,
-        1440 // cfg.interval_minutes,
-        cfg.bidding.ema_weight,
-    )
-
-
 class DayAheadPositions(Protocol):
     """What the interval market needs of a day-ahead stage (:class:`model.day_ahead.DayAhead`)."""
 
@@ -306,7 +293,11 @@ def clear_bids(
         bids = bid(market.households, decided.orders, decided.plans, iv, forecast, cfg, fixed)
         cleared, plans = clear_curves(bids, decided, iv, market, attack)
         decided = replace(decided, orders=bids.orders)
-        if day_ahead is not None:
-            cleared = replace(cleared, day_ahead=day_ahead.clearing(iv.k))
+        expected = float(forecast.ahead(iv.k, 1)[0])
+        cleared = replace(
+            cleared,
+            day_ahead=day_ahead.clearing(iv.k) if day_ahead is not None else None,
+            forecast_eur_per_kwh=expected,
+        )
     forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
     return decided, cleared, plans

@@ -25,6 +25,7 @@ from lemgrid.model import prices
 from lemgrid.model.constraints import Limits
 from lemgrid.model.day_ahead import DayAhead, Outlook, forecast_profiles
 from lemgrid.model.forecasts import PriceForecast
+from lemgrid.model.foresight import foreseen_prices
 from lemgrid.model.grid_step import Network
 from lemgrid.model.interval import Connections, PowerFlowError
 from lemgrid.model.market import Mechanism
@@ -190,24 +191,32 @@ def retailer_prices(cfg: Scenario, times: pd.DatetimeIndex) -> tuple[np.ndarray,
 
 
 def forecasting(
-    cfg: Scenario, load_kw: np.ndarray, pv_kw: np.ndarray, model: Any, prices: PriceForecast
-) -> tuple[Forecaster, DayAhead | None]:
-    """The LP optimisers' forecaster and, if ``bidding.day_ahead`` asks for it, the day-ahead stage.
+    cfg: Scenario, model: Any, foreseen: np.ndarray | None, run: Callable[[np.ndarray], np.ndarray]
+) -> tuple[PriceForecast, Forecaster, DayAhead | None]:
+    """The local-price forecast, the LP optimisers' forecaster and, if asked for, the day-ahead stage.
 
-    Both see the households' load and PV forecasts (the true profiles with the
-    scenario's forecast error); ``model`` gives the tariff, the retailer and the mechanism.
+    ``model`` gives the profiles, the tariff, the retailer and the mechanism. The
+    forecaster and the day-ahead stage see the households' load and PV forecasts
+    (the true profiles with the scenario's forecast error). With the ``perfect``
+    forecast and no ``foreseen`` prices, ``run(foreseen)`` (a run foreseeing them,
+    returning the prices it clears) finds them (:mod:`model.foresight`).
     """
-    load, pv = forecast_profiles(load_kw, pv_kw, cfg.bidding, cfg.seed)
+    retailer, bidding = model.retailer, cfg.bidding
+    retail, feed_in = retailer.retail_price_eur_per_kwh, retailer.feed_in_tariff_eur_per_kwh
+    if bidding.forecast == "perfect" and foreseen is None:
+        foreseen = foreseen_prices(run, (retail + feed_in) / 2, bidding.foresight_passes)
+    per_day = 1440 // cfg.interval_minutes
+    prices = PriceForecast(bidding.forecast, retail, feed_in, per_day, bidding.ema_weight, foreseen)
+    load, pv = forecast_profiles(model.load_kw, model.pv_kw, bidding, cfg.seed)
     forecaster = Forecaster.of(cfg, load, pv, model.tariff, prices)
-    if not cfg.bidding.day_ahead:
-        return forecaster, None
-    retailer = model.retailer
-    outlook = Outlook(
-        load,
-        pv,
-        retailer.retail_price_eur_per_kwh,
-        retailer.feed_in_tariff_eur_per_kwh,
-        cfg.interval_minutes * 60,
-        1440 // cfg.interval_minutes,
-    )
-    return forecaster, DayAhead(outlook, model.mechanism, prices, cfg.bidding)
+    if not bidding.day_ahead:
+        return prices, forecaster, None
+    outlook = Outlook(load, pv, retail, feed_in, cfg.interval_minutes * 60, per_day)
+    return prices, forecaster, DayAhead(outlook, model.mechanism, prices, bidding)
+
+
+def cleared_prices(model: Any) -> np.ndarray:
+    """Run ``model`` to its end; the mean local price of every interval (NaN without local trade)."""
+    while model.running:
+        model.step()
+    return np.array([row["mean_local_price_eur_per_kwh"] for row in model.interval_rows], dtype=float)

@@ -33,6 +33,7 @@ class Cleared:
     cut: Curtailment
     trade_cuts: TradeCuts = field(default_factory=dict)
     day_ahead: ClearingResult | None = None  # the day-ahead stage's clearing of this interval, if any
+    forecast_eur_per_kwh: float | None = None  # with bid curves: the local price the households expected
 
     @property
     def trades(self) -> list[Trade]:
@@ -90,10 +91,9 @@ def request(decided: Decided, iv: Interval, market: Market) -> Request:
     ev_reducible = _ev_reducible(market.households, plans, iv)
     export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
     import_flex = np.clip(np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + ev_reducible), 0, None)
-    export_cost = np.full(n, iv.feed_in_tariff_eur_per_kwh)
-    import_cost = np.full(n, iv.retail_price_eur_per_kwh)
-    for o in decided.orders:
-        (export_cost if o.side == "sell" else import_cost)[o.household] = o.price_eur_per_kwh
+    export_cost, import_cost = cut_costs(
+        decided.orders, n, iv.feed_in_tariff_eur_per_kwh, iv.retail_price_eur_per_kwh
+    )
     # a cut of PV or battery lands on the household's phase; of a three-phase charger, on all three
     where = market.where
     own_phase = one_hot(where.phase_col)
@@ -114,6 +114,26 @@ def request(decided: Decided, iv: Interval, market: Market) -> Request:
         export_direction=own_phase,
         import_direction=battery_share[:, None] * own_phase + (1 - battery_share[:, None]) * ev_split,
     )
+
+
+def cut_costs(
+    orders: Sequence[Order], n: int, feed_in_eur_per_kwh: float, retail_eur_per_kwh: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a kWh of each household's export and import cut is worth to it (EUR/kWh).
+
+    A cut gives up the household's lowest-valued cleared energy first: of its
+    sales (the PV a cut curtails), the one asking least; of its purchases, the
+    one bidding least (with bid curves, the marginal step of its curve). A
+    household without an order on a side is valued at the retailer's price.
+    """
+    export_cost = np.full(n, np.inf)
+    import_cost = np.full(n, np.inf)
+    for o in orders:
+        cost = export_cost if o.side == "sell" else import_cost
+        cost[o.household] = min(cost[o.household], o.price_eur_per_kwh)
+    export_cost[np.isinf(export_cost)] = feed_in_eur_per_kwh
+    import_cost[np.isinf(import_cost)] = retail_eur_per_kwh
+    return export_cost, import_cost
 
 
 def _ev_reducible(households: Sequence[Household], plans: list[DevicePlan], iv: Interval) -> np.ndarray:

@@ -6,7 +6,10 @@ Kinds (``forecast.price``):
 - ``ema``: an exponential average of the prices cleared at that time of day
   (weight ``forecast.ema_weight`` on the newest day);
 - ``retail_midpoint``: no learning, the midpoint of the retail price and the
-  feed-in tariff of that interval (what a uniform auction of price-takers clears at).
+  feed-in tariff of that interval (what a uniform auction of price-takers clears at);
+- ``perfect``: the prices the run will clear, for upper-bound studies. The
+  model finds them by repeated runs (:mod:`model.foresight`): each run
+  foresees the prices the previous one cleared, starting from ``retail_midpoint``.
 
 An interval without a local price (no trade, or not yet seen) falls back to
 ``retail_midpoint``, so every kind has a value for every interval; the
@@ -17,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-FORECAST_KINDS = ("yesterday", "ema", "retail_midpoint")
+FORECAST_KINDS = ("yesterday", "ema", "retail_midpoint", "perfect")
 
 
 class PriceForecast:
@@ -28,6 +31,7 @@ class PriceForecast:
         retail_eur_per_kwh, feed_in_eur_per_kwh: the retailer's prices for every interval of the run.
         intervals_per_day: intervals in a day.
         ema_weight: weight of the newest day in ``ema``.
+        foreseen_eur_per_kwh: ``perfect``: the local price of every interval of the run (NaN: no trade).
     """
 
     def __init__(
@@ -37,9 +41,12 @@ class PriceForecast:
         feed_in_eur_per_kwh: np.ndarray,
         intervals_per_day: int,
         ema_weight: float = 0.5,
+        foreseen_eur_per_kwh: np.ndarray | None = None,
     ) -> None:
         if kind not in FORECAST_KINDS:
             raise ValueError(f"forecast kind {kind!r} does not exist; allowed: {', '.join(FORECAST_KINDS)}")
+        if (kind == "perfect") != (foreseen_eur_per_kwh is not None):
+            raise ValueError("the 'perfect' forecast, and only it, needs the prices it foresees")
         self.kind = kind
         self.retail_eur_per_kwh = np.asarray(retail_eur_per_kwh)
         self.feed_in_eur_per_kwh = np.asarray(feed_in_eur_per_kwh)
@@ -51,7 +58,9 @@ class PriceForecast:
             "yesterday": self._yesterday,
             "ema": self._ema,
             "retail_midpoint": self._ignore,
+            "perfect": self._ignore,
         }[kind]
+        self._foreseen = foreseen_eur_per_kwh
 
     def observe(self, k: int, price_eur_per_kwh: float | None) -> None:
         """The local price cleared in interval ``k`` (None: no local trade)."""
@@ -66,7 +75,7 @@ class PriceForecast:
         self._by_time_of_day[slot] = price if np.isnan(old) else self.weight * price + (1 - self.weight) * old
 
     def _ignore(self, slot: int, price: float) -> None:
-        """``retail_midpoint`` learns nothing."""
+        """``retail_midpoint`` and ``perfect`` learn nothing."""
 
     def ahead(self, k: int, n: int) -> np.ndarray:
         """The forecast for intervals ``k .. k+n-1``.
@@ -81,5 +90,8 @@ class PriceForecast:
         beyond = inside > last  # the same time of day on the run's last day with it
         inside[beyond] -= self.per_day * np.ceil((inside[beyond] - last) / self.per_day).astype(int)
         inside = np.where(inside < 0, last, inside)
-        learnt = self._by_time_of_day[idx % self.per_day]
+        if self._foreseen is not None:
+            learnt = self._foreseen[inside]
+        else:
+            learnt = self._by_time_of_day[idx % self.per_day]
         return np.where(np.isnan(learnt), self.midpoint[inside], learnt)

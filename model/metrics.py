@@ -114,6 +114,13 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         lambda o: o.cleared.clearing.volume_kwh,
     ),
     _M(
+        "forecast_price_eur_per_kwh",
+        "EUR/kWh",
+        F64,
+        "the local price the households forecast for the interval when they bid (null with fixed bids)",
+        lambda o: _price(o.cleared.forecast_eur_per_kwh),
+    ),
+    _M(
         "day_ahead_price_eur_per_kwh",
         "EUR/kWh",
         F64,
@@ -412,6 +419,12 @@ class RunMetric:
     report: str | None = None
 
 
+def _forecast_error(r: Run) -> float | None:
+    error = np.abs(r.col("forecast_price_eur_per_kwh") - r.col("mean_local_price_eur_per_kwh"))
+    known = np.isfinite(error) & (r.col("local_volume_kwh") > 0)
+    return float(error[known].mean()) if known.any() else None
+
+
 def _mean_price(r: Run) -> float | None:
     volume, price = r.col("local_volume_kwh"), r.col("mean_local_price_eur_per_kwh")
     traded = volume > 0
@@ -494,6 +507,12 @@ RUN_METRICS: list[RunMetric] = [
         "energy traded locally",
         lambda r: float(r.col("local_volume_kwh").sum()),
         "energy traded locally (kWh)",
+    ),
+    _R(
+        "price_forecast_mae_eur_per_kwh",
+        "EUR/kWh",
+        "mean absolute error of the local-price forecast over the intervals with local trade",
+        _forecast_error,
     ),
     _R(
         "day_ahead_traded_kwh",

@@ -27,7 +27,7 @@ from lemgrid.grid.solver import make_solver
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
 from lemgrid.model import build, population, run_tables
-from lemgrid.model.bidding import clear_bids, price_forecast
+from lemgrid.model.bidding import clear_bids
 from lemgrid.model.clear import Market
 from lemgrid.model.constraints import Curtailment, Grid, make_constraint_method
 from lemgrid.model.decide import decide
@@ -54,6 +54,7 @@ class Model(mesa.Model):
         scenario: what to simulate; ``None`` is the default scenario.
         rng: seed of the run; when given it replaces ``scenario.seed``.
         out_dir: where to write the run's files; ``None`` writes nothing.
+        foreseen_prices: with ``bidding.forecast: perfect``, the local prices foreseen (None: found by runs).
 
     Attributes:
         config: the validated lemgrid scenario (``self.scenario`` is Mesa's own).
@@ -65,7 +66,12 @@ class Model(mesa.Model):
     """
 
     def __init__(
-        self, scenario: Scenario | None = None, *, rng: int | None = None, out_dir: str | Path | None = None
+        self,
+        scenario: Scenario | None = None,
+        *,
+        rng: int | None = None,
+        out_dir: str | Path | None = None,
+        foreseen_prices: np.ndarray | None = None,
     ) -> None:
         scenario = scenario or Scenario()
         if rng is not None:
@@ -84,7 +90,7 @@ class Model(mesa.Model):
         self.profiles = population.draw_profiles(scenario, self.population, self.times, streams)
         self.load_kw, self.pv_kw = self.profiles.load_kw, self.profiles.pv_kw
         devices = self._add_households(streams)
-        self._add_market(streams)
+        self._add_market(streams, foreseen_prices)
         self._add_grid(devices)
         self.interval = 0
         self.last_price_eur_per_kwh: float | None = None
@@ -121,7 +127,7 @@ class Model(mesa.Model):
         self.retailer = Retailer(self, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
         return devices
 
-    def _add_market(self, streams: dict[str, np.random.Generator]) -> None:
+    def _add_market(self, streams: dict[str, np.random.Generator], foreseen: np.ndarray | None) -> None:
         """The network tariff, the clearing mechanism, the attack, the forecasts and the day-ahead stage."""
         cfg, pop = self.config, self.population
         self.tariff = make_tariff(
@@ -130,8 +136,8 @@ class Model(mesa.Model):
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff)  # noqa: E731
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference)
         self._attack = Attack.of(cfg.attack, self._attacked)
-        self.price_forecast = f = price_forecast(cfg, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
-        self._forecaster, self.day_ahead = build.forecasting(cfg, self.load_kw, self.pv_kw, self, f)
+        run = lambda prices: build.cleared_prices(Model(cfg, foreseen_prices=prices))  # noqa: E731
+        self.price_forecast, self._forecaster, self.day_ahead = build.forecasting(cfg, self, foreseen, run)
 
     def _add_grid(self, devices: list[Devices]) -> None:
         """The solver, the DSO agent (controls, constraint mode) and the stages' views of the feeder."""
@@ -292,7 +298,3 @@ class Model(mesa.Model):
         return run_tables.end_of_run(
             self.households, self.times[0], self.env.now, run_s, self.voltage_quality
         )
-
-    def ev_sessions(self) -> pd.DataFrame:
-        """Every EV stay so far: needed, delivered and unmet energy (unmet is null while the car is home)."""
-        return self.end_of_run_tables()["ev_sessions"]

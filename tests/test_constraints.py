@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lemgrid.agents.strategies import Order
 from lemgrid.model import Model
+from lemgrid.model.clear import cut_costs
 from tests.helpers import hourly, run_to_end
 
 # A sunny June day, every roof with 8 kWp: midday overvoltage on the IEEE feeder. The methods' own
@@ -142,3 +144,11 @@ def test_with_bid_curves_the_dso_checks_the_markets_dispatch(tmp_path, mode) -> 
     ]
     assert over[0] > 0 and over[1] < over[0]
     assert checked.summary["curtailed_export_kwh"] > 0
+
+
+def test_a_cut_is_valued_at_the_households_lowest_valued_cleared_energy() -> None:
+    # household 0 bids a curve (EV at 0.28, battery at 0.12) and sells PV at 0.09; household 1 has no order
+    orders = [Order(0, "buy", 1.0, 0.28), Order(0, "buy", 2.0, 0.12), Order(0, "sell", 1.0, 0.09)]
+    export_cost, import_cost = cut_costs(orders, 2, 0.08, 0.30)
+    np.testing.assert_array_equal(import_cost, [0.12, 0.30])
+    np.testing.assert_array_equal(export_cost, [0.09, 0.08])

@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from lemgrid.model import Model
+from lemgrid.model.forecasts import PriceForecast
+from lemgrid.model.foresight import FORESIGHT_TOLERANCE, foreseen_prices
 from tests.helpers import hourly, run_to_end
 
 DEVICES = {"penetration.pv": 0.6, "penetration.battery": 0.5, "penetration.ev": 0.5}
@@ -102,3 +104,49 @@ def test_forecast_errors_are_reproducible_and_zero_means_the_true_profiles() -> 
     error = a._forecaster.load_kw / a.load_kw - 1
     assert 0.08 < np.std(error[a.load_kw > 0]) < 0.12
     assert (a._forecaster.load_kw >= 0).all()
+
+
+def test_foresight_iterates_to_the_prices_a_run_clears() -> None:
+    midpoint = np.full(4, 0.19)
+    # a run that clears halfway between what it foresees and 0.10 converges to 0.10
+    found = foreseen_prices(lambda p: (p + 0.10) / 2, midpoint, passes=60)
+    np.testing.assert_allclose(found, 0.10, atol=2 * FORESIGHT_TOLERANCE)
+    # each run foresees what the run before it cleared; an interval without trade foresees the midpoint
+    seen: list[np.ndarray] = []
+
+    def cycling(p: np.ndarray) -> np.ndarray:
+        seen.append(p)
+        return np.array([0.30 if p[0] < 0.2 else 0.10, np.nan, 0.15, 0.15])
+
+    found = foreseen_prices(cycling, midpoint, passes=3)
+    assert len(seen) == 2
+    np.testing.assert_allclose(seen[1], [0.30, 0.19, 0.15, 0.15])
+    np.testing.assert_allclose(found, [0.10, 0.19, 0.15, 0.15])
+    assert len(foreseen_prices(cycling, midpoint, passes=1)) == 4 and len(seen) == 2
+
+
+def test_a_perfect_forecast_is_the_foreseen_price_and_the_midpoint_where_none() -> None:
+    retail, feed_in = np.full(48, 0.30), np.full(48, 0.08)
+    foreseen = np.linspace(0.1, 0.2, 48)
+    foreseen[5] = np.nan
+    f = PriceForecast("perfect", retail, feed_in, 24, foreseen_eur_per_kwh=foreseen)
+    f.observe(3, 0.29)  # learns nothing
+    np.testing.assert_allclose(f.ahead(3, 3), [foreseen[3], foreseen[4], 0.19])
+    np.testing.assert_allclose(
+        f.ahead(47, 2), [foreseen[47], foreseen[24]]
+    )  # past the end the last day repeats
+    with pytest.raises(ValueError, match="perfect"):
+        PriceForecast("perfect", retail, feed_in, 24)
+
+
+@pytest.mark.slow
+def test_perfect_foresight_forecasts_the_local_price_better_than_yesterdays() -> None:
+    keys = {**DEVICES, "days": 2}
+    error = {
+        passes: run_to_end(
+            hourly(**keys, **{"bidding.forecast": "perfect", "bidding.foresight_passes": passes})
+        ).summary["price_forecast_mae_eur_per_kwh"]
+        for passes in (1, 4)
+    }
+    yesterday = run_to_end(hourly(**keys)).summary["price_forecast_mae_eur_per_kwh"]
+    assert error[4] < yesterday and error[4] < error[1]

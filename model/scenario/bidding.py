@@ -15,9 +15,11 @@ class Bidding(_Section):
     :mod:`model.bidding`); ``fixed``: devices follow their policy's plan and the
     net position is offered as one order (the behaviour before price response).
 
-    ``forecast`` is the local-price forecast (``yesterday``, ``ema``, ``retail_midpoint``; see
-    :mod:`model.forecasts`) over ``horizon_hours``; ``pv_curtailment_price_eur_per_kwh`` is the
-    price below which PV curtails (only a negative feed-in tariff reaches it).
+    ``forecast`` is the local-price forecast (``yesterday``, ``ema``, ``retail_midpoint``,
+    ``perfect``; see :mod:`model.forecasts`) over ``horizon_hours``; ``perfect`` is found by
+    up to ``foresight_passes`` runs in all (:mod:`model.foresight`);
+    ``pv_curtailment_price_eur_per_kwh`` is the price below which PV curtails (only a
+    negative feed-in tariff reaches it).
 
     ``day_ahead``: before each day, a day-ahead market clears the households' curves
     on their forecasts and schedules batteries and EVs; the interval market then
@@ -28,7 +30,8 @@ class Bidding(_Section):
     """
 
     mode: Literal["fixed", "curves"] = "curves"
-    forecast: Literal["yesterday", "ema", "retail_midpoint"] = "yesterday"
+    forecast: Literal["yesterday", "ema", "retail_midpoint", "perfect"] = "yesterday"
+    foresight_passes: int = Field(3, ge=1, le=20)
     ema_weight: float = Field(0.5, gt=0, le=1)
     horizon_hours: float = Field(24.0, gt=0, le=168)
     pv_curtailment_price_eur_per_kwh: float = Field(0.0, ge=-10, le=10)
