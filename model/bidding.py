@@ -299,5 +299,19 @@ def clear_bids(
             day_ahead=day_ahead.clearing(iv.k) if day_ahead is not None else None,
             forecast_eur_per_kwh=expected,
         )
-    forecast.observe(iv.k, cleared.clearing.mean_price_eur_per_kwh)
+        forecast.observe(iv.k, marginal_price(cleared, bids, iv))
     return decided, cleared, plans
+
+
+def marginal_price(cleared: Cleared, bids: CurveBids, iv: Interval) -> float:
+    """The price the interval's marginal kWh changed hands at, which the forecast learns.
+
+    The local price (the interval market's, else the day-ahead market's); without
+    local trade, the retailer's price on the side the households traded with it:
+    the retail price if they bought (net), the feed-in tariff if they sold.
+    """
+    for clearing in (cleared.clearing, cleared.day_ahead):
+        if clearing is not None and clearing.mean_price_eur_per_kwh is not None:
+            return clearing.mean_price_eur_per_kwh
+    bought = bids.fallback_buy_kwh.sum() >= bids.fallback_sell_kwh.sum()
+    return iv.retail_price_eur_per_kwh if bought else iv.feed_in_tariff_eur_per_kwh

@@ -11,9 +11,13 @@ Kinds (``forecast.price``):
   model finds them by repeated runs (:mod:`model.foresight`): each run
   foresees the prices the previous one cleared, starting from ``retail_midpoint``.
 
-An interval without a local price (no trade, or not yet seen) falls back to
-``retail_midpoint``, so every kind has a value for every interval; the
-retailer's prices over the run are known in advance (a tariff is published).
+The learning kinds learn the price each interval's marginal kWh changed hands
+at (:func:`model.bidding.marginal_price`): the local price, or without local
+trade the retailer's price on the side the households traded with it (retail
+if they bought, feed-in if they sold), which is what a kWh then really cost or
+earned. A time of day not yet seen falls back to ``retail_midpoint``, so
+every kind has a value for every interval; the retailer's prices over the run
+are known in advance (a tariff is published).
 """
 
 from collections.abc import Callable
@@ -63,7 +67,7 @@ class PriceForecast:
         self._foreseen = foreseen_eur_per_kwh
 
     def observe(self, k: int, price_eur_per_kwh: float | None) -> None:
-        """The local price cleared in interval ``k`` (None: no local trade)."""
+        """The price interval ``k`` cleared at (None or NaN: nothing to learn)."""
         if price_eur_per_kwh is not None and np.isfinite(price_eur_per_kwh):
             self._update(k % self.per_day, float(price_eur_per_kwh))
 

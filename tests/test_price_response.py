@@ -93,3 +93,16 @@ def test_lp_households_plan_against_the_local_price_forecast_and_bid_their_plan(
     assert local is not None and runs["fixed"]._forecaster.local is None
     # the LP's plan (against local prices, at which it buys and sells alike) moves the batteries differently
     assert np.abs(_rows(runs["fixed"]).battery_kw - _rows(runs["curves"]).battery_kw).max() > 0.5
+
+
+def test_without_local_trade_the_forecast_learns_the_retailers_price_on_the_traded_side(runs):
+    # no local market: a kWh bought cost the retail price, a kWh sold earned the feed-in tariff;
+    # yesterday's forecast must hold that, not a local price that never existed
+    model = runs["retail_only"]
+    rows = _rows(model)
+    learnt = model.price_forecast.ahead(0, 24)  # the last day's 24 hourly slots
+    injection = rows.household_injection_kw.to_numpy()[-24:]
+    clear = np.abs(injection) > 0.1
+    expected = np.where(injection < 0, model.retail_eur_per_kwh[-24:], model.feed_in_eur_per_kwh[-24:])
+    np.testing.assert_array_equal(learnt[clear], expected[clear])
+    assert (injection > 0.1).any() and (injection < -0.1).any()
