@@ -484,29 +484,45 @@ def _levels(n: int) -> np.ndarray:
 
 
 class RothErev(_OneQuote):
-    """Modified Roth-Erev reinforcement learning (as in the AMES market model).
+    """Modified Roth-Erev reinforcement learning (Nicolaisen et al. 2001, as in AMES) with a reference point.
 
-    Actions are ``levels`` price points evenly spread from the feed-in tariff to
-    the retail price, learnt separately for buying and selling. The chosen action
-    is drawn with probability proportional to its propensity. After the interval,
-    with reward r (the share of the best possible gain the household captured,
-    0..1), recency phi and experimentation e:
+    Actions are ``levels`` price points evenly spread from the limit price to
+    the far end of the quote band (on a net position: from the feed-in tariff
+    to the retail price), learnt separately for buying and selling. The chosen
+    action is drawn with probability proportional to its propensity. After the
+    interval, with reward r (the money gained against the retailer as a share
+    of the most the position could gain, 0..1), reference point rho, recency
+    phi and experimentation e:
 
-        q_j <- (1 - phi) q_j + r (1 - e)              for the chosen j
-        q_j <- (1 - phi) q_j + q_j e / (levels - 1)   for the others
+        q_j <- (1 - phi) q_j + (r - rho) (1 - e)       for the chosen j
+        q_j <- (1 - phi) q_j + q_j e / (levels - 1)    for the others
+        rho <- rho + w (r - rho)
+
+    The reference point (Erev and Roth 1998, section 4) is the running mean of
+    the side's rewards (weight w = ``reference_weight``); reinforcing only
+    what beats it makes the choice settle on the best level, not on any level
+    that pays. w = 0 is the plain modified Roth-Erev. Propensities stay above 1e-6.
     """
 
     name = "roth_erev"
     device_policy: str | None = None
 
     def __init__(
-        self, rng: np.random.Generator, levels: int, recency: float, experimentation: float, initial: float
+        self,
+        rng: np.random.Generator,
+        levels: int,
+        recency: float,
+        experimentation: float,
+        initial: float,
+        reference_weight: float = 0.0,
     ) -> None:
         self.rng = rng
         self.levels = _levels(levels)
         self.recency = recency
         self.experimentation = experimentation
+        self.reference_weight = reference_weight
         self.propensity = {side: np.full(levels, initial) for side in ("buy", "sell")}
+        self.reference = {side: 0.0 for side in ("buy", "sell")}
         self.last_action = ""
         self._last: tuple[str, int] | None = None
 
@@ -537,17 +553,22 @@ class RothErev(_OneQuote):
         n = len(q)
         reward = _gain_share(obs, feedback)
         spill = q * self.experimentation / (n - 1)
-        spill[j] = reward * (1 - self.experimentation)
-        self.propensity[side] = np.maximum((1 - self.recency) * q + spill, 1e-9)
+        spill[j] = (reward - self.reference[side]) * (1 - self.experimentation)
+        self.reference[side] += self.reference_weight * (reward - self.reference[side])
+        self.propensity[side] = np.maximum((1 - self.recency) * q + spill, 1e-6)
 
     def state(self) -> dict[str, Any]:
-        """Propensities per side."""
-        return {side: q.tolist() for side, q in self.propensity.items()}
+        """Propensities and reference points per side."""
+        return {**{side: q.tolist() for side, q in self.propensity.items()}, "reference": dict(self.reference)}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Continue from saved propensities."""
-        for side, q in state.items():
-            self.propensity[side] = np.asarray(q, dtype=float)
+        """Continue from saved propensities and reference points."""
+        for side in ("buy", "sell"):
+            q = np.asarray(state[side], dtype=float)
+            if q.shape != self.propensity[side].shape:
+                raise ValueError(f"{side} propensities have {q.size} levels; this run has {self.levels.size}")
+            self.propensity[side] = q
+        self.reference = {side: float(state["reference"][side]) for side in ("buy", "sell")}
 
 
 class QLearning(_OneQuote):
@@ -708,6 +729,7 @@ STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
         p.roth_erev_recency,
         p.roth_erev_experimentation,
         p.roth_erev_initial_propensity,
+        p.roth_erev_reference_weight,
     ),
     "q_learning": lambda p, rng: QLearning(
         rng,
