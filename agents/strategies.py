@@ -586,10 +586,14 @@ class QLearning(_OneQuote):
     same energy with the retailer, less battery wear, as a share of the most
     its position could gain (so rewards of different households compare).
 
-    Every value starts at ``initial`` (optimistic: above any reachable value,
-    so each action is tried in each state before the greedy choice settles;
-    Sutton and Barto 2018, section 2.6). Epsilon-greedy exploration decays by
-    ``epsilon_decay`` at the start of every day, down to ``epsilon_min``.
+    Every value starts at ``initial`` (optimistic: at or above any reachable
+    value, 1 / (1 - gamma) for rewards of at most 1, so each action is tried in
+    each state before the greedy choice settles; Sutton and Barto 2018,
+    section 2.6). Epsilon-greedy exploration decays by ``epsilon_decay`` at the
+    start of every day, down to ``epsilon_min``. The default discount is 0: a
+    price level barely moves the next state, and bootstrapping from optimistic
+    next-state values slows the choice between close levels (measured in
+    tests/test_market_classics.py); a battery's arbitrage across intervals needs gamma > 0.
     """
 
     name = "q_learning"
