@@ -6,7 +6,9 @@ each one implements.
 Energy that no local counterparty takes is settled with the retailer
 (see :mod:`model.settlement`), so a mechanism only reports local trades.
 Every trade's price lies within both parties' limit prices, except in
-community sharing, where members accept the manager's internal price.
+community sharing, where members accept the manager's internal price, and in
+bilateral P2P, where a buyer's limit for a seller's energy includes its
+preference for that seller.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -419,8 +421,11 @@ class BilateralP2P:
     negative can trade; pairs are filled greedily from the highest adjusted
     surplus down (ties by buyer, then seller index). Each pair's price splits
     that surplus equally (the Nash bargaining solution of the pair):
-    ``(bid + ask + preference) / 2``, kept within [ask, bid] so nobody trades
-    beyond its quote. Prices therefore differ across pairs even when every
+    ``(bid + ask + preference) / 2``, which lies between the seller's ask and
+    the buyer's value of this seller's energy (``bid + preference``). A buyer
+    may so pay a premium above its bid (even above the retail price) for
+    energy it prefers, as a green tariff charges one; a seller never gets
+    less than its ask. Prices therefore differ across pairs even when every
     buyer bids the same and every seller asks the same.
 
     Args:
@@ -453,8 +458,8 @@ class BilateralP2P:
             b_left[i] -= q
             a_left[j] -= q
             bid, ask = bids[i].price_eur_per_kwh, asks[j].price_eur_per_kwh
-            bargained = (bid + ask + self.preference[bids[i].household, asks[j].household]) / 2
-            trades.append(Trade(bids[i].household, asks[j].household, q, float(min(max(bargained, ask), bid))))
+            value = bid + self.preference[bids[i].household, asks[j].household]  # >= ask for a listed pair
+            trades.append(Trade(bids[i].household, asks[j].household, q, float((value + ask) / 2)))
         return ClearingResult(trades=trades, price_eur_per_kwh=None)
 
 

@@ -194,7 +194,8 @@ def test_learning_persists_is_recorded_and_round_trips(tmp_path) -> None:
     assert any(not np.allclose(s["sell"], 1.0) or not np.allclose(s["buy"], 1.0) for s in learnt)
     model.save_learning(tmp_path / "learning.json")
     saved = json.loads((tmp_path / "learning.json").read_text())
-    assert saved[model.households[0].name]["strategy"] == "roth_erev"
+    assert saved["lemgrid_learning"] == 2
+    assert saved["households"][model.households[0].name]["strategy"] == "roth_erev"
     again = Model(
         hourly(
             **{
