@@ -236,10 +236,11 @@ def test_every_mechanism_respects_limits_quantities_and_budget(
     orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
     n = len(orders)
     rng = np.random.default_rng(seed)
+    preference = rng.uniform(-0.1, 0.1, (n, n))
     mechanisms = [
         PayAsBid(),
         ContinuousDoubleAuction(rng),
-        BilateralP2P(rng.uniform(-0.1, 0.1, (n, n))),
+        BilateralP2P(preference),
         CommunitySharing(0.30, 0.08, "sdr"),
         ZonalClearing(rng.integers(0, 3, n) if n else np.zeros(0, int), None),
     ]
@@ -251,6 +252,10 @@ def test_every_mechanism_respects_limits_quantities_and_budget(
             assert by_id[t.buyer].side == "buy" and by_id[t.seller].side == "sell"
             if mechanism.name == "community":  # members take the manager's price, between FIT and retail
                 assert 0.08 - 1e-12 <= t.price_eur_per_kwh <= 0.30 + 1e-12
+            elif mechanism.name == "p2p":  # the buyer's limit for this seller includes its preference
+                assert by_id[t.seller].price_eur_per_kwh - 1e-12 <= t.price_eur_per_kwh
+                value = by_id[t.buyer].price_eur_per_kwh + preference[t.buyer, t.seller]
+                assert t.price_eur_per_kwh <= value + 1e-12
             else:
                 assert by_id[t.seller].price_eur_per_kwh - 1e-12 <= t.price_eur_per_kwh
                 assert t.price_eur_per_kwh <= by_id[t.buyer].price_eur_per_kwh + 1e-12
