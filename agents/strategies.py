@@ -413,12 +413,16 @@ class ZIP:
             if mine == "sell":
                 if accepted and p <= q:
                     self._move(mine, lim, p, q, raise_price=True)
-                elif active and ((accepted and side == "buy") or (not accepted and side == "sell")) and p >= q:
+                elif (
+                    active and ((accepted and side == "buy") or (not accepted and side == "sell")) and p >= q
+                ):
                     self._move(mine, lim, p, q, raise_price=False)
             else:
                 if accepted and p >= q:
                     self._move(mine, lim, p, q, raise_price=False)
-                elif active and ((accepted and side == "sell") or (not accepted and side == "buy")) and p <= q:
+                elif (
+                    active and ((accepted and side == "sell") or (not accepted and side == "buy")) and p <= q
+                ):
                     self._move(mine, lim, p, q, raise_price=True)
             self._heard = True
 
@@ -455,7 +459,7 @@ class ZIP:
         self._step(side, limit(obs, side), price, target)
 
     def _step(self, side: str, lim: float, price: float, target: float) -> None:
-        """Widrow-Hoff with momentum (Cliff 1997, eqs. 13-15); the margin kept so the price stays in the band."""
+        """Widrow-Hoff with momentum (Cliff 1997, eqs. 13-15); the margin keeps the price in the band."""
         s = self.sides[side]
         s.momentum = self.gamma * s.momentum + (1 - self.gamma) * self.beta * (target - price)
         new_price = price + s.momentum
@@ -559,7 +563,10 @@ class RothErev(_OneQuote):
 
     def state(self) -> dict[str, Any]:
         """Propensities and reference points per side."""
-        return {**{side: q.tolist() for side, q in self.propensity.items()}, "reference": dict(self.reference)}
+        return {
+            **{side: q.tolist() for side, q in self.propensity.items()},
+            "reference": dict(self.reference),
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from saved propensities and reference points."""

@@ -64,13 +64,22 @@ def add_households(
 
 
 def p2p_preference(
-    cfg: Scenario, pop: pd.DataFrame, distance_ohm: np.ndarray, tariff: NetworkTariff, rng: np.random.Generator
+    cfg: Scenario,
+    pop: pd.DataFrame,
+    distance_ohm: np.ndarray,
+    tariff: NetworkTariff,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """[buyer, seller] premium for green sellers (weighted by the buyer's own taste, drawn from ``rng``)
-    minus a penalty per ohm of distance and any pair fee."""
+    """[buyer, seller] preferences for bilateral P2P (EUR/kWh).
+
+    A premium for green sellers, weighted by the buyer's own taste (drawn from a
+    child of ``rng``), minus a penalty per ohm of distance and any pair fee.
+    """
     p2p = cfg.market.p2p
     green = pop.has_pv.to_numpy()
-    weight = p2p.green_weight.sample(rng.spawn(1)[0], len(pop))  # a child stream: the market's own draws stay as they were
+    weight = p2p.green_weight.sample(
+        rng.spawn(1)[0], len(pop)
+    )  # a child stream: the market's own draws stay as they were
     preference = p2p.green_premium_eur_per_kwh * weight[:, None] * green[None, :].astype(float)
     preference = preference - p2p.distance_penalty_eur_per_kwh_per_ohm * distance_ohm
     if tariff.pair_fee_eur_per_kwh is not None:  # a fee paid per pair counts too

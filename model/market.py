@@ -278,7 +278,7 @@ class Trader(Protocol):
         ...
 
     def hear(self, side: str, price_eur_per_kwh: float, accepted: bool, active: bool) -> None:
-        """Learn from a shout (if ``listens``): its side, price, whether it traded, and if this trader still has a residual."""
+        """Learn from a shout (if ``listens``): side, price, whether it traded, whether still active."""
         ...
 
 
@@ -340,7 +340,9 @@ class ContinuousDoubleAuction:
         queues: dict[tuple[int, str], list[_Resting]] = {}
         self._left = {}
         for o in orders:
-            queues.setdefault((o.household, o.side), []).append(_Resting(o, o.price_eur_per_kwh, 0, o.energy_kwh))
+            queues.setdefault((o.household, o.side), []).append(
+                _Resting(o, o.price_eur_per_kwh, 0, o.energy_kwh)
+            )
             self._left[o.household] = self._left.get(o.household, 0.0) + o.energy_kwh
         for (_, side), queue in queues.items():  # most valued first; stable, so ties keep placing order
             queue.sort(key=lambda r: -r.order.limit if side == "buy" else r.order.limit)

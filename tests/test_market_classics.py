@@ -1,4 +1,4 @@
-"""The textbook market experiments, rebuilt on lemgrid's mechanisms and strategies with per-trader limit prices.
+"""The textbook market experiments, rebuilt on lemgrid's mechanisms and strategies with per-trader limits.
 
 - Gode and Sunder (1993): zero-intelligence traders in a continuous double
   auction. Constrained (ZI-C) traders reach high allocative efficiency from
