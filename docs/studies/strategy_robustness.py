@@ -141,18 +141,18 @@ def main(folder: Path, learning_days: int) -> None:
             for m in metrics
         ]
         print(f"| {strategy} | {SETUPS.get(setup, setup)} | " + " | ".join(diffs) + " |")
-    reward_cols = sorted(c for c in learners.columns if c.startswith("reward_"))
+    reward_cols = [c for c in runs.columns if c.startswith("reward_")]
     if reward_cols:
-        print("\nLearning curves: mean reward per household and day (EUR), learners' mix, all set-ups:\n")
-        for name in ("zip", "roth_erev", "q_learning"):
+        print(
+            "\nLearning curves: mean reward per household and day (EUR), all set-ups, mean ± CI over runs:\n"
+        )
+        for name in ("truthful", "zip", "roth_erev", "q_learning"):
             cols = sorted(
                 (c for c in reward_cols if c.startswith(f"reward_{name}_")),
                 key=lambda c: int(c.rsplit("_", 1)[1]),
             )
-            print(
-                f"- {name}: "
-                + ", ".join(f"day {c.rsplit('_', 1)[1]}: {mean_ci(learners[c], 3)}" for c in cols)
-            )
+            days = ", ".join(f"day {int(c.rsplit('_', 1)[1]) + 1}: {mean_ci(runs[c], 3)}" for c in cols)
+            print(f"- {name}: {days}")
 
 
 if __name__ == "__main__":
