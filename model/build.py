@@ -88,11 +88,11 @@ def p2p_preference(
 
 
 def make_mechanism(
-    cfg: Scenario, pop: pd.DataFrame, rng: np.random.Generator, preference: "Any", traders: "Any" = ()
+    cfg: Scenario, pop: pd.DataFrame, rng: np.random.Generator, preference: "Any", households: "Any" = ()
 ) -> Mechanism:
     """The clearing mechanism of the scenario's pricing design.
 
-    ``preference``: a callable giving the P2P preferences; ``traders``: the households' strategies.
+    ``preference``: a callable giving the P2P preferences; ``households``: their strategies re-quote in a CDA.
     """
     market = cfg.market
     n = len(pop)
@@ -102,7 +102,7 @@ def make_mechanism(
         preference_eur_per_kwh=preference() if market.clearing_mechanism == "p2p" else np.zeros((n, n)),
         retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
         feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
-        traders=traders,
+        traders=[h.strategy for h in sorted(households, key=lambda h: h.index)],
     )
     options = ClearingOptions(
         market.community.pricing,

@@ -128,8 +128,7 @@ class Model(mesa.Model):
             cfg.tariff, len(pop), cfg.interval_hours, lambda: self.distance_ohm, pop.zone.to_numpy()
         )
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff, streams["market"])  # noqa: E731
-        traders = [h.strategy for h in sorted(self.households, key=lambda h: h.index)]
-        self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference, traders)
+        self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference, self.households)
         self._attack = Attack.of(cfg.attack, self._attacked)
         self.price_forecast = f = price_forecast(cfg, self.retail_eur_per_kwh, self.feed_in_eur_per_kwh)
         self._forecaster = Forecaster.of(cfg, self.load_kw, self.pv_kw, self.tariff, f)
