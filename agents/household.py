@@ -41,6 +41,7 @@ class Household(mesa.Agent):
         self.policy = policy
         self.devices = devices
         self.bill_eur = 0.0
+        self.reward_by_day_eur: list[float] = []  # the learning curve: reward summed per simulated day
 
     def plan(
         self, base_load_kw: float, pv_kw: float, t0_s: float, t1_s: float, forecast: Forecast | None = None
@@ -57,7 +58,11 @@ class Household(mesa.Agent):
         return self.devices.dispatch(plan, t0_s, t1_s)
 
     def learn(self, obs: Observation, feedback: Feedback) -> None:
-        """Pass the settled interval's outcome to the strategy."""
+        """Pass the settled interval's outcome to the strategy; add its reward to the day's."""
+        day = obs.interval // max(obs.intervals_per_day, 1)
+        while len(self.reward_by_day_eur) <= day:
+            self.reward_by_day_eur.append(0.0)
+        self.reward_by_day_eur[day] += feedback.reward_eur
         self.strategy.learn(obs, feedback)
 
 

@@ -23,6 +23,10 @@ import numpy as np
 
 Side = Literal["buy", "sell"]
 
+# Learning files (``Model.save_learning``) carry this version; 2: per-household strategy and state
+# under "households", Q-learning's optimistic initial values and limit-relative quotes.
+LEARNING_FILE_VERSION = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Order:
@@ -32,14 +36,22 @@ class Order:
         household: index of the household that places it.
         side: ``'buy'`` or ``'sell'``.
         energy_kwh: quantity offered or wanted, > 0.
-        price_eur_per_kwh: limit price: the most a buyer pays, the least a seller takes.
-
+        price_eur_per_kwh: the quoted price: the most a buyer pays, the least a seller takes.
+        limit_eur_per_kwh: the household's own limit price for this energy (its value to
+            a buyer, its cost to a seller) that the quote was shaded from; None: the quote is
+            the limit (a truthful order). Strategies re-quote relative to it.
     """
 
     household: int
     side: Side
     energy_kwh: float
     price_eur_per_kwh: float
+    limit_eur_per_kwh: float | None = None
+
+    @property
+    def limit(self) -> float:
+        """The limit price: the household's value (buy) or cost (sell) of this energy."""
+        return self.price_eur_per_kwh if self.limit_eur_per_kwh is None else self.limit_eur_per_kwh
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +120,21 @@ class Strategy(Protocol):
         name: registry name.
         device_policy: a device policy this strategy brings (None: the household's).
         last_action: a short text of the last decision, recorded per interval.
+        listens: whether it learns from shouts inside a continuous double auction.
     """
 
     name: str
     device_policy: str | None
     last_action: str
+    listens: bool
+
+    def requote(self, order: Order) -> float:
+        """The price for the residual of ``order`` in the next trading round, relative to its limit."""
+        ...
+
+    def hear(self, side: str, price_eur_per_kwh: float, accepted: bool, active: bool) -> None:
+        """Learn from a shout: its side and price, whether it traded, whether this trader is still active."""
+        ...
 
     def decide(self, obs: Observation) -> Decision:
         """Orders (and perhaps a battery power) for the coming interval."""
@@ -132,13 +154,38 @@ class Strategy(Protocol):
 
 
 def order_at(obs: Observation, net_kwh: float, price: float) -> list[Order]:
-    """One order for the net position ``net_kwh`` at ``price``, kept within the retailer budget."""
+    """One order for the net position ``net_kwh`` at ``price``, kept within the retailer budget.
+
+    The household's limit price for its net position is the retailer alternative:
+    the retail price to a buyer, the feed-in tariff to a seller.
+    """
     price = min(max(price, obs.feed_in_tariff_eur_per_kwh), obs.retail_price_eur_per_kwh)
     if net_kwh > 1e-9:
-        return [Order(obs.household, "sell", net_kwh, price)]
+        return [Order(obs.household, "sell", net_kwh, price, limit(obs, "sell"))]
     if net_kwh < -1e-9:
-        return [Order(obs.household, "buy", -net_kwh, price)]
+        return [Order(obs.household, "buy", -net_kwh, price, limit(obs, "buy"))]
     return []
+
+
+def limit(obs: Observation, side: str) -> float:
+    """A household's limit price for its net position: what the retailer alternative is worth."""
+    return obs.retail_price_eur_per_kwh if side == "buy" else obs.feed_in_tariff_eur_per_kwh
+
+
+def shaded(side: str, limit_eur_per_kwh: float, fraction: float, band: tuple[float, float]) -> float:
+    """A quote ``fraction`` of the way from the limit price to the far end of the quote band.
+
+    0 quotes the limit (truthful); 1 bids the band's floor or asks its ceiling.
+    """
+    floor, ceiling = band
+    if side == "buy":
+        return limit_eur_per_kwh - fraction * max(limit_eur_per_kwh - floor, 0.0)
+    return limit_eur_per_kwh + fraction * max(ceiling - limit_eur_per_kwh, 0.0)
+
+
+def band(obs: Observation) -> tuple[float, float]:
+    """The quote band: no local price is worth less than the feed-in tariff or more than the retail price."""
+    return obs.feed_in_tariff_eur_per_kwh, obs.retail_price_eur_per_kwh
 
 
 def _span(obs: Observation) -> float:
@@ -151,7 +198,20 @@ def _gain_share(obs: Observation, feedback: Feedback) -> float:
     return min(max(feedback.reward_eur / best, 0.0), 1.0) if best > 1e-12 else 0.0
 
 
-class _Stateless:
+class _OneQuote:
+    """Base for strategies that decide once per interval: the same price in every trading round."""
+
+    listens = False
+
+    def requote(self, order: Order) -> float:
+        """The price as placed: the decision is made once per interval."""
+        return order.price_eur_per_kwh
+
+    def hear(self, side: str, price_eur_per_kwh: float, accepted: bool, active: bool) -> None:
+        """Shouts are not used."""
+
+
+class _Stateless(_OneQuote):
     """Base for strategies that keep nothing between intervals."""
 
     device_policy: str | None = None
@@ -213,21 +273,52 @@ class LPOptimiser(Truthful):
 class ZIC(_Stateless):
     """Zero-intelligence constrained (Gode and Sunder 1993): random prices within the budget.
 
-    A buyer bids uniformly between the feed-in tariff and its value (the retail
-    price); a seller asks uniformly between its cost (the feed-in tariff) and the
-    retail price. As every mechanism trades within both limits, it never trades at a loss.
+    A buyer bids uniformly between the quote band's floor (the feed-in tariff)
+    and its limit price (its value); a seller asks uniformly between its limit
+    price (its cost) and the band's ceiling (the retail price). It draws anew
+    for every trading round. As every mechanism trades within both quotes, it
+    never trades at a loss.
     """
 
     name = "zi_c"
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, quote_band: tuple[float, float] = (0.0, math.inf)) -> None:
         self.rng = rng
+        self.band = quote_band
+
+    def quote(self, side: str, limit_eur_per_kwh: float) -> float:
+        """A uniformly random price between the limit and the band's far end."""
+        return shaded(side, limit_eur_per_kwh, float(self.rng.uniform(0.0, 1.0)), self.band)
 
     def decide(self, obs: Observation) -> Decision:
         """A uniformly random price within the budget."""
+        self.band = band(obs)
         price = float(self.rng.uniform(obs.feed_in_tariff_eur_per_kwh, obs.retail_price_eur_per_kwh))
         self.last_action = f"{price:.4f}"
         return Decision(order_at(obs, obs.net_energy_kwh, price))
+
+    def requote(self, order: Order) -> float:
+        """A fresh draw for the residual."""
+        return self.quote(order.side, order.limit)
+
+
+class ZIU(ZIC):
+    """Zero-intelligence unconstrained (Gode and Sunder 1993): random prices over the whole band.
+
+    Quotes uniformly over the quote band whatever its limit price, so it can
+    trade at a loss (a baseline showing what the budget constraint alone buys).
+    """
+
+    name = "zi_u"
+
+    def quote(self, side: str, limit_eur_per_kwh: float) -> float:
+        """A uniformly random price in the band, the limit ignored."""
+        return float(self.rng.uniform(*self.band))
+
+    def decide(self, obs: Observation) -> Decision:
+        """A uniformly random price in the band (the order still carries the household's limit)."""
+        self.band = band(obs)
+        return super().decide(obs)
 
 
 @dataclass
@@ -239,45 +330,67 @@ class _Margin:
 
 
 class ZIP:
-    """Zero-intelligence plus (Cliff 1997): an adaptive profit margin per side.
+    """Zero-intelligence plus (Cliff 1997): an adaptive profit margin per side, relative to the limit price.
 
-    A seller asks ``cost * (1 + margin)``, a buyer bids ``value * (1 - margin)``
-    (cost = feed-in tariff, value = retail price). After each interval the price
-    moves toward a target by the Widrow-Hoff rule with momentum
-    (``delta = beta * (target - price)``; ``change = gamma * change + (1 - gamma) * delta``):
+    A seller asks ``limit * (1 + margin)``, a buyer bids ``limit * (1 - margin)``
+    (limit = the household's cost or value; on a net position, the feed-in
+    tariff or the retail price). The price moves toward a target by the
+    Widrow-Hoff rule with momentum (Cliff 1997, eqs. 13-15:
+    ``delta = beta * (target - price)``; ``change = gamma * change + (1 - gamma) * delta``),
+    target ``R * q + A`` with R and A drawn around a shout price q
+    (raising: R in [1, 1.05], A in [0, a]; lowering: R in [0.95, 1], A in [-a, 0];
+    a = 1.25 % of the quote band, Cliff's 0.05 on his 0-4 price scale).
 
-    - a seller that traded at a price q at or above its ask raises its margin
-      (target ``q * (1 + R)``, R uniform in [0, 0.05]): it could have asked more;
-    - a seller that did not trade lowers it (target the market price, or its ask,
-      times ``1 - R``);
-    - a buyer that traded at or below its bid lowers its bid (raises its margin),
-      one that did not trade raises its bid (target ``q * (1 + R)``).
-
-    Margins stay within [0, max margin], so prices stay within the budget.
+    In a continuous double auction it hears every shout and applies Cliff's
+    rules (section 4.2): a seller raises its margin when a trade happens at or
+    above its ask, and lowers it when still active and a bid trades below its
+    ask or an ask at or below its ask goes unaccepted; buyers mirror this. In
+    call auctions it learns once per interval from the mean local price.
+    Margins stay within [0, max margin], so quotes stay within the band.
     """
 
     name = "zip"
     device_policy: str | None = None
+    listens = True
 
     def __init__(
-        self, rng: np.random.Generator, beta: float, gamma: float, initial: tuple[float, float]
+        self,
+        rng: np.random.Generator,
+        beta: float,
+        gamma: float,
+        initial: tuple[float, float],
+        quote_band: tuple[float, float] = (0.0, math.inf),
     ) -> None:
         self.rng = rng
         self.beta = beta
         self.gamma = gamma
         self.sides = {side: _Margin(float(rng.uniform(*initial))) for side in ("buy", "sell")}
+        self.band = quote_band
         self.last_action = ""
         self._last: tuple[str, float] | None = None
+        self._limit: dict[str, float] = {}  # the limit behind each side's current quote
+        self._heard = False
+
+    def quote(self, side: str, limit_eur_per_kwh: float) -> float:
+        """The side's current price from its margin and ``limit_eur_per_kwh``."""
+        self._limit[side] = limit_eur_per_kwh
+        m = self.sides[side].margin
+        p = limit_eur_per_kwh * (1 + m) if side == "sell" else limit_eur_per_kwh * (1 - m)
+        return min(max(p, self.band[0]), self.band[1])
 
     def price(self, side: str, obs: Observation) -> float:
-        """The side's current price from its margin."""
-        m = self.sides[side].margin
-        if side == "sell":
-            return obs.feed_in_tariff_eur_per_kwh * (1 + m)
-        return obs.retail_price_eur_per_kwh * (1 - m)
+        """The side's current price on the household's net position."""
+        self.band = band(obs)
+        return self.quote(side, limit(obs, side))
+
+    def new_interval(self) -> None:
+        """Forget the last interval's quotes: only sides quoted from now on hear shouts."""
+        self._heard = False
+        self._limit = {}
 
     def decide(self, obs: Observation) -> Decision:
         """Quote the current margin for whichever side the position is on."""
+        self.new_interval()
         side = "sell" if obs.net_energy_kwh > 0 else "buy"
         if abs(obs.net_energy_kwh) <= 1e-9:
             self._last = None
@@ -288,9 +401,43 @@ class ZIP:
         self.last_action = f"{side} {price:.4f}"
         return Decision(order_at(obs, obs.net_energy_kwh, price))
 
+    def requote(self, order: Order) -> float:
+        """The residual at the current margin (which the shouts may have moved)."""
+        return self.quote(order.side, order.limit)
+
+    def hear(self, side: str, price_eur_per_kwh: float, accepted: bool, active: bool) -> None:
+        """Cliff's (1997) shout rules for whichever side this household quotes."""
+        for mine, lim in list(self._limit.items()):
+            p = self.quote(mine, lim)
+            q = price_eur_per_kwh
+            if mine == "sell":
+                if accepted and p <= q:
+                    self._move(mine, lim, p, q, raise_price=True)
+                elif (
+                    active and ((accepted and side == "buy") or (not accepted and side == "sell")) and p >= q
+                ):
+                    self._move(mine, lim, p, q, raise_price=False)
+            else:
+                if accepted and p >= q:
+                    self._move(mine, lim, p, q, raise_price=False)
+                elif (
+                    active and ((accepted and side == "sell") or (not accepted and side == "buy")) and p <= q
+                ):
+                    self._move(mine, lim, p, q, raise_price=True)
+            self._heard = True
+
+    def _move(self, side: str, lim: float, price: float, q: float, raise_price: bool) -> None:
+        """One Widrow-Hoff step toward a target drawn just above (or below) the shout price."""
+        a = 0.0125 * (self.band[1] - self.band[0]) if math.isfinite(self.band[1]) else 0.05
+        if raise_price:
+            target = q * float(self.rng.uniform(1.0, 1.05)) + float(self.rng.uniform(0.0, a))
+        else:
+            target = q * float(self.rng.uniform(0.95, 1.0)) - float(self.rng.uniform(0.0, a))
+        self._step(side, lim, price, target)
+
     def learn(self, obs: Observation, feedback: Feedback) -> None:
-        """Cliff's margin rules on the interval's outcome."""
-        if self._last is None:
+        """Cliff's margin rules on the interval's outcome (when no shouts were heard)."""
+        if self._last is None or self._heard:
             return
         side, price = self._last
         q = feedback.market_price_eur_per_kwh
@@ -307,18 +454,23 @@ class ZIP:
         self.update(side, obs, price, target)
 
     def update(self, side: str, obs: Observation, price: float, target: float) -> None:
-        """Move the side's price toward ``target`` (Widrow-Hoff with momentum); keep the margin in range."""
+        """Move the side's price toward ``target`` on the net position (limit = the retailer alternative)."""
+        self.band = band(obs)
+        self._step(side, limit(obs, side), price, target)
+
+    def _step(self, side: str, lim: float, price: float, target: float) -> None:
+        """Widrow-Hoff with momentum (Cliff 1997, eqs. 13-15); the margin keeps the price in the band."""
         s = self.sides[side]
         s.momentum = self.gamma * s.momentum + (1 - self.gamma) * self.beta * (target - price)
         new_price = price + s.momentum
-        if side == "sell":
-            cost = obs.feed_in_tariff_eur_per_kwh
-            top = obs.retail_price_eur_per_kwh / cost - 1 if cost > 0 else 0.0
-            s.margin = min(max(new_price / cost - 1, 0.0), top) if cost > 0 else 0.0
+        if lim <= 0:
+            s.margin = 0.0
+        elif side == "sell":
+            top = self.band[1] / lim - 1
+            s.margin = min(max(new_price / lim - 1, 0.0), max(top, 0.0))
         else:
-            value = obs.retail_price_eur_per_kwh
-            top = 1 - obs.feed_in_tariff_eur_per_kwh / value if value > 0 else 0.0
-            s.margin = min(max(1 - new_price / value, 0.0), top) if value > 0 else 0.0
+            top = 1 - self.band[0] / lim
+            s.margin = min(max(1 - new_price / lim, 0.0), max(top, 0.0))
 
     def state(self) -> dict[str, Any]:
         """Margins and momenta per side."""
@@ -335,30 +487,46 @@ def _levels(n: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, n)
 
 
-class RothErev:
-    """Modified Roth-Erev reinforcement learning (as in the AMES market model).
+class RothErev(_OneQuote):
+    """Modified Roth-Erev reinforcement learning (Nicolaisen et al. 2001, as in AMES) with a reference point.
 
-    Actions are ``levels`` price points evenly spread from the feed-in tariff to
-    the retail price, learnt separately for buying and selling. The chosen action
-    is drawn with probability proportional to its propensity. After the interval,
-    with reward r (the share of the best possible gain the household captured,
-    0..1), recency phi and experimentation e:
+    Actions are ``levels`` price points evenly spread from the limit price to
+    the far end of the quote band (on a net position: from the feed-in tariff
+    to the retail price), learnt separately for buying and selling. The chosen
+    action is drawn with probability proportional to its propensity. After the
+    interval, with reward r (the money gained against the retailer as a share
+    of the most the position could gain, 0..1), reference point rho, recency
+    phi and experimentation e:
 
-        q_j <- (1 - phi) q_j + r (1 - e)              for the chosen j
-        q_j <- (1 - phi) q_j + q_j e / (levels - 1)   for the others
+        q_j <- (1 - phi) q_j + (r - rho) (1 - e)       for the chosen j
+        q_j <- (1 - phi) q_j + q_j e / (levels - 1)    for the others
+        rho <- rho + w (r - rho)
+
+    The reference point (Erev and Roth 1998, section 4) is the running mean of
+    the side's rewards (weight w = ``reference_weight``); reinforcing only
+    what beats it makes the choice settle on the best level, not on any level
+    that pays. w = 0 is the plain modified Roth-Erev. Propensities stay above 1e-6.
     """
 
     name = "roth_erev"
     device_policy: str | None = None
 
     def __init__(
-        self, rng: np.random.Generator, levels: int, recency: float, experimentation: float, initial: float
+        self,
+        rng: np.random.Generator,
+        levels: int,
+        recency: float,
+        experimentation: float,
+        initial: float,
+        reference_weight: float = 0.0,
     ) -> None:
         self.rng = rng
         self.levels = _levels(levels)
         self.recency = recency
         self.experimentation = experimentation
+        self.reference_weight = reference_weight
         self.propensity = {side: np.full(levels, initial) for side in ("buy", "sell")}
+        self.reference = {side: 0.0 for side in ("buy", "sell")}
         self.last_action = ""
         self._last: tuple[str, int] | None = None
 
@@ -389,30 +557,50 @@ class RothErev:
         n = len(q)
         reward = _gain_share(obs, feedback)
         spill = q * self.experimentation / (n - 1)
-        spill[j] = reward * (1 - self.experimentation)
-        self.propensity[side] = np.maximum((1 - self.recency) * q + spill, 1e-9)
+        spill[j] = (reward - self.reference[side]) * (1 - self.experimentation)
+        self.reference[side] += self.reference_weight * (reward - self.reference[side])
+        self.propensity[side] = np.maximum((1 - self.recency) * q + spill, 1e-6)
 
     def state(self) -> dict[str, Any]:
-        """Propensities per side."""
-        return {side: q.tolist() for side, q in self.propensity.items()}
+        """Propensities and reference points per side."""
+        return {
+            **{side: q.tolist() for side, q in self.propensity.items()},
+            "reference": dict(self.reference),
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Continue from saved propensities."""
-        for side, q in state.items():
-            self.propensity[side] = np.asarray(q, dtype=float)
+        """Continue from saved propensities and reference points."""
+        for side in ("buy", "sell"):
+            q = np.asarray(state[side], dtype=float)
+            if q.shape != self.propensity[side].shape:
+                raise ValueError(f"{side} propensities have {q.size} levels; this run has {self.levels.size}")
+            self.propensity[side] = q
+        self.reference = {side: float(state["reference"][side]) for side in ("buy", "sell")}
 
 
-class QLearning:
-    """Tabular Q-learning with epsilon-greedy exploration.
+class QLearning(_OneQuote):
+    """Tabular Q-learning (Watkins 1989) with optimistic initial values and decaying exploration.
 
-    State: time-of-day band (``day_bands`` per day), battery state-of-charge
-    band (none / low / mid / high) and the last local price band (none / low /
-    mid / high within the feed-in tariff to retail range). Action: a price level
-    (``price_levels`` from the feed-in tariff to the retail price) and, for a
-    household with a battery, what the battery does (follow the plan, charge at
-    full power, discharge at full power). Reward: the share of the best possible
-    gain captured, less battery wear in the same units. Epsilon decays by
-    ``epsilon_decay`` at the start of every day, down to ``epsilon_min``.
+    State design: time-of-day band (``day_bands`` per day: what the household
+    trades and who it meets change over the day), battery state-of-charge band
+    (none / low / mid / high: what a battery action can do) and the last local
+    price band (none / low / mid / high within the feed-in tariff to retail
+    range: the market's recent level). Action: a price level (``price_levels``
+    from the limit price to the far end of the quote band; on a net position,
+    from the feed-in tariff to the retail price) and, for a household with a
+    battery, what the battery does (follow the plan, charge at full power,
+    discharge at full power). Reward: the money gained against trading the
+    same energy with the retailer, less battery wear, as a share of the most
+    its position could gain (so rewards of different households compare).
+
+    Every value starts at ``initial`` (optimistic: at or above any reachable
+    value, 1 / (1 - gamma) for rewards of at most 1, so each action is tried in
+    each state before the greedy choice settles; Sutton and Barto 2018,
+    section 2.6). Epsilon-greedy exploration decays by ``epsilon_decay`` at the
+    start of every day, down to ``epsilon_min``. The default discount is 0: a
+    price level barely moves the next state, and bootstrapping from optimistic
+    next-state values slows the choice between close levels (measured in
+    tests/test_market_classics.py); a battery's arbitrage across intervals needs gamma > 0.
     """
 
     name = "q_learning"
@@ -429,8 +617,10 @@ class QLearning:
         epsilon: float,
         epsilon_decay: float,
         epsilon_min: float,
+        initial: float = 0.0,
     ) -> None:
         self.rng = rng
+        self.initial = initial
         self.levels = _levels(price_levels)
         self.day_bands = day_bands
         self.alpha, self.gamma = alpha, gamma
@@ -455,7 +645,7 @@ class QLearning:
 
     def _values(self, state: str, n: int) -> np.ndarray:
         if state not in self.q or len(self.q[state]) != n:
-            self.q[state] = np.zeros(n)
+            self.q[state] = np.full(n, self.initial)
         return self.q[state]
 
     def decide(self, obs: Observation) -> Decision:
@@ -542,6 +732,7 @@ class External(_Stateless):
 STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
     "truthful": lambda p, rng: Truthful(),
     "zi_c": lambda p, rng: ZIC(rng),
+    "zi_u": lambda p, rng: ZIU(rng),
     "zip": lambda p, rng: ZIP(rng, p.zip_beta, p.zip_momentum, p.zip_initial_margin),
     "roth_erev": lambda p, rng: RothErev(
         rng,
@@ -549,6 +740,7 @@ STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
         p.roth_erev_recency,
         p.roth_erev_experimentation,
         p.roth_erev_initial_propensity,
+        p.roth_erev_reference_weight,
     ),
     "q_learning": lambda p, rng: QLearning(
         rng,
@@ -559,6 +751,7 @@ STRATEGIES: dict[str, Callable[[Any, np.random.Generator], Strategy]] = {
         p.q_epsilon,
         p.q_epsilon_decay,
         p.q_epsilon_min,
+        p.q_initial_value,
     ),
     "time_of_use": lambda p, rng: TimeOfUseBattery(),
     "lp_optimiser": lambda p, rng: LPOptimiser(),

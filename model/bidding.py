@@ -132,6 +132,7 @@ def shaped_orders(
             o.side,  # type: ignore[arg-type]
             o.kwh,
             min(max(o.price_eur_per_kwh + markup[o.side], curve.feed_in), curve.retail),
+            o.price_eur_per_kwh,  # the step's own value: the limit a re-quote starts from
         )
         for o in orders
     ]

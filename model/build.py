@@ -16,7 +16,7 @@ import pandas as pd
 
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DEVICE_POLICIES, Devices
-from lemgrid.agents.strategies import make_strategy
+from lemgrid.agents.strategies import LEARNING_FILE_VERSION, make_strategy
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.state import PowerFlowSolver
@@ -34,7 +34,7 @@ from lemgrid.model.prices import TimeOfUseWindow
 from lemgrid.model.pricing import ClearingOptions, MarketContext, make_clearing
 from lemgrid.model.record import Output
 from lemgrid.model.recorder import Recorder
-from lemgrid.model.scenario import Scenario
+from lemgrid.model.scenario import Scenario, ScenarioError
 from lemgrid.model.tariffs import NetworkTariff
 
 
@@ -68,12 +68,23 @@ def add_households(
 
 
 def p2p_preference(
-    cfg: Scenario, pop: pd.DataFrame, distance_ohm: np.ndarray, tariff: NetworkTariff
+    cfg: Scenario,
+    pop: pd.DataFrame,
+    distance_ohm: np.ndarray,
+    tariff: NetworkTariff,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """[buyer, seller] premium for green sellers minus a penalty per ohm of distance and any pair fee."""
+    """[buyer, seller] preferences for bilateral P2P (EUR/kWh).
+
+    A premium for green sellers, weighted by the buyer's own taste (drawn from a
+    child of ``rng``), minus a penalty per ohm of distance and any pair fee.
+    """
     p2p = cfg.market.p2p
     green = pop.has_pv.to_numpy()
-    preference = p2p.green_premium_eur_per_kwh * green[None, :].astype(float)
+    weight = p2p.green_weight.sample(
+        rng.spawn(1)[0], len(pop)
+    )  # a child stream: the market's own draws stay as they were
+    preference = p2p.green_premium_eur_per_kwh * weight[:, None] * green[None, :].astype(float)
     preference = preference - p2p.distance_penalty_eur_per_kwh_per_ohm * distance_ohm
     if tariff.pair_fee_eur_per_kwh is not None:  # a fee paid per pair counts too
         preference = preference - tariff.pair_fee_eur_per_kwh
@@ -81,9 +92,12 @@ def p2p_preference(
 
 
 def make_mechanism(
-    cfg: Scenario, pop: pd.DataFrame, rng: np.random.Generator, preference: "Any"
+    cfg: Scenario, pop: pd.DataFrame, rng: np.random.Generator, preference: "Any", households: "Any" = ()
 ) -> Mechanism:
-    """The clearing mechanism of the scenario's pricing design (``preference``: a callable, used for p2p)."""
+    """The clearing mechanism of the scenario's pricing design.
+
+    ``preference``: a callable giving the P2P preferences; ``households``: their strategies re-quote in a CDA.
+    """
     market = cfg.market
     n = len(pop)
     context = MarketContext(
@@ -92,8 +106,14 @@ def make_mechanism(
         preference_eur_per_kwh=preference() if market.clearing_mechanism == "p2p" else np.zeros((n, n)),
         retail_price_eur_per_kwh=market.retail_price_eur_per_kwh,
         feed_in_tariff_eur_per_kwh=market.feed_in_tariff_eur_per_kwh,
+        traders=[h.strategy for h in sorted(households, key=lambda h: h.index)],
     )
-    options = ClearingOptions(market.community.pricing, market.zonal.inter_zone_capacity_kwh)
+    options = ClearingOptions(
+        market.community.pricing,
+        market.zonal.inter_zone_capacity_kwh,
+        market.pay_as_clear_k,
+        market.cda.rounds,
+    )
     return make_clearing(market.pricing, market.clearing_mechanism, context, options)
 
 
@@ -154,23 +174,60 @@ def open_recorder(
 
 
 def save_learning(households: Any, path: str | Path) -> None:
-    """Write every household's learning state (by name and strategy) to a JSON file."""
+    """Write every household's learning state (by name and strategy) to a versioned JSON file."""
     state = {h.name: {"strategy": h.strategy.name, "state": h.strategy.state()} for h in households}
-    Path(path).write_text(json.dumps(state))
+    Path(path).write_text(json.dumps({"lemgrid_learning": LEARNING_FILE_VERSION, "households": state}))
 
 
 def load_learning(households: Any, path: str | Path) -> None:
-    """Continue from :func:`save_learning`'s file (households whose strategy differs keep theirs)."""
+    """Continue from :func:`save_learning`'s file; a household saved under another strategy is an error."""
+    field = f"scenario field 'strategies.learning_file' = {str(path)!r}"
     try:
         saved = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"scenario field 'strategies.learning_file' = {str(path)!r}: cannot read it: {exc}"
-        ) from None
+        raise ScenarioError(f"{field}: cannot read it: {exc}") from None
+    entries = learning_entries(saved, field)
     for h in households:
-        entry = saved.get(h.name)
-        if entry is not None and entry.get("strategy") == h.strategy.name:
+        entry = entries.get(h.name)
+        if entry is None:
+            continue
+        if entry["strategy"] != h.strategy.name:
+            raise ScenarioError(
+                f"{field}: household {h.name!r} was saved with strategy {entry['strategy']!r} but trades "
+                f"with {h.strategy.name!r} here; allowed: a file saved by a run with the same strategies"
+            )
+        try:
             h.strategy.load_state(entry["state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScenarioError(
+                f"{field}: household {h.name!r}: its {entry['strategy']} state cannot be loaded ({exc!r})"
+            ) from None
+
+
+def learning_entries(saved: Any, field: str) -> dict[str, dict[str, Any]]:
+    """The per-household entries of a learning file, or a :class:`ScenarioError` naming what is wrong."""
+    not_one = f"{field}: not a learning file written by Model.save_learning"
+    if not isinstance(saved, dict):
+        raise ScenarioError(f"{not_one} (a JSON mapping)")
+    version = saved.get("lemgrid_learning")
+    if version is None and saved and all(isinstance(v, dict) for v in saved.values()):
+        raise ScenarioError(
+            f"{field}: written by an older lemgrid (no 'lemgrid_learning' version); "
+            f"allowed: version {LEARNING_FILE_VERSION}, written by Model.save_learning of this lemgrid"
+        )
+    if version != LEARNING_FILE_VERSION:
+        if version is None:
+            raise ScenarioError(f"{not_one} (a JSON mapping with 'lemgrid_learning' and 'households')")
+        raise ScenarioError(
+            f"{field}: learning-file version {version!r}; allowed: version {LEARNING_FILE_VERSION}"
+        )
+    entries = saved.get("households")
+    if not isinstance(entries, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("strategy"), str) and isinstance(e.get("state"), dict)
+        for e in entries.values()
+    ):
+        raise ScenarioError(f"{not_one} ('households': name -> {{strategy, state}})")
+    return entries
 
 
 def retailer_prices(cfg: Scenario, times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from lemgrid.grid.feeders import Feeder
+from lemgrid.model.build import learning_entries
 from lemgrid.model.population import feeder_for
 from lemgrid.model.scenario import Scenario, ScenarioError
 
@@ -35,11 +36,11 @@ def check_before_run(scenario: Scenario) -> Feeder:
             f"{n} households of feeder {scenario.feeder.name!r}; at most {n}"
         )
     if scenario.strategies.learning_file is not None:
-        _check_learning_file(scenario.strategies.learning_file)
+        _check_learning_file(scenario.strategies.learning_file, scenario)
     return feeder
 
 
-def _check_learning_file(path: str) -> None:
+def _check_learning_file(path: str, scenario: Scenario) -> None:
     field = f"scenario field 'strategies.learning_file' = {path!r}"
     try:
         saved = json.loads(Path(path).read_bytes())
@@ -47,8 +48,16 @@ def _check_learning_file(path: str) -> None:
         raise ScenarioError(f"{field}: cannot read it: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ScenarioError(f"{field}: not a learning file written by Model.save_learning ({exc})") from None
-    if not isinstance(saved, dict) or not all(isinstance(v, dict) for v in saved.values()):
-        raise ScenarioError(f"{field}: not a learning file written by Model.save_learning (a JSON mapping)")
+    entries = learning_entries(saved, field)
+    mix = [k for k, share in scenario.households.strategy.items() if share > 0]
+    if len(mix) == 1:  # one strategy for all: every saved household must have learnt it
+        (name,) = mix
+        other = sorted({e["strategy"] for e in entries.values()} - {name})
+        if other:
+            raise ScenarioError(
+                f"{field}: saved by households trading with {other}, but every household here trades "
+                f"with {name!r}; allowed: a file saved by a run with the same strategies"
+            )
 
 
 __all__ = ["check_before_run"]

@@ -8,7 +8,7 @@ cleared quantities, which the dispatch stage will split onto devices.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def cut_orders(orders: list[Order], cut: Curtailment, hours: float) -> list[Orde
         if take > 0:
             left[key] -= take
         if o.energy_kwh - take > 1e-9:
-            out.append(Order(o.household, o.side, o.energy_kwh - take, o.price_eur_per_kwh))
+            out.append(replace(o, energy_kwh=o.energy_kwh - take))
     return out
 
 

@@ -6,11 +6,13 @@ each one implements.
 Energy that no local counterparty takes is settled with the retailer
 (see :mod:`model.settlement`), so a mechanism only reports local trades.
 Every trade's price lies within both parties' limit prices, except in
-community sharing, where members accept the manager's internal price.
+community sharing, where members accept the manager's internal price, and in
+bilateral P2P, where a buyer's limit for a seller's energy includes its
+preference for that seller.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Protocol
 
@@ -168,33 +170,64 @@ def _call_auction(
     return bids, bid_fill, asks, ask_fill, last_bid, last_ask
 
 
+def equilibrium_interval(
+    bids: list[Order], bid_fill: np.ndarray, asks: list[Order], ask_fill: np.ndarray
+) -> tuple[float, float]:
+    """The prices at which every order is content with its fill: the competitive-equilibrium interval.
+
+    A price p supports the fills if every order that trades is priced at p or
+    better (filled bids >= p >= filled asks) and every order left with a
+    residual is priced at p or worse (residual bids <= p <= residual asks).
+    With divisible quantities a partly filled marginal order pins the interval
+    to its own price. Under a volume cap (zonal borders) the residual orders
+    are rationed rather than priced out, so only the filled ones bound it.
+    """
+    tol = 1e-12
+    qty_b = np.array([o.energy_kwh for o in bids])
+    qty_a = np.array([o.energy_kwh for o in asks])
+    p_b = np.array([o.price_eur_per_kwh for o in bids])
+    p_a = np.array([o.price_eur_per_kwh for o in asks])
+    lo = max(p_a[ask_fill > tol].max(initial=-np.inf), p_b[qty_b - bid_fill > tol].max(initial=-np.inf))
+    hi = min(p_b[bid_fill > tol].min(initial=np.inf), p_a[qty_a - ask_fill > tol].min(initial=np.inf))
+    if lo > hi:  # rationed by a cap: only the filled orders bound the price
+        lo, hi = p_a[ask_fill > tol].max(), p_b[bid_fill > tol].min()
+    return float(lo), float(hi)
+
+
 class PayAsClear:
     """Uniform-price call auction: everyone trades at one price.
 
     Bids are sorted by descending price, asks by ascending price; they are
-    matched while the best remaining bid is at least the best remaining ask.
-    The price is the midpoint of the marginal (last matched) bid and ask, so it
-    lies within every filled order's limit. Orders priced strictly better than
-    the marginal one fill completely; orders at exactly the marginal price
-    share the remaining quantity in proportion to their size (no time
-    priority in a call auction). Ties in sorting break by household index.
+    matched while the best remaining bid is at least the best remaining ask,
+    which trades the competitive-equilibrium quantity. Orders priced strictly
+    better than the marginal one fill completely; orders at exactly the
+    marginal price share the remaining quantity in proportion to their size
+    (no time priority in a call auction). Ties in sorting break by household index.
+
+    The price is a k-double auction over the competitive-equilibrium interval
+    [lo, hi] (:func:`equilibrium_interval`; Satterthwaite and Williams 1989):
+    ``lo + k (hi - lo)``, k = 1/2 by default. So no order priced better than
+    the clearing price is left out, and none priced worse trades.
 
     Args:
         max_volume_kwh: optional cap on the volume (the best-priced orders fill first).
+        k: where in the equilibrium interval the price lies (0: its bottom, 1: its top).
     """
 
     name = "pay_as_clear"
 
-    def __init__(self, max_volume_kwh: float | None = None) -> None:
+    def __init__(self, max_volume_kwh: float | None = None, k: float = 0.5) -> None:
         self.max_volume_kwh = max_volume_kwh
+        self.k = k
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
         """Match ``orders`` at one price."""
         matched = _call_auction(orders, self.max_volume_kwh)
         if matched is None:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
-        bids, bid_fill, asks, ask_fill, last_bid, last_ask = matched
-        price = (last_bid + last_ask) / 2
+        bids, bid_fill, asks, ask_fill, _, _ = matched
+        lo, hi = equilibrium_interval(bids, bid_fill, asks, ask_fill)
+        price = lo + self.k * (hi - lo)
         pairs = _pair(bids, bid_fill, asks, ask_fill, lambda bid, ask: price)
         return ClearingResult(trades=pairs, price_eur_per_kwh=price)
 
@@ -237,68 +270,165 @@ class PayAsBid:
         return ClearingResult(trades=trades, price_eur_per_kwh=None)
 
 
-class ContinuousDoubleAuction:
-    """Continuous double auction inside the interval: an order book filled as orders arrive.
+class Trader(Protocol):
+    """What the continuous double auction asks of a household's strategy between rounds."""
 
-    Orders arrive one by one in a random order drawn from the model's random
-    generator. An arriving order trades against the best resting order on the
+    def requote(self, order: Order) -> float:
+        """The price for the residual of ``order`` in the next trading round."""
+        ...
+
+    def hear(self, side: str, price_eur_per_kwh: float, accepted: bool, active: bool) -> None:
+        """Learn from a shout (if ``listens``): side, price, whether it traded, whether still active."""
+        ...
+
+
+@dataclass(slots=True, eq=False)
+class _Resting:
+    """An order's residual, and whether it is in the book."""
+
+    order: Order
+    price: float
+    arrival: int
+    left_kwh: float
+    in_book: bool = False
+
+
+class ContinuousDoubleAuction:
+    """Continuous double auction over ``rounds`` trading rounds inside the interval.
+
+    Each household shouts one order per side at a time, its most valued
+    first (highest limit for a buyer, lowest for a seller); its next order
+    enters once that one is filled (units in sequence, as in Gode and Sunder
+    1993). An arriving order trades against the best resting order on the
     other side as long as they cross (bid >= ask), at the resting order's
     price (the standing quote), partially if sizes differ; what is left of it
-    rests in the book. The book ranks by price, then arrival.
+    rests in the book, which ranks by price, then arrival.
+
+    Round 1: every household's first order per side arrives at its placed
+    price, in a random order drawn from the model's random generator. Each
+    later round, every household with a residual, in a fresh random order,
+    cancels its resting order and re-quotes it (or quotes its next one) with
+    its strategy (``Trader.requote``, relative to the order's limit price).
+    The book persists between rounds: only the re-quoting order leaves it.
+    After the last round every resting order is cancelled and its residual
+    goes to the retailer. Every arrival is a shout that listening traders hear
+    (ZIP learns from it, Cliff 1997). Without traders nobody re-quotes; a
+    round that neither trades, moves a quote nor brings a new order ends the
+    interval early (the later rounds would repeat it).
 
     Args:
-        rng: source of the arrival order.
+        rng: source of the arrival orders.
+        rounds: trading rounds per interval (>= 1).
+        traders: each household's strategy, by household index (None: nobody re-quotes).
     """
 
     name = "continuous_double_auction"
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(
+        self, rng: np.random.Generator, rounds: int = 1, traders: Sequence[Trader] | None = None
+    ) -> None:
         self.rng = rng
+        self.rounds = rounds
+        self.traders = traders
+        self.listeners = [(h, t) for h, t in enumerate(traders or ()) if getattr(t, "listens", False)]
+        self._left: dict[int, float] = {}
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
-        """Run the book over the interval's orders in a random arrival order."""
-        resting: dict[str, list[list]] = {"buy": [], "sell": []}  # [price, arrival, household, left]
+        """Run the book over the interval's orders for the configured rounds."""
+        book: dict[str, list[_Resting]] = {"buy": [], "sell": []}
         trades: list[Trade] = []
-        for arrival, idx in enumerate(self.rng.permutation(len(orders))):
-            order = orders[int(idx)]
-            left = order.energy_kwh
-            other = resting["sell" if order.side == "buy" else "buy"]
-            while left > 1e-12 and other:
-                best = other[0]
-                crosses = (
-                    order.price_eur_per_kwh >= best[0]
-                    if order.side == "buy"
-                    else best[0] >= order.price_eur_per_kwh
-                )
-                if not crosses:
-                    break
-                q = min(left, best[3])
-                buyer, seller = (
-                    (order.household, best[2]) if order.side == "buy" else (best[2], order.household)
-                )
-                trades.append(Trade(buyer, seller, q, best[0]))
-                left -= q
-                best[3] -= q
-                if best[3] <= 1e-12:
-                    other.pop(0)
-            if left > 1e-12:
-                book = resting[order.side]
-                book.append([order.price_eur_per_kwh, arrival, order.household, left])
-                sign = -1 if order.side == "buy" else 1
-                book.sort(key=lambda r: (sign * r[0], r[1]))
+        queues: dict[tuple[int, str], list[_Resting]] = {}
+        self._left = {}
+        for o in orders:
+            queues.setdefault((o.household, o.side), []).append(
+                _Resting(o, o.price_eur_per_kwh, 0, o.energy_kwh)
+            )
+            self._left[o.household] = self._left.get(o.household, 0.0) + o.energy_kwh
+        for (_, side), queue in queues.items():  # most valued first; stable, so ties keep placing order
+            queue.sort(key=lambda r: -r.order.limit if side == "buy" else r.order.limit)
+        arrival = 0
+        for round_ in range(self.rounds):
+            if round_ > 0 and self.traders is None:
+                break
+            heads = [q[0] for q in queues.values() if q]
+            batch = [heads[int(i)] for i in self.rng.permutation(len(heads))]
+            changed = False
+            traded_before = len(trades)
+            for entry in batch:
+                if entry.left_kwh <= 1e-12:  # filled while resting, earlier in this round
+                    continue
+                if round_ > 0:
+                    if entry.in_book:
+                        book[entry.order.side].remove(entry)
+                    else:
+                        changed = True  # a new order enters
+                    price = self.traders[entry.order.household].requote(  # type: ignore[index]
+                        replace(entry.order, energy_kwh=entry.left_kwh, price_eur_per_kwh=entry.price)
+                    )
+                    changed = changed or price != entry.price
+                    entry.price = price
+                entry.arrival = arrival
+                arrival += 1
+                self._arrive(entry, book, trades)
+            for q in queues.values():  # orders filled as resting orders leave their queues
+                while q and q[0].left_kwh <= 1e-12:
+                    q.pop(0)
+            if round_ > 0 and not changed and len(trades) == traded_before:
+                break
         return ClearingResult(trades=trades, price_eur_per_kwh=None)
+
+    def _arrive(self, entry: _Resting, book: dict[str, list[_Resting]], trades: list[Trade]) -> None:
+        """Trade an arriving order against the book; rest its residual; tell the traders."""
+        side = entry.order.side
+        other = book["sell" if side == "buy" else "buy"]
+        first_price: float | None = None
+        while entry.left_kwh > 1e-12 and other:
+            best = other[0]
+            crosses = entry.price >= best.price if side == "buy" else best.price >= entry.price
+            if not crosses:
+                break
+            q = min(entry.left_kwh, best.left_kwh)
+            buyer, seller = (entry, best) if side == "buy" else (best, entry)
+            trades.append(Trade(buyer.order.household, seller.order.household, q, best.price))
+            first_price = best.price if first_price is None else first_price
+            entry.left_kwh -= q
+            best.left_kwh -= q
+            self._left[buyer.order.household] -= q
+            self._left[seller.order.household] -= q
+            if best.left_kwh <= 1e-12:
+                best.in_book = False
+                other.pop(0)
+        entry.in_book = entry.left_kwh > 1e-12
+        if entry.in_book:
+            mine = book[side]
+            mine.append(entry)
+            sign = -1 if side == "buy" else 1
+            mine.sort(key=lambda r: (sign * r.price, r.arrival))
+        if self.listeners:
+            accepted = first_price is not None
+            shout = first_price if first_price is not None else entry.price
+            for h, trader in self.listeners:
+                trader.hear(side, shout, accepted, self._left.get(h, 0.0) > 1e-12)
 
 
 class BilateralP2P:
-    """Bilateral peer-to-peer matching with per-pair preferences (product differentiation).
+    """Bilateral peer-to-peer trading with per-pair preferences (product differentiation).
 
     A buyer values energy from seller ``s`` at its bid plus a preference
-    ``preference[buyer, seller]`` (EUR/kWh; e.g. a premium for green energy,
-    a discount for electrical distance, minus any per-pair network fee).
-    Every pair whose bid covers the ask and whose preference-adjusted surplus
-    ``bid - ask + preference`` is not negative can trade; pairs are filled
-    greedily from the highest adjusted surplus down (ties by buyer, then
-    seller index), each at the midpoint of its own bid and ask.
+    ``preference[buyer, seller]`` (EUR/kWh; e.g. its own premium for green
+    energy, a discount for electrical distance, minus any per-pair network
+    fee; cf. Sorin et al. 2019, Le Cadre et al. 2019). This is
+    preference-weighted matching: every pair whose bid covers the ask and
+    whose preference-adjusted surplus ``bid - ask + preference`` is not
+    negative can trade; pairs are filled greedily from the highest adjusted
+    surplus down (ties by buyer, then seller index). Each pair's price splits
+    that surplus equally (the Nash bargaining solution of the pair):
+    ``(bid + ask + preference) / 2``, which lies between the seller's ask and
+    the buyer's value of this seller's energy (``bid + preference``). A buyer
+    may so pay a premium above its bid (even above the retail price) for
+    energy it prefers, as a green tariff charges one; a seller never gets
+    less than its ask. Prices therefore differ across pairs even when every
+    buyer bids the same and every seller asks the same.
 
     Args:
         preference_eur_per_kwh: (n_households, n_households) matrix indexed [buyer, seller].
@@ -310,7 +440,7 @@ class BilateralP2P:
         self.preference = preference_eur_per_kwh
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
-        """Match buyers to their preferred sellers."""
+        """Match buyers to their preferred sellers, each pair at its own bargained price."""
         bids, asks = _books(orders)
         pairs = [
             (b.price_eur_per_kwh - a.price_eur_per_kwh + self.preference[b.household, a.household], i, j)
@@ -329,8 +459,9 @@ class BilateralP2P:
                 continue
             b_left[i] -= q
             a_left[j] -= q
-            price = (bids[i].price_eur_per_kwh + asks[j].price_eur_per_kwh) / 2
-            trades.append(Trade(bids[i].household, asks[j].household, q, price))
+            bid, ask = bids[i].price_eur_per_kwh, asks[j].price_eur_per_kwh
+            value = bid + self.preference[bids[i].household, asks[j].household]  # >= ask for a listed pair
+            trades.append(Trade(bids[i].household, asks[j].household, q, float((value + ask) / 2)))
         return ClearingResult(trades=trades, price_eur_per_kwh=None)
 
 
@@ -399,13 +530,15 @@ class ZonalClearing:
     Args:
         zone: zone of each household.
         inter_zone_capacity_kwh: the most energy that may cross zone borders per interval.
+        k: the pay-as-clear price rule's k in every stage.
     """
 
     name = "zonal"
 
-    def __init__(self, zone: np.ndarray, inter_zone_capacity_kwh: float | None) -> None:
+    def __init__(self, zone: np.ndarray, inter_zone_capacity_kwh: float | None, k: float = 0.5) -> None:
         self.zone = np.asarray(zone)
         self.capacity = inter_zone_capacity_kwh
+        self.k = k
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
         """Clear every zone, then the inter-zone residual."""
@@ -414,7 +547,7 @@ class ZonalClearing:
         residual: list[Order] = []
         for z in np.unique(self.zone):
             inside = [o for o in orders if self.zone[o.household] == z]
-            result = PayAsClear().clear(inside)
+            result = PayAsClear(k=self.k).clear(inside)
             zone_prices[int(z)] = result.price_eur_per_kwh
             trades.extend(result.trades)
             filled: dict[tuple[str, int], float] = {}
@@ -427,9 +560,9 @@ class ZonalClearing:
                 used = min(o.energy_kwh, filled.get(key, 0.0))
                 filled[key] = filled.get(key, 0.0) - used
                 if o.energy_kwh - used > 1e-9:
-                    residual.append(Order(o.household, o.side, o.energy_kwh - used, o.price_eur_per_kwh))
+                    residual.append(replace(o, energy_kwh=o.energy_kwh - used))
         if self.capacity is None or self.capacity > 0:
-            trades.extend(PayAsClear(self.capacity).clear(residual).trades)
+            trades.extend(PayAsClear(self.capacity, self.k).clear(residual).trades)
         uniform = zone_prices[int(self.zone[0])] if len(zone_prices) == 1 else None
         return ClearingResult(trades=trades, price_eur_per_kwh=uniform, zone_prices=zone_prices)
 

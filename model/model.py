@@ -133,8 +133,8 @@ class Model(mesa.Model):
         self.tariff = make_tariff(
             cfg.tariff, len(pop), cfg.interval_hours, lambda: self.distance_ohm, pop.zone.to_numpy()
         )
-        preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff)  # noqa: E731
-        self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference)
+        preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff, streams["market"])  # noqa: E731
+        self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference, self.households)
         self._attack = Attack.of(cfg.attack, self._attacked)
         run = lambda prices: build.cleared_prices(Model(cfg, foreseen_prices=prices))  # noqa: E731
         self.price_forecast, self._forecaster, self.day_ahead = build.forecasting(cfg, self, foreseen, run)

@@ -17,7 +17,7 @@ mechanism is the design's first one. A mechanism the design does not allow is
 an error that lists the allowed ones.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from lemgrid.model.market import (
     NoTrading,
     PayAsBid,
     PayAsClear,
+    Trader,
     ZonalClearing,
 )
 
@@ -63,6 +64,7 @@ class MarketContext:
         zone: zone of each household (all zero unless the design is zonal).
         preference_eur_per_kwh: [buyer, seller] preference for bilateral P2P.
         retail_price_eur_per_kwh, feed_in_tariff_eur_per_kwh: the retailer's prices.
+        traders: each household's strategy, by index (they re-quote in the continuous double auction).
     """
 
     rng: np.random.Generator
@@ -70,6 +72,7 @@ class MarketContext:
     preference_eur_per_kwh: np.ndarray
     retail_price_eur_per_kwh: float
     feed_in_tariff_eur_per_kwh: float
+    traders: Sequence[Trader] = ()
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,17 @@ class ClearingOptions:
 
     community_pricing: str = "sdr"
     inter_zone_capacity_kwh: float | None = None
+    pay_as_clear_k: float = 0.5
+    cda_rounds: int = 30
 
 
 # name -> builder: every mechanism, registered by name
 MECHANISM_BUILDERS: dict[str, Callable[[MarketContext, ClearingOptions], Mechanism]] = {
-    "pay_as_clear": lambda ctx, opt: PayAsClear(),
+    "pay_as_clear": lambda ctx, opt: PayAsClear(k=opt.pay_as_clear_k),
     "pay_as_bid": lambda ctx, opt: PayAsBid(),
-    "continuous_double_auction": lambda ctx, opt: ContinuousDoubleAuction(ctx.rng),
+    "continuous_double_auction": lambda ctx, opt: ContinuousDoubleAuction(
+        ctx.rng, opt.cda_rounds, ctx.traders or None
+    ),
     "p2p": lambda ctx, opt: BilateralP2P(ctx.preference_eur_per_kwh),
     "none": lambda ctx, opt: NoTrading(),
     "community": lambda ctx, opt: CommunitySharing(
@@ -99,5 +106,5 @@ def make_clearing(
     """Build the clearing for a (design, mechanism) pair the design allows."""
     name = mechanism_for(design, mechanism)
     if design == "zonal":  # the design wraps its mechanism (pay-as-clear) zone by zone
-        return ZonalClearing(context.zone, options.inter_zone_capacity_kwh)
+        return ZonalClearing(context.zone, options.inter_zone_capacity_kwh, options.pay_as_clear_k)
     return MECHANISM_BUILDERS[name](context, options)

@@ -43,7 +43,23 @@ def end_of_run(
         "voltage_quality": voltage_quality_table(
             quality, np.array([h.name for h in households], dtype=object)
         ),
+        "learning_curves": learning_curves(households),
     }
+
+
+def learning_curves(households: Iterable[Any]) -> pd.DataFrame:
+    """Reward per simulated day per household (EUR): money gained against the retailer alone, less wear.
+
+    One row per household and day, with the household's strategy, so a user can
+    watch a learner's reward rise (or not) day by day.
+    """
+    rows = [
+        (h.name, h.strategy.name, day, reward)
+        for h in households
+        for day, reward in enumerate(h.reward_by_day_eur)
+    ]
+    frame = pd.DataFrame(rows, columns=["household", "strategy", "day", "reward_eur"])
+    return frame.astype({"household": object, "strategy": object, "day": "int32", "reward_eur": "float64"})
 
 
 def close(

@@ -143,6 +143,29 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["strategies.learning_file=/nonexistent/learning.json"],
         ("'strategies.learning_file'", "/nonexistent/learning.json", "No such file"),
     ),
+    "zero trading rounds": (
+        ["market.cda.rounds=0"],
+        ("'market.cda.rounds' = 0", "greater than or equal to 1"),
+    ),
+    "NaN preference weight": (["market.p2p.green_weight=.nan"], ("market.p2p.green_weight", "finite")),
+    "negative preference weight": (
+        ["market.p2p.green_weight={dist: uniform, low: -1, high: 1}"],
+        ("market.p2p.green_weight", "within [0.0, 100.0]"),
+    ),
+    "k outside [0, 1]": (
+        ["market.pay_as_clear_k=1.5"],
+        ("'market.pay_as_clear_k' = 1.5", "less than or equal to 1"),
+    ),
+    "Q-learning rate of zero": (["strategies.q_alpha=0"], ("'strategies.q_alpha' = 0", "greater than 0")),
+    "Q-learning discount of one": (["strategies.q_gamma=1"], ("'strategies.q_gamma' = 1", "less than 1")),
+    "exploration above one": (
+        ["strategies.q_epsilon=2"],
+        ("'strategies.q_epsilon' = 2", "less than or equal to 1"),
+    ),
+    "negative reference weight": (
+        ["strategies.roth_erev_reference_weight=-0.1"],
+        ("'strategies.roth_erev_reference_weight' = -0.1", "greater than or equal to 0"),
+    ),
     "phase override of an unknown household": (["feeder.phase_overrides.nobody=a"], ("phase_overrides",)),
     "custom feeder without files": (["feeder.name=custom"], ("needs both file",)),
     "day-ahead stage with fixed bids": (
@@ -171,8 +194,22 @@ def test_bad_override(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
         (b"[1, 2, 3]", "not a learning file"),
         (b"\xff\xfe\x00garbage", "not a learning file"),
         (b'{"LOAD1": 3}', "not a learning file"),
+        (b'{"LOAD1": {"strategy": "zip", "state": {}}}', "older lemgrid (no 'lemgrid_learning' version)"),
+        (b'{"lemgrid_learning": 99, "households": {}}', "learning-file version 99; allowed: version 2"),
+        (
+            b'{"lemgrid_learning": 2, "households": {"LOAD1": {"strategy": "zip", "state": {}}}}',
+            "saved by households trading with ['zip'], but every household here trades with 'truthful'",
+        ),
     ],
-    ids=["text", "a JSON list", "binary", "entries not mappings"],
+    ids=[
+        "text",
+        "a JSON list",
+        "binary",
+        "entries not mappings",
+        "old version",
+        "future version",
+        "other strategy",
+    ],
 )
 def test_bad_learning_file(
     content: bytes, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

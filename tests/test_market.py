@@ -21,7 +21,9 @@ from lemgrid.model.settlement import settle
 def test_textbook_book() -> None:
     # Bids 3 kWh @ 0.30 (h0), 2 kWh @ 0.25 (h1); asks 4 kWh @ 0.10 (h2), 2 kWh @ 0.28 (h3).
     # h0 takes 3 from h2; h1 takes h2's last 1; h1's next ask (0.28) is above its 0.25: stop.
-    # Volume 4 kWh; marginal pair (0.25, 0.10) -> price 0.175.
+    # Volume 4 kWh. h1 is left wanting 1 kWh at 0.25, so any price below 0.25 would leave a buyer
+    # out who values it more; h2's ask (0.10) trades, h3's (0.28) does not: the equilibrium
+    # interval is [0.25, 0.25] and the price 0.25 (the old midpoint rule gave 0.175).
     orders = [
         Order(0, "buy", 3.0, 0.30),
         Order(1, "buy", 2.0, 0.25),
@@ -29,9 +31,19 @@ def test_textbook_book() -> None:
         Order(3, "sell", 2.0, 0.28),
     ]
     result = PayAsClear().clear(orders)
-    assert result.price_eur_per_kwh == pytest.approx(0.175)
+    assert result.price_eur_per_kwh == pytest.approx(0.25)
     assert result.volume_kwh == pytest.approx(4.0)
     assert [(t.buyer, t.seller, t.energy_kwh) for t in result.trades] == [(0, 2, 3.0), (1, 2, 1.0)]
+
+
+def test_pay_as_clear_prices_inside_the_equilibrium_interval() -> None:
+    # Issue 18's book: buy 1 @ 0.30; sell 1 @ 0.10 and 1 @ 0.15. One unit trades, from the 0.10 seller.
+    # Equilibrium prices: at least 0.10 (that seller sells), at most 0.15 (the other would sell too).
+    # The midpoint of the marginal pair, 0.20, lies outside; k = 1/2 over [0.10, 0.15] gives 0.125.
+    orders = [Order(0, "buy", 1.0, 0.30), Order(1, "sell", 1.0, 0.10), Order(2, "sell", 1.0, 0.15)]
+    assert PayAsClear().clear(orders).price_eur_per_kwh == pytest.approx(0.125)
+    assert PayAsClear(k=0.0).clear(orders).price_eur_per_kwh == pytest.approx(0.10)
+    assert PayAsClear(k=1.0).clear(orders).price_eur_per_kwh == pytest.approx(0.15)
 
 
 def test_ties_at_the_margin_share_pro_rata() -> None:
@@ -40,7 +52,8 @@ def test_ties_at_the_margin_share_pro_rata() -> None:
     bought = {b: sum(t.energy_kwh for t in result.trades if t.buyer == b) for b in (0, 1)}
     assert bought[0] == pytest.approx(1.0)
     assert bought[1] == pytest.approx(3.0)
-    assert result.price_eur_per_kwh == pytest.approx(0.2)
+    # both bids keep a residual at 0.30: only 0.30 clears (a lower price would leave them wanting)
+    assert result.price_eur_per_kwh == pytest.approx(0.3)
 
 
 def test_no_cross_no_trade() -> None:
@@ -109,7 +122,9 @@ def test_p2p_buyers_pick_their_preferred_seller() -> None:
     preference[0, 1] = -0.01  # far away
     preference[0, 2] = 0.02  # green
     trades = BilateralP2P(preference).clear(orders).trades
-    assert [(t.buyer, t.seller, t.energy_kwh, t.price_eur_per_kwh) for t in trades] == [(0, 2, 1.0, 0.19)]
+    # the pair splits its preference-adjusted surplus: (0.30 + 0.08 + 0.02) / 2
+    assert [(t.buyer, t.seller, t.energy_kwh) for t in trades] == [(0, 2, 1.0)]
+    assert trades[0].price_eur_per_kwh == pytest.approx(0.20)
     # a pair whose preference eats the whole surplus (0.22) does not trade
     preference[0, 1] = preference[0, 2] = -0.25
     assert BilateralP2P(preference).clear(orders).trades == []
@@ -142,13 +157,16 @@ def test_zonal_clears_each_zone_then_the_capped_inter_zone_residual() -> None:
     ]
     zone = np.array([0, 0, 1, 1])
     result = ZonalClearing(zone, None).clear(orders)
-    assert result.zone_prices == pytest.approx({0: 0.20, 1: 0.16})
-    # residual: h0 still buys 1 @ 0.30, h3 still sells 2 @ 0.12 -> 1 kWh across at 0.21
+    # zone 0: h0 keeps wanting 1 kWh at 0.30 -> 0.30; zone 1: h3 keeps 2 kWh unsold at 0.12 -> 0.12
+    assert result.zone_prices == pytest.approx({0: 0.30, 1: 0.12})
+    # residual: h0 still buys 1 @ 0.30, h3 still sells 2 @ 0.12 -> 1 kWh across at 0.12 (h3 keeps a residual)
     assert [(t.buyer, t.seller) for t in result.trades] == [(0, 1), (2, 3), (0, 3)]
     assert [t.energy_kwh for t in result.trades] == pytest.approx([1.0, 1.0, 1.0])
-    assert [t.price_eur_per_kwh for t in result.trades] == pytest.approx([0.20, 0.16, 0.21])
+    assert [t.price_eur_per_kwh for t in result.trades] == pytest.approx([0.30, 0.12, 0.12])
     capped = ZonalClearing(zone, 0.5).clear(orders)
     assert capped.volume_kwh == pytest.approx(2.5)
+    # a rationed border: only the filled orders bound the price, k = 1/2 over [0.12, 0.30]
+    assert capped.trades[-1].price_eur_per_kwh == pytest.approx(0.21)
     assert ZonalClearing(zone, 0.0).clear(orders).volume_kwh == pytest.approx(2.0)
 
 
@@ -173,11 +191,12 @@ book = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(book)
 def test_random_books_respect_limits_quantities_and_volume(
     raw: list[tuple[str, float, float]],
 ) -> None:
+    # 1,000 random books; prices from seven levels, so ties at the margin are common
     orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
     result = PayAsClear().clear(orders)
     by_id = {o.household: o for o in orders}
@@ -190,7 +209,23 @@ def test_random_books_respect_limits_quantities_and_volume(
         filled[t.seller] += t.energy_kwh
     for i, o in by_id.items():
         assert filled[i] <= o.energy_kwh * (1 + 1e-9)
+    # budget balance: buyers pay what sellers receive
+    net = np.array([o.energy_kwh if o.side == "sell" else -o.energy_kwh for o in orders])
+    assert settle(net, result.trades, 0.30, 0.08).local_payment_eur.sum() == pytest.approx(0.0, abs=1e-9)
+    # the call auction trades the equilibrium quantity
     assert result.volume_kwh == pytest.approx(_max_crossing_volume(orders), rel=1e-9, abs=1e-9)
+    # and its price supports every fill (competitive equilibrium): an order priced better than the
+    # price fills completely, one priced worse not at all
+    p = result.price_eur_per_kwh
+    if p is None:
+        return
+    for i, o in by_id.items():
+        better = o.price_eur_per_kwh > p if o.side == "buy" else o.price_eur_per_kwh < p
+        worse = o.price_eur_per_kwh < p if o.side == "buy" else o.price_eur_per_kwh > p
+        if better:
+            assert filled[i] == pytest.approx(o.energy_kwh, rel=1e-9), (o, p)
+        if worse:
+            assert filled[i] == 0.0, (o, p)
 
 
 @settings(max_examples=150, deadline=None)
@@ -201,10 +236,11 @@ def test_every_mechanism_respects_limits_quantities_and_budget(
     orders = [Order(i, side, q, p) for i, (side, q, p) in enumerate(raw)]  # type: ignore[arg-type]
     n = len(orders)
     rng = np.random.default_rng(seed)
+    preference = rng.uniform(-0.1, 0.1, (n, n))
     mechanisms = [
         PayAsBid(),
         ContinuousDoubleAuction(rng),
-        BilateralP2P(rng.uniform(-0.1, 0.1, (n, n))),
+        BilateralP2P(preference),
         CommunitySharing(0.30, 0.08, "sdr"),
         ZonalClearing(rng.integers(0, 3, n) if n else np.zeros(0, int), None),
     ]
@@ -216,6 +252,10 @@ def test_every_mechanism_respects_limits_quantities_and_budget(
             assert by_id[t.buyer].side == "buy" and by_id[t.seller].side == "sell"
             if mechanism.name == "community":  # members take the manager's price, between FIT and retail
                 assert 0.08 - 1e-12 <= t.price_eur_per_kwh <= 0.30 + 1e-12
+            elif mechanism.name == "p2p":  # the buyer's limit for this seller includes its preference
+                assert by_id[t.seller].price_eur_per_kwh - 1e-12 <= t.price_eur_per_kwh
+                value = by_id[t.buyer].price_eur_per_kwh + preference[t.buyer, t.seller]
+                assert t.price_eur_per_kwh <= value + 1e-12
             else:
                 assert by_id[t.seller].price_eur_per_kwh - 1e-12 <= t.price_eur_per_kwh
                 assert t.price_eur_per_kwh <= by_id[t.buyer].price_eur_per_kwh + 1e-12
@@ -258,6 +298,6 @@ def test_settlement_conserves_money_and_energy() -> None:
     np.testing.assert_allclose(
         s.sold_local_kwh + s.sold_retail_kwh - s.bought_local_kwh - s.bought_retail_kwh, net
     )
-    # household 0 bought 3 kWh locally at (0.30 + 0.08) / 2
-    assert s.bill_eur[0] == pytest.approx(3 * 0.19)
+    # household 0 bought 3 kWh locally; sellers keep 2 kWh unsold at 0.08, so the price is 0.08
+    assert s.bill_eur[0] == pytest.approx(3 * 0.08)
     assert s.retailer_revenue_eur == pytest.approx(-2.0 * 0.08)  # 5 kWh offered, 3 sold locally

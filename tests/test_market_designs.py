@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lemgrid.model import Model
+from lemgrid.model import Model, Scenario
 from tests.helpers import hourly, run_to_end
 from tests.test_constraints import SUNNY
 
@@ -46,8 +46,13 @@ def test_truthful_households_trade_the_same_volume_under_every_design(design_run
     assert reference > 1
     assert all(v == pytest.approx(reference, rel=1e-9) for v in volumes.values()), volumes
     prices = {k: m.summary["mean_clearing_price_eur_per_kwh"] for k, (m, _) in design_runs.items()}
-    assert prices["uniform", "pay_as_clear"] == pytest.approx(0.19)  # midpoint of 0.30 and 0.08
-    assert prices["heterogeneous", "pay_as_bid"] == pytest.approx(0.19)  # every pair's midpoint too
+    # pay-as-clear prices inside the equilibrium interval: with every bid at 0.30 and every ask at
+    # 0.08, the long side keeps a residual, which pins the price to its own quote: 0.30 in an hour
+    # short of local energy, 0.08 in an hour with surplus
+    intervals = pd.read_parquet(design_runs["uniform", "pay_as_clear"][1] / "intervals.parquet")
+    cleared = intervals.clearing_price_eur_per_kwh.dropna()
+    assert set(cleared.round(12)) == {0.08, 0.30}
+    assert prices["heterogeneous", "pay_as_bid"] == pytest.approx(0.19)  # every pair's midpoint
     assert 0.08 <= prices["uniform", "community"] < 0.19  # SDR: surplus hours price near the feed-in tariff
     assert prices["heterogeneous", "continuous_double_auction"] != pytest.approx(0.19)  # resting quotes
 
@@ -126,8 +131,9 @@ def test_price_signal_attack_moves_prices_not_these_households(tmp_path) -> None
     traded = a.local_volume_kwh > 0
     before, after = traded & (a.interval < 12), traded & (a.interval >= 12)
     assert after.any() and before.any()
-    np.testing.assert_allclose(a.clearing_price_eur_per_kwh[before], 0.19)
-    np.testing.assert_allclose(a.clearing_price_eur_per_kwh[after], 0.095)  # halved bids and asks
+    # truthful bids at the retail price, asks at the feed-in tariff: the uniform price is one of the two
+    assert set(a.clearing_price_eur_per_kwh[before].round(12)) <= {0.08, 0.30}
+    np.testing.assert_allclose(a.clearing_price_eur_per_kwh[after], 0.5 * h.clearing_price_eur_per_kwh[after])
     # truthful price-takers with self-consumption devices do not react to prices: the grid is the
     # same (a price-responsive strategy is what turns this attack into a grid impact)
     np.testing.assert_allclose(a.vm_max_a_pu, h.vm_max_a_pu)
@@ -140,10 +146,49 @@ def test_price_signal_attack_moves_prices_not_these_households(tmp_path) -> None
         paid["attacked"].local_payment_eur.clip(upper=0).sum()
         - paid["honest"].local_payment_eur.clip(upper=0).sum()
     )
-    assert shift == pytest.approx(0.095 * a.local_volume_kwh[after].sum())
+    np.testing.assert_allclose(a.local_volume_kwh, h.local_volume_kwh)
+    expected = (0.5 * h.clearing_price_eur_per_kwh[after] * a.local_volume_kwh[after]).sum()
+    assert expected > 0.01
+    assert shift == pytest.approx(expected)
     assert attacked.summary["household_bills_eur"] == pytest.approx(honest.summary["household_bills_eur"])
 
 
 def test_unknown_attacked_household_is_named() -> None:
     with pytest.raises(ValueError, match=r"attack.households' names households \['LOAD999'\]"):
         Model(hourly(**{"attack.kind": "demand", "attack.households": '["LOAD999"]'}))
+
+
+def test_p2p_prices_differ_across_pairs_in_the_default_experiment(tmp_path) -> None:
+    # the default experiment's base (pricing_designs.yaml) on one day, one seed: P2P against uniform
+    base = {
+        "days": 1,
+        "grid.solver": "power_grid_model",
+        "penetration.pv": 0.6,
+        "penetration.battery": 0.3,
+        "penetration.ev": 0.3,
+        "penetration.flexible_load": 0.5,
+        "bidding.mode": "curves",
+        "market.zonal.inter_zone_capacity_kwh": 0,
+    }
+    runs = {}
+    for design, mechanism in (("uniform", "pay_as_clear"), ("heterogeneous", "p2p")):
+        overrides = [
+            f"{k}={v}" for k, v in {**base, "market.pricing": design, "market.mechanism": mechanism}.items()
+        ]
+        model = run_to_end(Scenario.load(None, overrides), tmp_path / design)
+        runs[design] = (model, pd.read_parquet(tmp_path / design / "trades.parquet"))
+    trades = runs["heterogeneous"][1]
+    pairs = trades.groupby(["interval", "buyer", "seller"]).price_eur_per_kwh.mean().reset_index()
+    several = pairs.groupby("interval").filter(lambda g: len(g) > 1)
+    spread = several.groupby("interval").price_eur_per_kwh.agg(lambda p: p.max() - p.min())
+    assert len(spread) > 10
+    # every interval with several trading pairs prices them differently (preferences differ by pair)
+    assert (spread > 1e-6).all(), spread.describe()
+    p2p, uniform = (runs[d][0].summary for d in ("heterogeneous", "uniform"))
+    differs_in_price = (
+        abs(p2p["mean_clearing_price_eur_per_kwh"] - uniform["mean_clearing_price_eur_per_kwh"]) > 0.005
+    )
+    differs_in_volume = (
+        abs(p2p["local_traded_kwh"] - uniform["local_traded_kwh"]) > 0.01 * uniform["local_traded_kwh"]
+    )
+    assert differs_in_price or differs_in_volume, (p2p, uniform)

@@ -3,7 +3,10 @@
 ``tests/data/default_experiment_columns.json`` holds a hash of every column of
 every Parquet table of every run of ``experiments/pricing_designs.yaml``
 (15 runs), recorded on main before the interval loop was split into stages
-(commit 4fc369a); ``tests/data/pricing_designs_fixed.yaml`` is that experiment file
+(commit 4fc369a) and regenerated for issue 18, whose pay-as-clear price rule (inside
+the equilibrium interval) and per-pair P2P prices change the local prices, the money
+and P2P's pairing, and nothing else (every grid and device column kept its hash);
+``tests/data/pricing_designs_fixed.yaml`` is that experiment file
 with its bidding named (``bidding.mode: fixed``). A refactoring that changes any recorded value, even in the
 last bit, fails here. Columns added later are not in the reference and are
 not compared; a column or table that disappears fails. Regenerate the file

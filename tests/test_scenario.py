@@ -64,7 +64,7 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
             "market.colour=blue",
             "market.colour",
             "'blue'",
-            "unknown field; allowed fields here: community",
+            "unknown field; allowed fields here: cda, community",
         ),
         (
             "market.pricing=nodal",

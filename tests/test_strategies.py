@@ -194,7 +194,8 @@ def test_learning_persists_is_recorded_and_round_trips(tmp_path) -> None:
     assert any(not np.allclose(s["sell"], 1.0) or not np.allclose(s["buy"], 1.0) for s in learnt)
     model.save_learning(tmp_path / "learning.json")
     saved = json.loads((tmp_path / "learning.json").read_text())
-    assert saved[model.households[0].name]["strategy"] == "roth_erev"
+    assert saved["lemgrid_learning"] == 2
+    assert saved["households"][model.households[0].name]["strategy"] == "roth_erev"
     again = Model(
         hourly(
             **{
@@ -205,6 +206,16 @@ def test_learning_persists_is_recorded_and_round_trips(tmp_path) -> None:
     )
     for h, state in zip(again.households, learnt, strict=True):
         np.testing.assert_allclose(h.strategy.state()["sell"], state["sell"])
+
+
+def test_learning_file_of_another_strategy_is_refused_by_household(tmp_path) -> None:
+    # a mix: the scenario check cannot know who trades what, the model names the household
+    mix = {"households.strategy": "{zip: 0.5, roth_erev: 0.5}"}
+    model = Model(hourly(**mix))
+    model.save_learning(tmp_path / "learning.json")
+    swapped = {"households.strategy": "{zip: 0.5, q_learning: 0.5}"}
+    with pytest.raises(ScenarioError, match="saved with strategy 'roth_erev' but trades with 'q_learning'"):
+        Model(hourly(**swapped, **{"strategies.learning_file": str(tmp_path / "learning.json")}))
 
 
 def test_learning_file_that_does_not_exist_is_named(tmp_path) -> None:
