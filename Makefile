@@ -43,6 +43,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py
 	$(PY) benchmarks/price_response.py
+	$(PY) benchmarks/scaling.py
 
 bench-targets: $(STAMP)
 	$(PY) benchmarks/targets.py
