@@ -15,7 +15,7 @@ RUN_SOLVER = "power_grid_model"
 
 
 def with_run_solver(scenario: Scenario) -> Scenario:
-    """``scenario`` solved by :data:`RUN_SOLVER`, unless it (file, ``--set`` or axis) names ``grid.solver``."""
+    """``scenario`` solved by :data:`RUN_SOLVER` unless it (file, --set or axis) names ``grid.solver``."""
     if "solver" in scenario.grid.model_fields_set:
         return scenario
     grid = scenario.grid.model_copy(update={"solver": RUN_SOLVER})
