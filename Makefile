@@ -43,6 +43,8 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py
 	$(PY) benchmarks/price_response.py
+	$(PY) benchmarks/scaling.py
+	$(PY) benchmarks/memory.py
 
 bench-targets: $(STAMP)
 	$(PY) benchmarks/targets.py

@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -127,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
+    from lemgrid.experiments.run import with_run_solver
     from lemgrid.model.scenario import Scenario
 
-    scenario = Scenario.load(args.scenario, args.overrides)
+    scenario = with_run_solver(Scenario.load(args.scenario, args.overrides))
 
     if args.command == "scenario":
         import yaml
@@ -164,7 +166,7 @@ def _scenario_command(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from lemgrid.experiments.experiment import check_runs, expand, load_experiment
-    from lemgrid.experiments.run import check_writable
+    from lemgrid.experiments.run import check_writable, with_run_solver
     from lemgrid.experiments.sweep import is_finished, sweep
 
     if args.workers is not None and args.workers < 1:
@@ -172,7 +174,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return 2
     experiment, base = load_experiment(args.experiment, args.overrides, args.seeds)
     results = args.results or Path("results") / experiment.name
-    runs = expand(experiment, base, results)
+    runs = [replace(run, scenario=with_run_solver(run.scenario)) for run in expand(experiment, base, results)]
     if args.dry_run:
         for run in runs:
             state = "done" if is_finished(run) else "to run"

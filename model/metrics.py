@@ -12,7 +12,7 @@ against these lists (``tests/test_metrics_registry.py``).
 Add a metric: append one entry here (and a test that computes it independently).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from lemgrid.grid.feeders import PHASES
+from lemgrid.model.interval_rows import rows_column
 
 if TYPE_CHECKING:
     from lemgrid.model.record import Outcome
@@ -375,7 +376,7 @@ class Run:
     """
 
     config: Any
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]
     bills_eur: np.ndarray
     retailer_revenue_eur: float
     dso: Any
@@ -385,7 +386,7 @@ class Run:
 
     def col(self, name: str) -> np.ndarray:
         """One interval column over the run, as floats (None as NaN)."""
-        return np.array([r[name] for r in self.rows], dtype=float)
+        return rows_column(self.rows, name)
 
     def energy_kwh(self, name: str, sign: float = 1.0) -> float:
         """A feeder-total power column summed over the run, in kWh (``+ 0.0`` turns -0.0 into 0.0)."""
@@ -432,7 +433,8 @@ def _mean_price(r: Run) -> float | None:
 
 
 def _errors(r: Run) -> list[str]:
-    return [f"interval {x['interval']}: {x['power_flow_error']}" for x in r.rows if not x["converged"]][:10]
+    failed = np.flatnonzero(r.col("converged") == 0)[:10]
+    return [f"interval {x['interval']}: {x['power_flow_error']}" for x in (r.rows[int(i)] for i in failed)]
 
 
 def _compliant_share(r: Run) -> float | None:
@@ -462,7 +464,7 @@ RUN_METRICS: list[RunMetric] = [
         "intervals_not_converged",
         "",
         "intervals whose power flow failed",
-        lambda r: int((~np.array([x["converged"] for x in r.rows], dtype=bool)).sum()),
+        lambda r: int((r.col("converged") == 0).sum()),
     ),
     _R("power_flow_errors", "", "the first ten power-flow failures", _errors),
     _R("consumption_kwh", "kWh", "base load + EV charging + appliance cycles", lambda r: r.consumption_kwh),

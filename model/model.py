@@ -34,6 +34,7 @@ from lemgrid.model.decide import decide
 from lemgrid.model.dispatch import dispatch
 from lemgrid.model.grid_step import RunMeasures, grid_step
 from lemgrid.model.interval import Connections, Interval, PowerFlowError
+from lemgrid.model.interval_rows import IntervalRows
 from lemgrid.model.market import ClearingResult
 from lemgrid.model.metrics import interval_row
 from lemgrid.model.observe import Attack, observe
@@ -100,7 +101,7 @@ class Model(mesa.Model):
         self.last_grid: GridState | None = None
         self.last_metrics: IntervalMetrics | None = None
         self.last_curtailment: Curtailment | None = None
-        self.interval_rows: list[dict[str, Any]] = []
+        self.interval_rows = IntervalRows()  # by column: a year's rows in megabytes
         self.timings = dict.fromkeys(PHASES_TIMED, 0.0)
         self.summary: dict[str, Any] | None = None
         self.out_dir = Path(out_dir) if out_dir is not None else None

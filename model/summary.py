@@ -26,7 +26,7 @@ Definitions (also in the README):
   prices of the households that gave it up (the welfare the limits cost).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from lemgrid.model.scenario import Scenario
 
 def summarise(
     config: Scenario,
-    rows: list[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
     households: Iterable[Any],
     retailer_revenue_eur: float,
     dso: Any,

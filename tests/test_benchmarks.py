@@ -44,3 +44,15 @@ def test_performance_targets_benchmark_runs() -> None:
 def test_app_step_benchmark_runs() -> None:
     out = _run("viz_step.py", "--steps", "3")
     assert "first step:" in out and "median" in out
+
+
+@pytest.mark.slow
+def test_scaling_benchmark_runs() -> None:
+    out = _run("scaling.py", "--small", "1", "--large", "2", "--intervals", "1")
+    assert "146 households" in out and "292 households" in out and "scaling: per-household cost" in out
+
+
+@pytest.mark.slow
+def test_memory_benchmark_runs() -> None:
+    out = _run("memory.py", "--short", "1", "--long", "1")
+    assert "after building" in out and "memory: peak RSS 1 days / 1 day(s)" in out

@@ -27,8 +27,37 @@ def test_scenario_prints_yaml_that_loads_back(capsys: pytest.CaptureFixture[str]
     text = capsys.readouterr().out
     path = tmp_path / "s.yaml"
     path.write_text(text)
-    assert Scenario.load(path) == Scenario.load(None, ["seed=7", "penetration.pv=0.3"])
+    assert Scenario.load(path) == Scenario.load(
+        None, ["seed=7", "penetration.pv=0.3", "grid.solver=power_grid_model"]
+    )
     assert yaml.safe_load(text)["seed"] == 7
+
+
+def test_runs_and_sweeps_solve_with_power_grid_model_unless_the_scenario_names_a_solver(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def solver(*args: str) -> str:
+        assert main(["scenario", *args]) == 0
+        return yaml.safe_load(capsys.readouterr().out)["grid"]["solver"]
+
+    assert Scenario().grid.solver == "pandapower"  # the library's default stays the reference
+    assert solver() == "power_grid_model"
+    assert solver("--set", "grid.v_min_pu=0.92") == "power_grid_model"
+    assert solver("--set", "grid.solver=pandapower") == "pandapower"
+    (tmp_path / "s.yaml").write_text("grid: {solver: pandapower}\n")
+    assert solver("--scenario", str(tmp_path / "s.yaml")) == "pandapower"
+    experiment = tmp_path / "e.yaml"
+    experiment.write_text(
+        "name: e\nbase: {days: 1}\naxes: {grid.solver: [pandapower, power_grid_model]}\nseeds: [3]\n"
+    )
+    assert main(["sweep", str(experiment), "--dry-run", "--results", str(tmp_path / "r")]) == 0
+    listed = capsys.readouterr().out
+    for named in ("pandapower", "power_grid_model"):  # an axis naming the solver keeps it
+        assert Scenario.load(None, ["name=e", "seed=3", f"grid.solver={named}"]).run_id() in listed
+    experiment.write_text("name: e\nbase: {days: 1}\naxes: {pv.kwp: [3]}\nseeds: [3]\n")
+    assert main(["sweep", str(experiment), "--dry-run", "--results", str(tmp_path / "r")]) == 0
+    fast = Scenario.load(None, ["name=e", "seed=3", "pv.kwp=3", "grid.solver=power_grid_model"])
+    assert fast.run_id() in capsys.readouterr().out
 
 
 def test_bad_value_exits_2_with_the_field_named(capsys: pytest.CaptureFixture[str]) -> None:
