@@ -248,19 +248,20 @@ def retailer_prices(cfg: Scenario, times: pd.DatetimeIndex) -> tuple[np.ndarray,
 
 
 def forecasting(
-    cfg: Scenario, model: Any, foreseen: np.ndarray | None, run: Callable[[np.ndarray], np.ndarray]
+    cfg: Scenario, model: Any, foreseen: np.ndarray | None, model_class: Callable[..., Any]
 ) -> tuple[PriceForecast, Forecaster, DayAhead | None]:
     """The local-price forecast, the LP optimisers' forecaster and, if asked for, the day-ahead stage.
 
     ``model`` gives the profiles, the tariff, the retailer and the mechanism. The
     forecaster and the day-ahead stage see the households' load and PV forecasts
     (the true profiles with the scenario's forecast error). With the ``perfect``
-    forecast and no ``foreseen`` prices, ``run(foreseen)`` (a run foreseeing them,
-    returning the prices it clears) finds them (:mod:`model.foresight`).
+    forecast and no ``foreseen`` prices, runs of ``model_class(cfg, foreseen_prices=...)``
+    find them (:mod:`model.foresight`).
     """
     retailer, bidding = model.retailer, cfg.bidding
     retail, feed_in = retailer.retail_price_eur_per_kwh, retailer.feed_in_tariff_eur_per_kwh
     if bidding.forecast == "perfect" and foreseen is None:
+        run = lambda prices: cleared_prices(model_class(cfg, foreseen_prices=prices))  # noqa: E731
         foreseen = foreseen_prices(run, (retail + feed_in) / 2, bidding.foresight_passes)
     per_day = 1440 // cfg.interval_minutes
     prices = PriceForecast(bidding.forecast, retail, feed_in, per_day, bidding.ema_weight, foreseen)
@@ -276,4 +277,4 @@ def cleared_prices(model: Any) -> np.ndarray:
     """Run ``model`` to its end; the mean local price of every interval (NaN without local trade)."""
     while model.running:
         model.step()
-    return np.array([row["mean_local_price_eur_per_kwh"] for row in model.interval_rows], dtype=float)
+    return model.interval_rows.column("mean_local_price_eur_per_kwh")

@@ -137,8 +137,7 @@ class Model(mesa.Model):
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff, streams["market"])  # noqa: E731
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference, self.households)
         self._attack = Attack.of(cfg.attack, self._attacked)
-        run = lambda prices: build.cleared_prices(Model(cfg, foreseen_prices=prices))  # noqa: E731
-        self.price_forecast, self._forecaster, self.day_ahead = build.forecasting(cfg, self, foreseen, run)
+        self.price_forecast, self._forecaster, self.day_ahead = build.forecasting(cfg, self, foreseen, Model)
 
     def _add_grid(self, devices: list[Devices]) -> None:
         """The solver, the DSO agent (controls, constraint mode) and the stages' views of the feeder."""
