@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import solara
 
-from lemgrid.viz.app import AgentsPanel, FeederMap, GridPanel, MarketPanel, Page, Status, VizModel
+from lemgrid.viz.app import Page
+from lemgrid.viz.panels import AgentsPanel, FeederMap, GridPanel, Main, MarketPanel, Status, VizModel
 from lemgrid.viz.figures import (
     VOLTAGE_RANGE_PU,
     agents_table,
@@ -34,7 +35,8 @@ def test_panels_render_as_solara_components(stepped: VizModel) -> None:
     for component in (Status, FeederMap, MarketPanel, GridPanel):
         solara.render(component(stepped, frame), handle_error=False)
     solara.render(AgentsPanel(frame), handle_error=False)
-    solara.render(Page(), handle_error=False)
+    solara.render(Main(stepped), handle_error=False)
+    solara.render(Page(), handle_error=False)  # builds its model in a thread, says so meanwhile
 
 
 def test_figures_carry_the_frames_state(stepped: VizModel) -> None:
@@ -72,6 +74,18 @@ def test_figures_carry_the_frames_state(stepped: VizModel) -> None:
         sum(h.bill_eur for h in stepped.households),
         abs=55 * 0.0005,  # shown rounded to 0.001 EUR
     )
+
+
+def test_each_session_gets_its_own_model_one_built_ahead() -> None:
+    from lemgrid.viz import panels
+
+    first = panels.session_model()
+    assert panels._ahead is not None  # the next visitor's, under way
+    second = panels.session_model()
+    assert first is not second and first.interval == second.interval == 0
+    first.step()
+    assert (first.interval, second.interval) == (1, 0)
+    assert len(first.frames) == 2 and len(second.frames) == 1
 
 
 def test_figures_stay_consistent_while_the_model_steps_in_another_thread() -> None:
