@@ -9,7 +9,6 @@ import pytest
 import solara
 
 from lemgrid.viz.app import Page
-from lemgrid.viz.panels import AgentsPanel, FeederMap, GridPanel, Main, MarketPanel, Status, VizModel
 from lemgrid.viz.figures import (
     VOLTAGE_RANGE_PU,
     agents_table,
@@ -19,6 +18,7 @@ from lemgrid.viz.figures import (
     order_book_figure,
 )
 from lemgrid.viz.frames import take_frame
+from lemgrid.viz.panels import AgentsPanel, FeederMap, GridPanel, Main, MarketPanel, Status, VizModel
 from lemgrid.viz.serve import find_chromium, running_app
 
 

@@ -30,7 +30,7 @@ threading.Thread(target=_load, name="lemgrid-load", daemon=True).start()
 
 @solara.component
 def Page() -> None:
-    """This session's model and its page; a note while the model is being built."""
+    """The page of a session, for its own model; a note while the model is being built."""
     solara.Title("lemgrid")
     model = solara.use_thread(_session_model, dependencies=[])
     if model.state == solara.ResultState.FINISHED:

@@ -19,7 +19,8 @@ def viz_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
     plotly = importlib.util.find_spec("plotly")
     assert plotly is not None and plotly.submodule_search_locations is not None
     # plotly's widget JavaScript, fetched by the page as /static/assets/widgetbundle.js (viz.panels)
-    assets = [os.environ.get("SOLARA_ASSETS_EXTRA_LOCATIONS", ""), f"{plotly.submodule_search_locations[0]}/package_data"]
+    widget_js = f"{plotly.submodule_search_locations[0]}/package_data"
+    assets = [os.environ.get("SOLARA_ASSETS_EXTRA_LOCATIONS", ""), widget_js]
     env = {
         **os.environ,
         "SOLARA_ASSETS_EXTRA_LOCATIONS": ",".join(a for a in assets if a),
