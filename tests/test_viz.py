@@ -163,6 +163,7 @@ def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
             page.locator("button.v-btn", has_text="Step").click()
             expect(page.get_by_text(f"interval {k} of 672")).to_be_visible(timeout=30_000)
         # Play, 10 intervals a frame and no pause: the page keeps drawing, with one colour range
+        expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)  # plotly's JS loaded
         assert _colour_range(page) == [0.9, 1.1]
         sliders = page.get_by_role("slider")
         sliders.nth(0).focus()

@@ -32,7 +32,7 @@ threading.Thread(target=_load, name="lemgrid-load", daemon=True).start()
 def Page() -> None:
     """The page of a session, for its own model; a note while the model is being built."""
     solara.Title("lemgrid")
-    model = solara.use_thread(_session_model, dependencies=[])
+    model = solara.use_thread(_session_model, dependencies=[], intrusive_cancel=False)
     if model.state == solara.ResultState.FINISHED:
         from lemgrid.viz.panels import Main
 
