@@ -349,8 +349,8 @@ def build_ahead() -> None:
     with _lock:
         if _ahead is not None:
             return
-        _ahead = Future()
-    threading.Thread(target=_build, args=(_ahead,), name="lemgrid-model-ahead", daemon=True).start()
+        _ahead = future = Future()
+    threading.Thread(target=_build, args=(future,), name="lemgrid-model-ahead", daemon=True).start()
 
 
 def _build(future: Future[VizModel]) -> None:
@@ -365,10 +365,10 @@ def session_model() -> VizModel:
     global _ahead
     build_ahead()
     with _lock:
-        ahead, _ahead = _ahead, None
-    assert ahead is not None
+        ahead, _ahead = _ahead, None  # None if another session took it first
+    model = None
     try:
-        model = ahead.result()
+        model = ahead.result() if ahead is not None else None
     except Exception:  # noqa: BLE001 - built again below, where the error reaches the page
         model = None
     build_ahead()
