@@ -349,7 +349,8 @@ def build_ahead() -> None:
     with _lock:
         if _ahead is not None:
             return
-        _ahead = future = Future()
+        future: Future[VizModel] = Future()
+        _ahead = future
     threading.Thread(target=_build, args=(future,), name="lemgrid-model-ahead", daemon=True).start()
 
 
