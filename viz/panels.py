@@ -288,7 +288,8 @@ def Controls(
             on_click=play_pause,
         )
         solara.Button("Step", color="primary", disabled=playing.value or finished, on_click=step)
-    solara.SliderInt("pause between frames (ms)", value=delay_ms, min=0, max=1000, step=10)
+    # at least 50 ms: the server takes the clicks (Pause) in between, even on a busy machine
+    solara.SliderInt("pause between frames (ms)", value=delay_ms, min=50, max=1000, step=10)
     solara.SliderInt("intervals per frame", value=per_frame, min=1, max=96)
     last = len(model.value.frames) - 1
     solara.SliderInt(
