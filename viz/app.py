@@ -9,8 +9,12 @@ says what it is waiting for.
 """
 
 import threading
+from typing import TYPE_CHECKING
 
 import solara
+
+if TYPE_CHECKING:
+    from lemgrid.viz.panels import VizModel
 
 
 def _load() -> None:
@@ -19,7 +23,7 @@ def _load() -> None:
     panels.build_ahead()
 
 
-def _session_model(cancel: threading.Event) -> object:
+def _session_model(cancel: threading.Event) -> "VizModel":
     from lemgrid.viz import panels  # waits for the import under way in the thread below, if any
 
     return panels.session_model()
@@ -33,7 +37,7 @@ def Page() -> None:
     """The page of a session, for its own model; a note while the model is being built."""
     solara.Title("lemgrid")
     model = solara.use_thread(_session_model, dependencies=[], intrusive_cancel=False)
-    if model.state == solara.ResultState.FINISHED:
+    if model.state == solara.ResultState.FINISHED and model.value is not None:
         from lemgrid.viz.panels import Main
 
         Main(model.value)
