@@ -225,6 +225,7 @@ def test_two_browser_sessions_step_their_own_models() -> None:
 
 @needs_chromium
 def test_stopping_lemgrid_viz_leaves_no_server_behind() -> None:
+    import contextlib
     import os
     import signal
     import socket
@@ -249,13 +250,20 @@ def test_stopping_lemgrid_viz_leaves_no_server_behind() -> None:
             time.sleep(0.3)
     children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
     assert children  # the solara server
-    with sync_playwright() as p:  # an open page: a websocket the server would wait for
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
-        page.get_by_text("interval 0 of").wait_for(timeout=90_000)
-        os.kill(parent.pid, signal.SIGINT)  # Ctrl-C to lemgrid viz alone
-        assert parent.wait(timeout=30) == 130
-        browser.close()
-    for child in children:
-        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    try:
+        with sync_playwright() as p:  # an open page: a websocket the server would wait for
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/", timeout=180_000)
+            page.get_by_text("interval 0 of").wait_for(timeout=180_000)
+            os.kill(parent.pid, signal.SIGINT)  # Ctrl-C to lemgrid viz alone
+            assert parent.wait(timeout=30) == 130
+            browser.close()
+        for child in children:
+            status = Path(f"/proc/{child}/status")
+            assert not status.exists() or "zombie" in status.read_text()
+    finally:  # a failed test leaves nothing running either
+        for pid in [parent.pid, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        parent.wait()
