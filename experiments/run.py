@@ -2,10 +2,10 @@
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from lemgrid.experiments.progress import ProgressBar
 from lemgrid.model import Model, Scenario, ScenarioError
 
 # ``lemgrid run`` and sweeps solve with power-grid-model unless the scenario names grid.solver:
@@ -36,7 +36,7 @@ def run_scenario(
         if isinstance(exc, ScenarioError):
             raise
         raise ScenarioError(str(exc)) from exc
-    bar = IntervalProgress(scenario.n_intervals, progress)
+    bar = ProgressBar(scenario.n_intervals, "intervals", progress)
     try:
         while model.running:
             model.step()
@@ -71,44 +71,6 @@ def check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
     finally:
         probe.unlink(missing_ok=True)
-
-
-class IntervalProgress:
-    """Intervals done, their rate and an ETA: one live line on a terminal, a line per tenth in a log."""
-
-    def __init__(self, total: int, stream: TextIO | None) -> None:
-        self.total, self.stream = total, stream
-        self.tty = stream is not None and stream.isatty()
-        self.started = self.shown = time.perf_counter()
-        self.every = max(1, total // 10)
-
-    def update(self, done: int) -> None:
-        """Show the state after ``done`` intervals (a terminal at most 4 times a second)."""
-        if self.stream is None:
-            return
-        now = time.perf_counter()
-        if self.tty and now - self.shown < 0.25 and done < self.total:
-            return
-        if not self.tty and done % self.every and done != self.total:
-            return
-        self.shown = now
-        elapsed = now - self.started
-        rate = done / elapsed if elapsed > 0 else float("nan")
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
-        width = 30
-        filled = int(width * done / self.total) if self.total else width
-        text = (
-            f"  [{'#' * filled}{'.' * (width - filled)}] interval {done}/{self.total}  "
-            f"{rate:.1f} intervals/s  elapsed {elapsed:.0f} s  ETA {eta:.0f} s"
-        )
-        self.stream.write(f"\r\033[K{text}" if self.tty else text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        """End the live line."""
-        if self.tty and self.stream is not None:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def format_summary(summary: dict[str, Any]) -> str:

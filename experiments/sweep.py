@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from lemgrid.experiments.experiment import Experiment, Run
+from lemgrid.experiments.progress import ProgressBar, clock
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -149,14 +150,18 @@ def _task(run: Run) -> dict[str, Any]:
 
 
 class Progress:
-    """Runs done, failed and skipped, and an ETA; a line per run in a log, one live line on a terminal."""
+    """A sweep's runs done, failed and skipped: a live bar with rate and ETA on a terminal.
+
+    A log (not a terminal) gets no bar, only the plan, each failed run and the
+    totals at the end.
+    """
 
     def __init__(self, total: int, skipped: int, stream: TextIO) -> None:
         self.total, self.skipped, self.stream = total, skipped, stream
         self.done = self.failed = 0
-        self.started = time.perf_counter()
-        self.tty = stream.isatty()
-        self._line(f"{total} runs: {skipped} already finished, {total - skipped} to run")
+        self.bar = ProgressBar(total, "runs", stream, skipped)
+        self._say(f"{total} runs: {skipped} already finished, {total - skipped} to run")
+        self.bar.update(skipped, self._counts())
 
     def update(self, record: dict[str, Any]) -> None:
         """Count one finished run and show the state."""
@@ -164,35 +169,25 @@ class Progress:
             self.done += 1
         else:
             self.failed += 1
-            self._line(f"run failed: {record['params']} seed={record['seed']} (see its run.json)", keep=True)
-        finished = self.done + self.failed
-        remaining = self.total - self.skipped - finished
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / finished * remaining if finished else float("nan")
-        self._line(
-            f"[{finished + self.skipped}/{self.total}] done {self.done}, failed {self.failed}, "
-            f"skipped {self.skipped}; elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
-        )
+            self._say(f"run failed: {record['params']} seed={record['seed']} (see its run.json)")
+        self.bar.update(self.skipped + self.done + self.failed, self._counts())
 
-    def _line(self, text: str, keep: bool = False) -> None:
-        if self.tty and not keep:
-            self.stream.write("\r\033[K" + text)
-        else:
-            self.stream.write(("\n" if self.tty else "") + text + ("" if self.tty else "\n"))
+    def _counts(self) -> str:
+        return f"done {self.done}, failed {self.failed}, skipped {self.skipped}"
+
+    def _say(self, text: str) -> None:
+        """A line of its own, also in a log (above the live bar on a terminal)."""
+        self.stream.write(("\r\033[K" if self.bar.stream else "") + text + "\n")
         self.stream.flush()
+        self.bar.shown = float("-inf")  # redraw the bar below it at the next update
 
     def close(self) -> None:
-        """End the updating line."""
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    if seconds != seconds:  # NaN: nothing to estimate from yet
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+        """End the live line and state the totals."""
+        self.bar.close()
+        elapsed = time.perf_counter() - self.bar.started
+        self._say(
+            f"[{self.skipped + self.done + self.failed}/{self.total}] {self._counts()} in {clock(elapsed)}"
+        )
 
 
 def _local(tasks: list[dict[str, Any]], workers: int) -> Iterable[dict[str, Any]]:

@@ -113,18 +113,3 @@ def test_an_interrupted_run_keeps_what_it_computed(
     assert list(intervals.interval) == [0, 1, 2]
     assert json.loads((out / "summary.json").read_text())["intervals"] == 3
     assert not list(out.glob("*.tmp"))
-
-
-def test_run_progress_shows_rate_and_eta_in_whole_lines_for_a_log() -> None:
-    import io
-
-    from lemgrid.experiments.run import IntervalProgress
-
-    log = io.StringIO()
-    bar = IntervalProgress(20, log)
-    for k in range(1, 21):
-        bar.update(k)
-    bar.close()
-    lines = log.getvalue().splitlines()
-    assert len(lines) == 10 and lines[-1].strip().startswith("[" + "#" * 30 + "] interval 20/20")
-    assert all("intervals/s" in line and "ETA" in line and "\r" not in line for line in lines)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import solara
 
-from lemgrid.viz.app import AgentsPanel, FeederMap, GridPanel, MarketPanel, Page, Status, VizModel
+from lemgrid.viz.app import Page
 from lemgrid.viz.figures import (
     VOLTAGE_RANGE_PU,
     agents_table,
@@ -18,6 +18,7 @@ from lemgrid.viz.figures import (
     order_book_figure,
 )
 from lemgrid.viz.frames import take_frame
+from lemgrid.viz.panels import AgentsPanel, FeederMap, GridPanel, Main, MarketPanel, Status, VizModel
 from lemgrid.viz.serve import find_chromium, running_app
 
 
@@ -34,7 +35,8 @@ def test_panels_render_as_solara_components(stepped: VizModel) -> None:
     for component in (Status, FeederMap, MarketPanel, GridPanel):
         solara.render(component(stepped, frame), handle_error=False)
     solara.render(AgentsPanel(frame), handle_error=False)
-    solara.render(Page(), handle_error=False)
+    solara.render(Main(stepped), handle_error=False)
+    solara.render(Page(), handle_error=False)  # builds its model in a thread, says so meanwhile
 
 
 def test_figures_carry_the_frames_state(stepped: VizModel) -> None:
@@ -72,6 +74,18 @@ def test_figures_carry_the_frames_state(stepped: VizModel) -> None:
         sum(h.bill_eur for h in stepped.households),
         abs=55 * 0.0005,  # shown rounded to 0.001 EUR
     )
+
+
+def test_each_session_gets_its_own_model_one_built_ahead() -> None:
+    from lemgrid.viz import panels
+
+    first = panels.session_model()
+    assert panels._ahead is not None  # the next visitor's, under way
+    second = panels.session_model()
+    assert first is not second and first.interval == second.interval == 0
+    first.step()
+    assert (first.interval, second.interval) == (1, 0)
+    assert len(first.frames) == 2 and len(second.frames) == 1
 
 
 def test_figures_stay_consistent_while_the_model_steps_in_another_thread() -> None:
@@ -149,6 +163,7 @@ def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
             page.locator("button.v-btn", has_text="Step").click()
             expect(page.get_by_text(f"interval {k} of 672")).to_be_visible(timeout=30_000)
         # Play, 10 intervals a frame and no pause: the page keeps drawing, with one colour range
+        expect(page.locator(".js-plotly-plot")).to_have_count(4, timeout=60_000)  # plotly's JS loaded
         assert _colour_range(page) == [0.9, 1.1]
         sliders = page.get_by_role("slider")
         sliders.nth(0).focus()
@@ -210,6 +225,7 @@ def test_two_browser_sessions_step_their_own_models() -> None:
 
 @needs_chromium
 def test_stopping_lemgrid_viz_leaves_no_server_behind() -> None:
+    import contextlib
     import os
     import signal
     import socket
@@ -234,13 +250,22 @@ def test_stopping_lemgrid_viz_leaves_no_server_behind() -> None:
             time.sleep(0.3)
     children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
     assert children  # the solara server
-    with sync_playwright() as p:  # an open page: a websocket the server would wait for
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
-        page.get_by_text("interval 0 of").wait_for(timeout=90_000)
-        os.kill(parent.pid, signal.SIGINT)  # Ctrl-C to lemgrid viz alone
-        assert parent.wait(timeout=30) == 130
-        browser.close()
-    for child in children:
-        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+    try:
+        with sync_playwright() as p:  # an open page: a websocket the server would wait for
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/", timeout=180_000)
+            page.get_by_text("interval 0 of").wait_for(timeout=180_000)
+            os.kill(parent.pid, signal.SIGINT)  # Ctrl-C to lemgrid viz alone
+            assert parent.wait(timeout=30) == 130
+            browser.close()
+        for child in children:
+            status = Path(f"/proc/{child}/status")
+            assert not status.exists() or "zombie" in status.read_text()
+    finally:  # a test that failed before Ctrl-C worked leaves nothing running either
+        if parent.poll() is None:  # still running: its children are still its own
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(child), signal.SIGKILL)
+            parent.kill()
+            parent.wait()

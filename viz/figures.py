@@ -2,7 +2,7 @@
 
 Pure functions of the model's fixed parts (feeder, population, scenario) and
 one :class:`viz.frames.Frame`, so they are tested without a browser and stay
-consistent while the model steps; ``viz/app.py`` puts them on the page. Every
+consistent while the model steps; ``viz/panels.py`` puts them on the page. Every
 figure has the same traces from frame to frame (the page updates them in
 place) and fixed colour scales, so colours compare across time.
 """

@@ -3,6 +3,7 @@
 Imports neither solara nor the model, so the command line stays quick.
 """
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -15,8 +16,14 @@ from contextlib import contextmanager
 
 def viz_command(host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that serve the browser app: offline, no telemetry."""
+    plotly = importlib.util.find_spec("plotly")
+    assert plotly is not None and plotly.submodule_search_locations is not None
+    # plotly's widget JavaScript, fetched by the page as /static/assets/widgetbundle.js (viz.panels)
+    widget_js = f"{plotly.submodule_search_locations[0]}/package_data"
+    assets = [os.environ.get("SOLARA_ASSETS_EXTRA_LOCATIONS", ""), widget_js]
     env = {
         **os.environ,
+        "SOLARA_ASSETS_EXTRA_LOCATIONS": ",".join(a for a in assets if a),
         "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # solara would report usage to mixpanel
         "SOLARA_THEME_SHOW_BANNER": "False",
     }

@@ -27,9 +27,10 @@ class Tariff(_Section):
     - ``volumetric``: ``import_eur_per_kwh`` on energy bought from the retailer and
       ``local_trade_eur_per_kwh`` on energy bought locally (paid by the buyer);
     - ``capacity``: ``capacity_eur_per_kw`` per billing period of ``billing_days`` on the
-      peak import, of each household (``capacity_level: household``) or of the whole
-      community (``community``: the feeder's summed household import, shared by the
-      households that raise it);
+      mean of the days' peak imports (each day bills ``1 / billing_days`` of the rate on its
+      own peak, so a run pays for the days it simulates), of each household
+      (``capacity_level: household``) or of the whole community (``community``: the
+      feeder's summed household import, shared by the households that raise it);
     - ``distance``: ``distance_eur_per_kwh_per_ohm`` times the electrical distance between
       the two parties of a local trade (Baroche et al.);
     - ``zonal``: ``zonal_eur_per_kwh`` on local trades between zones;
