@@ -37,6 +37,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("battery_wear_eur", _F),
             ("ev_kw", _F),
             ("appliance_kw", _F),
+            ("heat_pump_kw", _F),
+            ("indoor_temperature_c", _F),
             ("net_injection_kw", _F),
             ("net_injection_a_kw", _F),
             ("net_injection_b_kw", _F),

@@ -49,7 +49,7 @@ def test_household_energy_is_fully_settled(day_tables: dict[str, pd.DataFrame]) 
     hh = day_tables["households"]
     delivered = hh.sold_local_kwh + hh.sold_retail_kwh - hh.bought_local_kwh - hh.bought_retail_kwh
     np.testing.assert_allclose(delivered, hh.net_injection_kw * 0.25, atol=1e-12)
-    devices = hh.pv_kw + hh.battery_kw + hh.ev_kw + hh.appliance_kw
+    devices = hh.pv_kw + hh.battery_kw + hh.ev_kw + hh.appliance_kw + hh.heat_pump_kw
     np.testing.assert_allclose(hh.net_injection_kw, devices - hh.base_load_kw, atol=1e-12)
     per_phase = hh.net_injection_a_kw + hh.net_injection_b_kw + hh.net_injection_c_kw
     np.testing.assert_allclose(per_phase, hh.net_injection_kw, atol=1e-12)
