@@ -39,6 +39,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("appliance_kw", _F),
             ("heat_pump_kw", _F),
             ("indoor_temperature_c", _F),
+            ("comfort_violation_kh", _F),
+            ("tank_violation_kh", _F),
             ("net_injection_kw", _F),
             ("net_injection_a_kw", _F),
             ("net_injection_b_kw", _F),

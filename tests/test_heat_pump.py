@@ -13,6 +13,7 @@ from lemgrid.agents.policies import Devices, SelfConsumption
 from tests.helpers import hourly, run_to_end
 
 H_S = 900.0  # 15-minute intervals
+PGM = {"grid.solver": "power_grid_model"}  # the fast solver: these runs check the devices, not the flow
 
 
 def pump(
@@ -120,10 +121,10 @@ def test_the_bid_defers_to_cheaper_hours_and_heats_ahead_of_dear_ones() -> None:
     assert space_step[0].price_eur_per_kwh == pytest.approx(0.40 * math.exp(-9 * 0.25 / 50.0))
 
 
-def test_a_heat_pump_run_records_energy_and_keeps_the_balances(tmp_path: object) -> None:
+def test_a_heat_pump_run_records_energy_and_keeps_the_balances() -> None:
     """A January day, half the homes with heat pumps, bid curves: the recorded energy is the devices'."""
     model = run_to_end(
-        hourly(**{"start": "2026-01-15", "penetration.heat_pump": 0.5, "bidding.mode": "curves"})
+        hourly(**{"start": "2026-01-15", "penetration.heat_pump": 0.5, "bidding.mode": "curves", **PGM})
     )
     s = model.summary
     assert s is not None
@@ -139,7 +140,7 @@ def test_a_heat_pump_run_records_energy_and_keeps_the_balances(tmp_path: object)
 
 def test_too_small_heat_pumps_report_their_violation_in_the_summary() -> None:
     model = run_to_end(
-        hourly(**{"start": "2026-01-15", "penetration.heat_pump": 0.2, "heat_pump.power_kw": 0.5})
+        hourly(**{"start": "2026-01-15", "penetration.heat_pump": 0.2, "heat_pump.power_kw": 0.5, **PGM})
     )
     s = model.summary
     assert s is not None

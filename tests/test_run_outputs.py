@@ -133,8 +133,10 @@ def test_summary_matches_the_tables(day_run: tuple[Model, Path], day_tables: dic
     assert s["retailer_revenue_eur"] == pytest.approx(iv.retailer_revenue_eur.sum())
     assert s["losses_kwh"] == pytest.approx(iv.losses_kw.sum() * 0.25)
     assert s["pv_kwh"] == pytest.approx(hh.pv_kw.sum() * 0.25)
-    consumption = (hh.base_load_kw - hh.ev_kw - hh.appliance_kw).sum() * 0.25
+    consumption = (hh.base_load_kw - hh.ev_kw - hh.appliance_kw - hh.heat_pump_kw).sum() * 0.25
     assert s["consumption_kwh"] == pytest.approx(consumption)
+    assert s["heat_pump_kwh"] == pytest.approx(-hh.heat_pump_kw.sum() * 0.25)
+    assert s["comfort_violation_kh"] == pytest.approx(hh.comfort_violation_kh.sum())
     assert s["self_sufficiency"] == pytest.approx(1 - hh.bought_retail_kwh.sum() / consumption)
     assert s["peak_feeder_import_kw"] == pytest.approx(iv.feeder_import_kw.max())
     assert s["vm_max_pu"]["b"] == pytest.approx(iv.vm_max_b_pu.max())
