@@ -126,7 +126,10 @@ def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: np.ndarray) 
     out_c = float(hp.outdoor_c[k])
     slack_s = _building_slack(hp, out_c, hours)
     slack_w = _tank_slack(hp, k)
-    steps = [Step("heat_pump:space", -space.p_max_kw, math.inf), Step("heat_pump:water", -water.p_max_kw, math.inf)]
+    steps = [
+        Step("heat_pump:space", -space.p_max_kw, math.inf),
+        Step("heat_pump:water", -water.p_max_kw, math.inf),
+    ]
     values = {
         "space": future * cop_s / cops_later[:, 0] * np.exp(-later * hours / hp.time_constant_h),
         "water": future * cop_w / cops_later[:, 1],
@@ -135,7 +138,9 @@ def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: np.ndarray) 
     extra = {"space": space.p_max_kw - space.p_min_kw, "water": water.p_max_kw - water.p_min_kw}
     slack = {"space": slack_s, "water": slack_w}
     willing = {
-        use: float(np.min(values[use][: max(1, min(slack[use], len(future)))])) for use in values if len(future)
+        use: float(np.min(values[use][: max(1, min(slack[use], len(future)))]))
+        for use in values
+        if len(future)
     }
     for use in sorted(willing, key=lambda u: -willing[u]):  # the rating goes to the more valuable store first
         kw = min(extra[use], room)
@@ -155,7 +160,7 @@ def _building_slack(hp: HeatPump, outdoor_c: float, hours: float) -> int:
 
 
 def _tank_slack(hp: HeatPump, k: int) -> int:
-    """Whole intervals the tank's hot water lasts, at the forecast draws, before it reaches the band's bottom."""
+    """Whole intervals the tank's hot water lasts, at the expected draws, before its band's bottom."""
     stock_kwh = (hp.tank_c - hp.tank.min_c) * hp.tank_kwh_per_k
     hours = hp.interval_s / 3600
     drawn = np.cumsum(hp.hot_water_kw[k:]) * hours

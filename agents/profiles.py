@@ -162,9 +162,9 @@ def pv_ac_kw(
     clear = location.get_clearsky(mid, model="ineichen", solar_position=sun)
     ghi = clear["ghi"].to_numpy() * clearness
     parts = pvlib.irradiance.erbs(ghi, sun["zenith"].to_numpy(), mid)
-    temp_air = (
-        ambient_temperature_c(mid, annual_mean_temperature_c, latitude_deg) if temp_air_c is None else temp_air_c
-    )
+    temp_air = temp_air_c
+    if temp_air is None:
+        temp_air = ambient_temperature_c(mid, annual_mean_temperature_c, latitude_deg)
     out = np.zeros((len(kwp), len(starts)))
     for i in range(len(kwp)):
         poa = pvlib.irradiance.get_total_irradiance(

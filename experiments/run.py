@@ -108,7 +108,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         return "  ".join(f"{p}={num(v, fmt)}" for p, v in values.items())
 
     rows = [
-        ("intervals simulated", f"{summary['intervals']} of {summary['intervals_planned']} ({summary['season']})"),
+        (
+            "intervals simulated",
+            f"{summary['intervals']} of {summary['intervals_planned']} ({summary['season']})",
+        ),
         ("power flows not converged", str(summary["intervals_not_converged"])),
         (
             "consumption (base / EV / appliances)",

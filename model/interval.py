@@ -69,7 +69,7 @@ class Connections:
 def injections(
     net_kw: np.ndarray, ev_kw: np.ndarray, where: Connections, heat_pump_kw: np.ndarray | None = None
 ) -> np.ndarray:
-    """(n, 3) active injections: the net on the household's phase, 3-phase chargers and heat pumps split evenly."""
+    """(n, 3) active injections: the net on the household's phase, three-phase units split evenly."""
     rows = np.arange(len(net_kw))
     ev3 = np.where(where.ev_three_phase, ev_kw, 0.0)
     hp3 = where.heat_pump_three_phase

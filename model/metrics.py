@@ -509,7 +509,12 @@ RUN_METRICS: list[RunMetric] = [
         "kelvin-hours of hot-water tanks below their band (summed over households)",
         lambda r: float(r.col("tank_violation_kh").sum()),
     ),
-    _R("season", "", "the season the run covers (or year)", lambda r: season(r.config.start, r.config.days, r.config.site.latitude_deg)),
+    _R(
+        "season",
+        "",
+        "the season the run covers (or year)",
+        lambda r: season(r.config.start, r.config.days, r.config.site.latitude_deg),
+    ),
     _R("pv_kwh", "kWh", "PV generation", lambda r: float(r.col("pv_kw").sum() * r.config.interval_hours)),
     _R(
         "pv_curtailed_kwh",

@@ -146,18 +146,30 @@ def _draw_heat_pumps(pop: pd.DataFrame, scenario: Scenario, rng: np.random.Gener
     n, hp = len(pop), scenario.heat_pump
     has = _owners(rng, n, scenario.penetration.heat_pump)
     pop["has_heat_pump"] = has
-    for name in ("power_kw", "ua_kw_per_k", "heat_capacity_kwh_per_k", "tank_litres", "hot_water_kwh_per_day"):
+    for name in (
+        "power_kw",
+        "ua_kw_per_k",
+        "heat_capacity_kwh_per_k",
+        "tank_litres",
+        "hot_water_kwh_per_day",
+    ):
         pop[f"heat_pump_{name}"] = np.where(has, getattr(hp, name).sample(rng, n), 0.0)
     pop["heat_pump_three_phase"] = has & (rng.random(n) < hp.three_phase_share)
 
 
 # share of the day's hot water drawn in each local hour (assumed: morning and evening peaks)
-HOT_WATER_SHARE_BY_HOUR = np.array(
-    [0, 0, 0, 0, 0, 2, 4, 12, 12, 6, 4, 4, 6, 4, 3, 3, 4, 6, 8, 8, 6, 4, 2, 2], dtype=float
-) / 100
+HOT_WATER_SHARE_BY_HOUR = (
+    np.array([0, 0, 0, 0, 0, 2, 4, 12, 12, 6, 4, 4, 6, 4, 3, 3, 4, 6, 8, 8, 6, 4, 2, 2], dtype=float) / 100
+)
 
 
-def _add_heat_pumps(devices: list[Devices], scenario: Scenario, pop: pd.DataFrame, outdoor_c: np.ndarray, times: pd.DatetimeIndex) -> None:
+def _add_heat_pumps(
+    devices: list[Devices],
+    scenario: Scenario,
+    pop: pd.DataFrame,
+    outdoor_c: np.ndarray,
+    times: pd.DatetimeIndex,
+) -> None:
     """Each heat-pump household's unit, building and tank, with the run's outdoor temperature and draws."""
     hp = scenario.heat_pump
     share = HOT_WATER_SHARE_BY_HOUR[times.hour.to_numpy()]  # kW per kWh of daily draw

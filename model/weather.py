@@ -37,7 +37,7 @@ def outdoor_temperature_c(cfg: Scenario, times: pd.DatetimeIndex) -> np.ndarray:
 
 
 def read_temperature_csv(path: str | Path, times: pd.DatetimeIndex) -> np.ndarray:
-    """Temperatures from an hourly CSV at each of ``times`` (linear between the hours), or a :class:`WeatherError`.
+    """Temperatures from an hourly CSV at each of ``times`` (linear between hours); else a WeatherError.
 
     The file has a header ``timestamp,temperature_c``; every timestamp carries
     its UTC offset (ISO 8601, e.g. ``2026-01-05T00:00:00+00:00``); rows are
@@ -100,8 +100,11 @@ _SEASONS = ("winter", "spring", "summer", "autumn")  # meteorological, northern 
 
 
 def season(start: dt.date, days: int, latitude_deg: float) -> str:
-    """The season a run covers: ``year`` for a run of 365 days or more, else the meteorological season
-    (December-February winter, ...) of its middle day, flipped south of the equator."""
+    """The season a run covers: ``year``, or the meteorological season of its middle day.
+
+    A run of 365 days or more is a ``year``; otherwise December-February is
+    winter, March-May spring and so on, flipped south of the equator.
+    """
     if days >= 365:
         return "year"
     middle = start + dt.timedelta(days=days // 2)

@@ -200,7 +200,15 @@ def test_bad_temperature_file(
     rows: list[str], needles: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_file(tmp_path, "timestamp,temperature_c\n" + "\n".join(rows) + "\n", "temperature.csv")
-    args = ["run", "--quiet", "--out", str(tmp_path / "out"), *QUICK, "--set", f"weather.temperature_file={path}"]
+    args = [
+        "run",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+        *QUICK,
+        "--set",
+        f"weather.temperature_file={path}",
+    ]
     refused(capsys, args, "temperature.csv", *needles)
 
 

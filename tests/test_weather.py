@@ -17,7 +17,9 @@ def local_times(day: str, n: int = 96, minutes: int = 15) -> pd.DatetimeIndex:
 
 
 def write_csv(path: Path, stamps: list[str], values: list[str]) -> Path:
-    path.write_text("timestamp,temperature_c\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, values, strict=True)))
+    path.write_text(
+        "timestamp,temperature_c\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, values, strict=True))
+    )
     return path
 
 
@@ -28,7 +30,10 @@ def hours_utc(first: str, n: int) -> list[str]:
 def test_the_default_model_is_the_one_pv_always_used() -> None:
     """Mid-January at 03:00 and mid-July at 15:00: 10 -/+ 7 (season) -/+ 4 (day), to the cosine's rounding."""
     times = pd.DatetimeIndex(
-        [pd.Timestamp("2026-01-14 03:00", tz="Europe/London"), pd.Timestamp("2026-07-15 15:00", tz="Europe/London")]
+        [
+            pd.Timestamp("2026-01-14 03:00", tz="Europe/London"),
+            pd.Timestamp("2026-07-15 15:00", tz="Europe/London"),
+        ]
     )
     t = ambient_temperature_c(times, 10.0, 53.48)
     assert t[1] == pytest.approx(10 + 7 + 4, abs=1e-9)  # day 196, 15:00: both cosines at +1
@@ -52,7 +57,11 @@ def test_a_csv_is_interpolated_to_the_interval_midpoints(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("stamps", "values", "needles"),
     [
-        (hours_utc("2026-01-05T00:00", 30)[:5] + hours_utc("2026-01-05T06:00", 25), ["1"] * 30, ["row 7", "gaps"]),
+        (
+            hours_utc("2026-01-05T00:00", 30)[:5] + hours_utc("2026-01-05T06:00", 25),
+            ["1"] * 30,
+            ["row 7", "gaps"],
+        ),
         (hours_utc("2026-01-05T00:00", 30), ["1"] * 10 + ["nan"] + ["1"] * 19, ["row 12", "'nan'"]),
         (hours_utc("2026-01-05T00:00", 30), ["1"] * 10 + [""] + ["1"] * 19, ["row 12", "empty"]),
         ([s[:19] for s in hours_utc("2026-01-05T00:00", 30)], ["1"] * 30, ["row 2", "no time zone"]),
@@ -94,7 +103,11 @@ def test_pv_derates_by_its_coefficient_on_cell_temperature() -> None:
             np.full(96, temp_c),
         )[0]
 
-    cold, warm, no_coefficient = output(0.0), output(30.0), output(0.0, 0.0)  # PVWatts: P_stc G/1000 (1 + g dTc)
+    cold, warm, no_coefficient = (
+        output(0.0),
+        output(30.0),
+        output(0.0, 0.0),
+    )  # PVWatts: P_stc G/1000 (1 + g dTc)
     sunny = no_coefficient > 0.1
     np.testing.assert_allclose((cold - warm)[sunny] / no_coefficient[sunny], 0.004 * 30, rtol=1e-9)
 
@@ -103,7 +116,13 @@ def test_a_csv_drives_the_run(tmp_path: Path) -> None:
     """A constant -5 deg C file: the heat pumps see -5 deg C in every interval."""
     path = write_csv(tmp_path / "t.csv", hours_utc("2026-01-04T23:00", 30), ["-5"] * 30)
     cfg = Scenario.load(
-        None, ["start=2026-01-05", "interval_minutes=60", f"weather.temperature_file={path}", "penetration.heat_pump=0.2"]
+        None,
+        [
+            "start=2026-01-05",
+            "interval_minutes=60",
+            f"weather.temperature_file={path}",
+            "penetration.heat_pump=0.2",
+        ],
     )
     model = Model(cfg)
     np.testing.assert_array_equal(model.profiles.outdoor_temperature_c, np.full(24, -5.0))

@@ -42,7 +42,9 @@ class HeatPumpSection(_Section):
     )
     space_sink_c: float = Field(40.0, ge=20, le=80)
     water_sink_c: float = Field(60.0, ge=20, le=95)
-    cop_coefficients: list[float] = Field(default_factory=lambda: [6.08, -0.09, 0.0005], min_length=3, max_length=3)
+    cop_coefficients: list[float] = Field(
+        default_factory=lambda: [6.08, -0.09, 0.0005], min_length=3, max_length=3
+    )
     three_phase_share: float = Field(0.0, ge=0, le=1)
 
     @field_validator("ua_kw_per_k", "heat_capacity_kwh_per_k", "tank_litres")
