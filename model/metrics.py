@@ -496,18 +496,26 @@ RUN_METRICS: list[RunMetric] = [
     ),
     _R("ev_kwh", "kWh", "EV charging", lambda r: r.energy_kwh("ev_kw", -1)),
     _R("appliance_kwh", "kWh", "appliance cycles", lambda r: r.energy_kwh("appliance_kw", -1)),
-    _R("heat_pump_kwh", "kWh", "heat pumps' electricity", lambda r: r.energy_kwh("heat_pump_kw", -1)),
+    _R(
+        "heat_pump_kwh",
+        "kWh",
+        "heat pumps' electricity",
+        lambda r: r.energy_kwh("heat_pump_kw", -1),
+        "heat pumps' electricity (kWh)",
+    ),
     _R(
         "comfort_violation_kh",
         "K h",
         "kelvin-hours indoors below the heat pumps' comfort band (summed over households)",
         lambda r: float(r.col("comfort_violation_kh").sum()),
+        "kelvin-hours below the comfort band",
     ),
     _R(
         "tank_violation_kh",
         "K h",
         "kelvin-hours of hot-water tanks below their band (summed over households)",
         lambda r: float(r.col("tank_violation_kh").sum()),
+        "kelvin-hours below the tank band",
     ),
     _R(
         "season",
