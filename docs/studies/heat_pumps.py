@@ -6,7 +6,7 @@ one Markdown table row per combination, mean ± 95 % CI over seeds:
 
 - heat-pump electricity per heat-pump home and day (kWh);
 - the local hour with the highest mean heat-pump power (over days and seeds) and that power
-  (kW, all heat pumps together);
+  (kW, all heat pumps together), and the same for the hour 07:00-08:00;
 - the feeder's peak import (kW) and the local hour it fell in (most common over seeds);
 - the heat pumps' electricity bought in 17:00-20:00 as a share of their total;
 - kelvin-hours below the comfort band and below the tank band (all homes, whole run);
@@ -59,8 +59,7 @@ def one_run(folder: Path) -> dict[str, object]:
     outdoor = outdoor_temperature_c(cfg, times(cfg)[0])
     return {
         "kwh_per_home_day": hp_kw.sum() * hours / n_pumps / cfg.days,
-        "hp_peak_hour": int(by_hour.idxmax()),
-        "hp_peak_kw": float(by_hour.max()),
+        "hp_by_hour_kw": by_hour.reindex(range(24), fill_value=np.nan).to_numpy(),
         "feeder_peak_kw": float(iv.feeder_import_kw.max()),
         "feeder_peak_hour": int(local[peak].hour),
         "evening_share": float(hp_kw[evening].sum() / hp_kw.sum()),
@@ -80,17 +79,18 @@ def main(results: Path) -> None:
         label = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
         rows.setdefault(label, []).append(one_run(run_file.parent))
     print(
-        "| combination | seeds | HP kWh per home and day | HP peak hour (kW) | feeder peak kW (hour) "
+        "| combination | seeds | HP kWh per home and day | HP peak hour (kW; kW at 07:00) | feeder peak kW (hour) "
         "| HP energy 17-20 h | K h below comfort / tank band | outdoor mean (min, max) deg C |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for label, runs in rows.items():
-        hour, count = Counter(r["hp_peak_hour"] for r in runs).most_common(1)[0]
+        profile = np.nanmean([r["hp_by_hour_kw"] for r in runs], axis=0)
+        hour = int(np.nanargmax(profile))
         feeder_hour, feeder_count = Counter(r["feeder_peak_hour"] for r in runs).most_common(1)[0]
         mean, low, high = runs[0]["outdoor"]  # type: ignore[misc]
         print(
             f"| {label} | {len(runs)} | {mean_ci([r['kwh_per_home_day'] for r in runs])} "  # type: ignore[misc]
-            f"| {hour}:00 ({count}/{len(runs)}; {mean_ci([r['hp_peak_kw'] for r in runs])}) "  # type: ignore[misc]
+            f"| {hour}:00 ({profile[hour]:.1f}; {mean_ci([r['hp_by_hour_kw'][7] for r in runs])}) "  # type: ignore[index]
             f"| {mean_ci([r['feeder_peak_kw'] for r in runs])} ({feeder_hour}:00, {feeder_count}/{len(runs)}) "  # type: ignore[misc]
             f"| {mean_ci([100 * r['evening_share'] for r in runs])} % "  # type: ignore[operator]
             f"| {mean_ci([r['comfort_kh'] for r in runs], '.2f')} / {mean_ci([r['tank_kh'] for r in runs], '.2f')} "  # type: ignore[misc]
