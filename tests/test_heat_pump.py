@@ -10,6 +10,8 @@ from lemgrid.agents.device_curves import heat_pump_steps
 from lemgrid.agents.devices import Band, HeatPump
 from lemgrid.agents.devices.heat_pump import cop
 from lemgrid.agents.policies import Devices, SelfConsumption
+from lemgrid.model import Model
+from lemgrid.model.interval import Connections, injections
 from tests.helpers import hourly, run_to_end
 
 H_S = 900.0  # 15-minute intervals
@@ -147,3 +149,16 @@ def test_too_small_heat_pumps_report_their_violation_in_the_summary() -> None:
     assert s["comfort_violation_kh"] > 0
     recorded = sum(r["comfort_violation_kh"] for r in model.interval_rows)
     assert s["comfort_violation_kh"] == pytest.approx(recorded)
+
+
+def test_a_three_phase_heat_pump_draws_a_third_on_each_phase() -> None:
+    """Household 0 (phase a): 1 kW base load and a 3 kW three-phase unit, so 1 + 1 kW on a, 1 on b and c.
+
+    Household 1 (phase c) runs a 2 kW single-phase unit: all 2 kW on c.
+    """
+    where = Connections(np.array([0, 2]), np.array([False, False]), np.array([0, 1]), np.array([True, False]))
+    p = injections(np.array([-4.0, -2.0]), np.zeros(2), where, np.array([-3.0, -2.0]))
+    np.testing.assert_allclose(p, [[-2.0, -1.0, -1.0], [0.0, 0.0, -2.0]])
+    model = Model(hourly(**{"penetration.heat_pump": 0.5, "heat_pump.three_phase_share": 0.5}))
+    pumps = [h.devices.heat_pump for h in model.households if h.devices.heat_pump is not None]
+    assert 0 < sum(p.three_phase for p in pumps) < len(pumps)  # the scenario's share, drawn per unit
