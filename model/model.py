@@ -118,8 +118,7 @@ class Model(mesa.Model):
     def _add_households(self, streams: dict[str, np.random.Generator]) -> list[Devices]:
         """The households (devices, strategies, device policies) and the retailer."""
         cfg = self.config
-        outdoor_c = self.profiles.outdoor_temperature_c
-        devices = population.build_devices(cfg, self.population, self.times[0], streams, outdoor_c)
+        devices = population.build_devices(cfg, self.population, self.times[0], streams, self.profiles)
         build.add_households(self, cfg, self.population, devices, streams["strategies"])
         self.households = self.agents_by_type[Household]
         if cfg.strategies.learning_file is not None:

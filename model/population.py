@@ -198,12 +198,12 @@ def build_devices(
     pop: pd.DataFrame,
     start: pd.Timestamp,
     streams: dict[str, np.random.Generator],
-    outdoor_c: np.ndarray | None = None,
+    profiles: "Profiles | None" = None,
 ) -> list[Devices]:
     """Each household's devices, with EV stays and appliance windows laid out over the run.
 
     ``start`` is the run's first instant (local midnight); device times are
-    seconds after it. ``outdoor_c`` (per interval; None: from the scenario's
+    seconds after it. The ``profiles``' outdoor temperature (None: the scenario's
     weather) sets the heat pumps' demand and COP. Days are calendar days of the site, so windows follow the
     local clock across daylight-saving changes.
     """
@@ -249,7 +249,9 @@ def build_devices(
     _add_appliances(devices, scenario, pop, streams["flexible_load"], seconds)
     if pop.has_heat_pump.any():
         times = pd.date_range(start, periods=scenario.n_intervals, freq=f"{scenario.interval_minutes}min")
-        outdoor_c = outdoor_temperature_c(scenario, times) if outdoor_c is None else outdoor_c
+        outdoor_c = (
+            outdoor_temperature_c(scenario, times) if profiles is None else profiles.outdoor_temperature_c
+        )
         _add_heat_pumps(devices, scenario, pop, outdoor_c, times)
     return devices
 
