@@ -167,11 +167,18 @@ def _add_heat_pumps(
     devices: list[Devices],
     scenario: Scenario,
     pop: pd.DataFrame,
-    outdoor_c: np.ndarray,
-    times: pd.DatetimeIndex,
+    start: pd.Timestamp,
+    profiles: "Profiles | None",
 ) -> None:
-    """Each heat-pump household's unit, building and tank, with the run's outdoor temperature and draws."""
+    """Each heat-pump household's unit, building and tank, with the run's outdoor temperature and draws.
+
+    The outdoor temperature is the ``profiles``' (None: the scenario's weather, computed here).
+    """
+    if not pop.has_heat_pump.any():
+        return
     hp = scenario.heat_pump
+    times = pd.date_range(start, periods=scenario.n_intervals, freq=f"{scenario.interval_minutes}min")
+    outdoor_c = outdoor_temperature_c(scenario, times) if profiles is None else profiles.outdoor_temperature_c
     share = HOT_WATER_SHARE_BY_HOUR[times.hour.to_numpy()]  # kW per kWh of daily draw
     for d, row in zip(devices, pop.itertuples(), strict=True):
         if not row.has_heat_pump:
@@ -247,12 +254,7 @@ def build_devices(
         d.ev = EV(float(row.ev_charger_kw), sessions, ev.charging)
 
     _add_appliances(devices, scenario, pop, streams["flexible_load"], seconds)
-    if pop.has_heat_pump.any():
-        times = pd.date_range(start, periods=scenario.n_intervals, freq=f"{scenario.interval_minutes}min")
-        outdoor_c = (
-            outdoor_temperature_c(scenario, times) if profiles is None else profiles.outdoor_temperature_c
-        )
-        _add_heat_pumps(devices, scenario, pop, outdoor_c, times)
+    _add_heat_pumps(devices, scenario, pop, start, profiles)
     return devices
 
 
