@@ -15,7 +15,12 @@ agents, which bid from a price forecast and their state):
   price is below the n-th cheapest forecast slot before departure (n = slots
   the rest needs), so its willingness to pay rises as its slack shrinks;
 - shiftable appliance: starts if the price is at most the cheapest start it
-  still has in its window (so the deferral cost rises as the window closes).
+  still has in its window (so the deferral cost rises as the window closes);
+- heat pump: what keeps the building and the tank at the bottom of their
+  comfort bands is inelastic; heat above that is bought if the price is at
+  most the cheapest forecast price within the store's thermal slack, each
+  later price scaled by the COP ratio and, for the building, by the share of
+  stored heat still there then (so waiting wins unless now is cheaper).
 """
 
 import math
@@ -23,7 +28,7 @@ import math
 import numpy as np
 
 from lemgrid.agents.bids import Step
-from lemgrid.agents.devices import EV, Battery, ShiftableAppliance
+from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
 
 
 def base_step(kw: float) -> list[Step]:
@@ -101,3 +106,62 @@ def appliance_steps(
     later = min(later, len(future))
     deferral = float(np.min(future[:later])) if later > 0 else math.inf
     return [*running, Step(name, flex.p_max_kw - flex.p_min_kw, deferral, discrete=True)]
+
+
+def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: np.ndarray) -> list[Step]:
+    """Space heating and the tank: each store's need now inelastic, the rest at its value of waiting.
+
+    A kWh of heat stored now replaces heat bought in a later slot ``j`` before the
+    store drifts to its band's bottom (its slack); it is worth that slot's price
+    times ``COP_now / COP_j``, times ``exp(-(j + 1) h / tau)`` for the building
+    (stored heat leaks away with its time constant ``tau``; the tank has no losses).
+    The willingness is the cheapest such alternative.
+    """
+    space, water = hp.ranges(t0_s, t1_s)
+    hours = (t1_s - t0_s) / 3600
+    k = hp.index(t0_s)
+    cop_s, cop_w = hp.cops(k)
+    later = np.arange(1, len(future) + 1)
+    cops_later = np.array([hp.cops(k + int(j)) for j in later]).reshape(-1, 2)
+    out_c = float(hp.outdoor_c[k])
+    slack_s = _building_slack(hp, out_c, hours)
+    slack_w = _tank_slack(hp, k)
+    steps = [
+        Step("heat_pump:space", -space.p_max_kw, math.inf),
+        Step("heat_pump:water", -water.p_max_kw, math.inf),
+    ]
+    values = {
+        "space": future * cop_s / cops_later[:, 0] * np.exp(-later * hours / hp.time_constant_h),
+        "water": future * cop_w / cops_later[:, 1],
+    }
+    room = hp.power_kw + space.p_max_kw + water.p_max_kw  # rating left after both needs
+    extra = {"space": space.p_max_kw - space.p_min_kw, "water": water.p_max_kw - water.p_min_kw}
+    slack = {"space": slack_s, "water": slack_w}
+    willing = {
+        use: float(np.min(values[use][: max(1, min(slack[use], len(future)))]))
+        for use in values
+        if len(future)
+    }
+    for use in sorted(willing, key=lambda u: -willing[u]):  # the rating goes to the more valuable store first
+        kw = min(extra[use], room)
+        room -= kw
+        steps.append(Step(f"heat_pump:{use}", kw, willing[use]))
+    return steps
+
+
+def _building_slack(hp: HeatPump, outdoor_c: float, hours: float) -> int:
+    """Whole intervals the building can go unheated before it falls to the band's bottom."""
+    low = hp.comfort.min_c
+    if hp.indoor_c <= low:
+        return 0
+    if outdoor_c >= low:
+        return 10**6
+    return int(hp.time_constant_h * math.log((hp.indoor_c - outdoor_c) / (low - outdoor_c)) // hours)
+
+
+def _tank_slack(hp: HeatPump, k: int) -> int:
+    """Whole intervals the tank's hot water lasts, at the expected draws, before its band's bottom."""
+    stock_kwh = (hp.tank_c - hp.tank.min_c) * hp.tank_kwh_per_k
+    hours = hp.interval_s / 3600
+    drawn = np.cumsum(hp.hot_water_kw[k:]) * hours
+    return int(np.searchsorted(drawn, stock_kwh, side="right")) if stock_kwh > 0 else 0

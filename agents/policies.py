@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from lemgrid.agents.devices import EV, Battery, ShiftableAppliance
+from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
 from lemgrid.agents.devices.ev import overlap_s
 
 
@@ -27,10 +27,13 @@ class DevicePlan:
     battery_kw: float = 0.0
     ev_kw: float = 0.0
     appliance_kw: list[float] = field(default_factory=list)
+    heat_pump_kw: float = 0.0  # space heating (electrical)
+    hot_water_kw: float = 0.0  # the heat pump heating its tank (electrical)
 
     def net_kw(self, base_load_kw: float) -> float:
         """Net injection of the household if it follows the plan."""
-        return self.pv_kw + self.battery_kw + self.ev_kw + sum(self.appliance_kw) - base_load_kw
+        net = self.pv_kw + self.battery_kw + self.ev_kw + sum(self.appliance_kw) - base_load_kw
+        return net + self.heat_pump_kw + self.hot_water_kw
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Devices:
     battery: Battery | None = None
     ev: EV | None = None
     appliances: list[ShiftableAppliance] = field(default_factory=list)
+    heat_pump: HeatPump | None = None
 
     def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
         """Run the devices as planned; returns what they actually did (each clipped to its limits)."""
@@ -50,6 +54,10 @@ class Devices:
             done.battery_kw = self.battery.dispatch(plan.battery_kw, (t1_s - t0_s) / 3600)
         if self.ev is not None:
             done.ev_kw = self.ev.dispatch(plan.ev_kw, t0_s, t1_s)
+        if self.heat_pump is not None:
+            done.heat_pump_kw, done.hot_water_kw = self.heat_pump.dispatch(
+                plan.heat_pump_kw, plan.hot_water_kw, t0_s, t1_s
+            )
         done.appliance_kw = [
             a.dispatch(p, t0_s, t1_s) for a, p in zip(self.appliances, plan.appliance_kw, strict=True)
         ]
@@ -108,8 +116,11 @@ class SelfConsumption:
     2. A pending appliance cycle starts when PV surplus covers it, or, in a
        home without PV, as soon as its window opens.
     3. A ``deadline`` EV takes any remaining PV surplus.
-    4. The battery charges from the surplus, or discharges to cover a deficit.
-    5. If an export limit is set, PV above it is curtailed.
+    4. A heat pump (thermostat) heats what keeps the building and the tank at the
+       bottom of their comfort bands, and stores remaining PV surplus as heat
+       (building first, then tank) up to the top of the bands.
+    5. The battery charges from the surplus, or discharges to cover a deficit.
+    6. If an export limit is set, PV above it is curtailed.
     """
 
     name = "self_consumption"
@@ -143,6 +154,8 @@ class SelfConsumption:
                 extra = min(surplus, plan.ev_kw - ev_flex.p_min_kw)
                 plan.ev_kw -= extra
                 surplus -= extra
+        if devices.heat_pump is not None:
+            surplus = thermostat(devices.heat_pump, plan, surplus, t0_s, t1_s)
         if devices.battery is not None:
             hours = (t1_s - t0_s) / 3600
             plan.battery_kw = devices.battery.flexibility(hours).clip(-surplus)
@@ -151,6 +164,20 @@ class SelfConsumption:
             plan.pv_curtailed_kw = min(surplus - devices.export_limit_kw, pv_kw)
             plan.pv_kw -= plan.pv_curtailed_kw
         return plan
+
+
+def thermostat(hp: HeatPump, plan: DevicePlan, surplus_kw: float, t0_s: float, t1_s: float) -> float:
+    """Heat pump: the bands' needs, plus PV surplus stored as heat; returns the surplus left."""
+    space, water = hp.ranges(t0_s, t1_s)
+    plan.heat_pump_kw, plan.hot_water_kw = space.p_max_kw, water.p_max_kw
+    surplus_kw += space.p_max_kw + water.p_max_kw
+    room = hp.power_kw + space.p_max_kw + water.p_max_kw
+    for use, flex in (("heat_pump_kw", space), ("hot_water_kw", water)):
+        extra = min(max(surplus_kw, 0.0), flex.p_max_kw - flex.p_min_kw, room)
+        setattr(plan, use, getattr(plan, use) - extra)
+        surplus_kw -= extra
+        room -= extra
+    return surplus_kw
 
 
 class TimeOfUse(SelfConsumption):

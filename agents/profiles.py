@@ -117,16 +117,22 @@ def clear_sky_index(
     return np.clip(k, 0.05, 1.1)
 
 
-def ambient_temperature_c(times: pd.DatetimeIndex, annual_mean_c: float, latitude_deg: float) -> np.ndarray:
+def ambient_temperature_c(
+    times: pd.DatetimeIndex,
+    annual_mean_c: float,
+    latitude_deg: float,
+    seasonal_amplitude_k: float = 7.0,
+    daily_amplitude_k: float = 4.0,
+) -> np.ndarray:
     """Air temperature from a seasonal plus diurnal cosine (warmest mid-July / 15:00 local).
 
-    Amplitudes 7 K (season) and 4 K (day) are typical of a temperate maritime site;
+    Default amplitudes 7 K (season) and 4 K (day) are typical of a temperate maritime site;
     the season flips in the southern hemisphere.
     """
     day = times.dayofyear.to_numpy()
     hour = (times.hour + times.minute / 60).to_numpy()
-    season = 7.0 * np.cos(2 * np.pi * (day - 196) / 365.25) * np.sign(latitude_deg or 1.0)
-    daily = 4.0 * np.cos(2 * np.pi * (hour - 15) / 24)
+    season = seasonal_amplitude_k * np.cos(2 * np.pi * (day - 196) / 365.25) * np.sign(latitude_deg or 1.0)
+    daily = daily_amplitude_k * np.cos(2 * np.pi * (hour - 15) / 24)
     return annual_mean_c + season + daily
 
 
@@ -143,15 +149,22 @@ def pv_ac_kw(
     inverter_ac_dc_ratio: float,
     system_losses: float,
     temperature_coefficient_per_k: float,
+    temp_air_c: np.ndarray | None = None,
 ) -> np.ndarray:
-    """AC output per PV system and interval, shape (n_systems, n_intervals), evaluated mid-interval."""
+    """AC output per PV system and interval, shape (n_systems, n_intervals), evaluated mid-interval.
+
+    ``temp_air_c``: outdoor temperature per interval (mid-interval); None: the
+    model of :func:`ambient_temperature_c` around ``annual_mean_temperature_c``.
+    """
     mid = starts + pd.Timedelta(minutes=interval_minutes / 2)
     location = pvlib.location.Location(latitude_deg, longitude_deg, tz=str(starts.tz))
     sun = location.get_solarposition(mid)
     clear = location.get_clearsky(mid, model="ineichen", solar_position=sun)
     ghi = clear["ghi"].to_numpy() * clearness
     parts = pvlib.irradiance.erbs(ghi, sun["zenith"].to_numpy(), mid)
-    temp_air = ambient_temperature_c(mid, annual_mean_temperature_c, latitude_deg)
+    temp_air = temp_air_c
+    if temp_air is None:
+        temp_air = ambient_temperature_c(mid, annual_mean_temperature_c, latitude_deg)
     out = np.zeros((len(kwp), len(starts)))
     for i in range(len(kwp)):
         poa = pvlib.irradiance.get_total_irradiance(

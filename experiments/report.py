@@ -585,6 +585,8 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
         f"{runs.combination.nunique()} combinations x {len(seeds)} seeds ({', '.join(map(str, seeds))}): "
         f"{len(runs)} runs recorded, {len(done)} finished, {len(failed)} failed"
     )
+    if "season" in done and done.season.notna().any():
+        summary_line += f"; season: {', '.join(sorted(set(done.season.dropna())))}"
     header = f"""
 <h1>lemgrid experiment: {html.escape(experiment.name)}</h1>
 <p>{html.escape(experiment.description)}</p>

@@ -83,12 +83,20 @@ def format_summary(summary: dict[str, Any]) -> str:
         return "  ".join(f"{p}={num(v, fmt)}" for p, v in values.items())
 
     rows = [
-        ("intervals simulated", f"{summary['intervals']} of {summary['intervals_planned']}"),
+        (
+            "intervals simulated",
+            f"{summary['intervals']} of {summary['intervals_planned']} ({summary['season']})",
+        ),
         ("power flows not converged", str(summary["intervals_not_converged"])),
         (
             "consumption (base / EV / appliances)",
             f"{summary['consumption_kwh']:.1f} kWh ({summary['base_load_kwh']:.1f} / "
             f"{summary['ev_kwh']:.1f} / {summary['appliance_kwh']:.1f})",
+        ),
+        (
+            "heat pumps (below comfort band / tank band)",
+            f"{summary['heat_pump_kwh']:.1f} kWh ({summary['comfort_violation_kh']:.2f} / "
+            f"{summary['tank_violation_kh']:.2f} K h)",
         ),
         ("PV generation (curtailed)", f"{summary['pv_kwh']:.1f} kWh ({summary['pv_curtailed_kwh']:.1f})"),
         (

@@ -17,7 +17,14 @@ from typing import Protocol
 import numpy as np
 
 from lemgrid.agents.bids import BidCurve, CurveOrder, Step
-from lemgrid.agents.device_curves import appliance_steps, base_step, battery_steps, ev_steps, pv_step
+from lemgrid.agents.device_curves import (
+    appliance_steps,
+    base_step,
+    battery_steps,
+    ev_steps,
+    heat_pump_steps,
+    pv_step,
+)
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan, Devices
 from lemgrid.agents.strategies import Order
@@ -95,6 +102,8 @@ def household_curve(
         steps += ev_steps(devices.ev, t0_s, t1_s, future)
     for i, a in enumerate(devices.appliances):
         steps += appliance_steps(a, i, t0_s, t1_s, future)
+    if devices.heat_pump is not None:
+        steps += heat_pump_steps(devices.heat_pump, t0_s, t1_s, future)
     steps.append(inelastic("day_ahead", -fixed.day_ahead_bought_kw))
     return BidCurve(steps, retail, feed_in)
 
@@ -161,6 +170,8 @@ def plan_from_curve(curve: BidCurve, net_kw: float, n_appliances: int) -> Device
         battery_kw=-kw.get("battery", 0.0),
         ev_kw=-kw.get("ev", 0.0),
         appliance_kw=[-kw.get(f"appliance:{i}", 0.0) for i in range(n_appliances)],
+        heat_pump_kw=-kw.get("heat_pump:space", 0.0),
+        hot_water_kw=-kw.get("heat_pump:water", 0.0),
     )
 
 

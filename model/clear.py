@@ -105,7 +105,12 @@ def request(decided: Decided, iv: Interval, market: Market) -> Request:
     )
     ev_split = np.where(where.ev_three_phase[:, None], 1 / 3, own_phase)
     return Request(
-        p_kw=injections(decided.reported_kwh / iv.hours, ev_kw, where),
+        p_kw=injections(
+            decided.reported_kwh / iv.hours,
+            ev_kw,
+            where,
+            np.array([p.heat_pump_kw + p.hot_water_kw for p in plans]),
+        ),
         q_kvar=reactive(iv.load_kvar, where),
         export_flex_kw=export_flex,
         import_flex_kw=import_flex,

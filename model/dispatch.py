@@ -44,6 +44,10 @@ def dispatch(
     columns["battery_soc"] = np.array(
         [h.devices.battery.soc if h.devices.battery else np.nan for h in households]
     )
+    pumps = [h.devices.heat_pump for h in households]
+    columns["comfort_violation_kh"] = np.array([p.last_comfort_violation_kh if p else 0.0 for p in pumps])
+    columns["tank_violation_kh"] = np.array([p.last_tank_violation_kh if p else 0.0 for p in pumps])
+    columns["indoor_temperature_c"] = np.array([p.indoor_c if p else np.nan for p in pumps])
     return done, columns
 
 
@@ -56,6 +60,7 @@ def stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> Columns:
         "battery_kw": np.array([d.battery_kw for d in done]),
         "ev_kw": np.array([d.ev_kw for d in done]),
         "appliance_kw": np.array([sum(d.appliance_kw) for d in done]),
+        "heat_pump_kw": np.array([d.heat_pump_kw + d.hot_water_kw for d in done]),
         "net_injection_kw": np.array(
             [d.net_kw(float(b)) for d, b in zip(done, base_load_kw, strict=True)]
         ),  # one definition of the net position: DevicePlan.net_kw

@@ -78,7 +78,9 @@ def grid_step(
     )
     phases_used = where.phase_col.copy()
     # everything but PV: PV's share is set (and maybe curtailed) by the inverters
-    p_other = injections(columns["net_injection_kw"] - columns["pv_kw"], columns["ev_kw"], where)
+    p_other = injections(
+        columns["net_injection_kw"] - columns["pv_kw"], columns["ev_kw"], where, columns["heat_pump_kw"]
+    )
     pv = columns["pv_kw"]
     q_other = reactive(iv.load_kvar, where)
     operated = dso.operate(p_other, q_other, pv, network.inverter_kva, where.bus_pos, where.phase_col)

@@ -57,17 +57,24 @@ class Connections:
             switching changes this array in place.
         ev_three_phase: whether each household's EV charger draws on all three phases.
         bus_pos: position of each household's bus in the feeder's bus order.
+        heat_pump_three_phase: whether each household's heat pump is a three-phase unit (None: none is).
     """
 
     phase_col: np.ndarray
     ev_three_phase: np.ndarray
     bus_pos: np.ndarray
+    heat_pump_three_phase: np.ndarray | None = None
 
 
-def injections(net_kw: np.ndarray, ev_kw: np.ndarray, where: Connections) -> np.ndarray:
-    """(n, 3) active injections: the net on the household's phase, 3-phase chargers split evenly."""
+def injections(
+    net_kw: np.ndarray, ev_kw: np.ndarray, where: Connections, heat_pump_kw: np.ndarray | None = None
+) -> np.ndarray:
+    """(n, 3) active injections: the net on the household's phase, three-phase units split evenly."""
     rows = np.arange(len(net_kw))
     ev3 = np.where(where.ev_three_phase, ev_kw, 0.0)
+    hp3 = where.heat_pump_three_phase
+    if heat_pump_kw is not None and hp3 is not None and hp3.any():
+        ev3 = ev3 + np.where(hp3, heat_pump_kw, 0.0)
     p = np.zeros((len(rows), 3))
     p[rows, where.phase_col] = net_kw - ev3
     return p + ev3[:, None] / 3

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from lemgrid.grid.feeders import PHASES
 from lemgrid.model.interval_rows import rows_column
+from lemgrid.model.weather import season
 
 if TYPE_CHECKING:
     from lemgrid.model.record import Outcome
@@ -88,6 +89,7 @@ _DEVICES = (
     ("battery_kw", "battery power (discharge positive)"),
     ("ev_kw", "EV charging (negative)"),
     ("appliance_kw", "appliance cycles (negative)"),
+    ("heat_pump_kw", "heat pumps, space heating and hot water (negative)"),
 )
 
 INTERVAL_METRICS: list[IntervalMetric] = [
@@ -199,6 +201,20 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         lambda o: o.settled.settlement.retailer_revenue_eur,
     ),
     *[_M(name, "kW", F64, f"feeder total: {text}", _total(name)) for name, text in _DEVICES],
+    _M(
+        "comfort_violation_kh",
+        "K h",
+        F64,
+        "kelvin-hours indoors below the heat pumps' comfort band, summed over households",
+        _total("comfort_violation_kh"),
+    ),
+    _M(
+        "tank_violation_kh",
+        "K h",
+        F64,
+        "kelvin-hours of hot-water tanks below their band, summed over households",
+        _total("tank_violation_kh"),
+    ),
     _M(
         "household_injection_kw",
         "kW",
@@ -394,9 +410,10 @@ class Run:
 
     @property
     def consumption_kwh(self) -> float:
-        """Base load plus EV charging plus appliance cycles (battery charging is storage)."""
+        """Base load plus EV charging, appliance cycles and heat pumps (battery charging is storage)."""
         base_kwh = float(self.col("base_load_kw").sum() * self.config.interval_hours)
-        return base_kwh + self.energy_kwh("ev_kw", -1) + self.energy_kwh("appliance_kw", -1)
+        devices_kwh = self.energy_kwh("ev_kw", -1) + self.energy_kwh("appliance_kw", -1)
+        return base_kwh + devices_kwh + self.energy_kwh("heat_pump_kw", -1)
 
     def phases(self, template: str) -> np.ndarray:
         """(3, n_intervals) of a per-phase column, ``template`` with ``{p}`` for the phase."""
@@ -467,7 +484,12 @@ RUN_METRICS: list[RunMetric] = [
         lambda r: int((r.col("converged") == 0).sum()),
     ),
     _R("power_flow_errors", "", "the first ten power-flow failures", _errors),
-    _R("consumption_kwh", "kWh", "base load + EV charging + appliance cycles", lambda r: r.consumption_kwh),
+    _R(
+        "consumption_kwh",
+        "kWh",
+        "base load + EV charging + appliance cycles + heat pumps",
+        lambda r: r.consumption_kwh,
+    ),
     _R(
         "base_load_kwh",
         "kWh",
@@ -476,6 +498,33 @@ RUN_METRICS: list[RunMetric] = [
     ),
     _R("ev_kwh", "kWh", "EV charging", lambda r: r.energy_kwh("ev_kw", -1)),
     _R("appliance_kwh", "kWh", "appliance cycles", lambda r: r.energy_kwh("appliance_kw", -1)),
+    _R(
+        "heat_pump_kwh",
+        "kWh",
+        "heat pumps' electricity",
+        lambda r: r.energy_kwh("heat_pump_kw", -1),
+        "heat pumps' electricity (kWh)",
+    ),
+    _R(
+        "comfort_violation_kh",
+        "K h",
+        "kelvin-hours indoors below the heat pumps' comfort band (summed over households)",
+        lambda r: float(r.col("comfort_violation_kh").sum()),
+        "kelvin-hours below the comfort band",
+    ),
+    _R(
+        "tank_violation_kh",
+        "K h",
+        "kelvin-hours of hot-water tanks below their band (summed over households)",
+        lambda r: float(r.col("tank_violation_kh").sum()),
+        "kelvin-hours below the tank band",
+    ),
+    _R(
+        "season",
+        "",
+        "the season the run covers (or year)",
+        lambda r: season(r.config.start, r.config.days, r.config.site.latitude_deg),
+    ),
     _R("pv_kwh", "kWh", "PV generation", lambda r: float(r.col("pv_kw").sum() * r.config.interval_hours)),
     _R(
         "pv_curtailed_kwh",

@@ -119,7 +119,7 @@ class Model(mesa.Model):
     def _add_households(self, streams: dict[str, np.random.Generator]) -> list[Devices]:
         """The households (devices, strategies, device policies) and the retailer."""
         cfg = self.config
-        devices = population.build_devices(cfg, self.population, self.times[0], streams)
+        devices = population.build_devices(cfg, self.population, self.times[0], streams, self.profiles)
         build.add_households(self, cfg, self.population, devices, streams["strategies"])
         self.households = self.agents_by_type[Household]
         if cfg.strategies.learning_file is not None:
@@ -144,8 +144,8 @@ class Model(mesa.Model):
         cfg, pop = self.config, self.population
         self.solver = make_solver(cfg.grid.solver, self.feeder, cfg.grid.max_iterations)
         self._phase_col = np.array([PHASES.index(p) for p in pop.phase])  # the DSO switches phases in it
-        ev3 = np.array([d.ev is not None and d.ev.three_phase for d in devices])
-        self._where = Connections(self._phase_col, ev3, self.feeder.bus_positions(pop.bus))
+        ev3, hp3 = population.three_phase(devices)
+        self._where = Connections(self._phase_col, ev3, self.feeder.bus_positions(pop.bus), hp3)
         mode = cfg.market.constraint_mode
         grid = self._constraint_grid() if mode != "none" else None
         method = make_constraint_method(mode, grid, build.limits(cfg))  # type: ignore[arg-type]

@@ -11,12 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lemgrid.agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
+from lemgrid.agents.devices import (
+    EV,
+    ApplianceCycle,
+    Band,
+    Battery,
+    ChargingSession,
+    HeatPump,
+    ShiftableAppliance,
+)
 from lemgrid.agents.policies import Devices
 from lemgrid.agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from lemgrid.agents.strategies import largest_remainder
 from lemgrid.grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
 from lemgrid.model.scenario import Scenario, ScenarioError
+from lemgrid.model.weather import outdoor_temperature_c
 
 STREAMS = (
     "households",
@@ -29,6 +38,7 @@ STREAMS = (
     "market",
     "attack",
     "strategies",
+    "heat_pump",  # last: spawning one more stream leaves the others as they were
 )
 
 
@@ -122,6 +132,7 @@ def draw_population(
     pop["ev_charger_kw"] = np.where(has_ev, scenario.ev.charger_kw.sample(rng, n), 0.0)
 
     pop["has_flexible_load"] = _owners(streams["flexible_load"], n, pen.flexible_load)
+    _draw_heat_pumps(pop, scenario, streams["heat_pump"])
     # exact counts per strategy (largest remainder), placed at random: the same seed, the same mix
     counts = largest_remainder(hh.strategy, n)
     names = np.array([name for name, count in counts.items() for _ in range(count)], dtype=object)
@@ -130,13 +141,77 @@ def draw_population(
     return pop
 
 
+def _draw_heat_pumps(pop: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> None:
+    """Heat-pump owners and their parameters (columns of ``pop``; zeros for non-owners)."""
+    n, hp = len(pop), scenario.heat_pump
+    has = _owners(rng, n, scenario.penetration.heat_pump)
+    pop["has_heat_pump"] = has
+    for name in (
+        "power_kw",
+        "ua_kw_per_k",
+        "heat_capacity_kwh_per_k",
+        "tank_litres",
+        "hot_water_kwh_per_day",
+    ):
+        pop[f"heat_pump_{name}"] = np.where(has, getattr(hp, name).sample(rng, n), 0.0)
+    pop["heat_pump_three_phase"] = has & (rng.random(n) < hp.three_phase_share)
+
+
+# share of the day's hot water drawn in each local hour (assumed: morning and evening peaks)
+HOT_WATER_SHARE_BY_HOUR = (
+    np.array([0, 0, 0, 0, 0, 2, 4, 12, 12, 6, 4, 4, 6, 4, 3, 3, 4, 6, 8, 8, 6, 4, 2, 2], dtype=float) / 100
+)
+
+
+def _add_heat_pumps(
+    devices: list[Devices],
+    scenario: Scenario,
+    pop: pd.DataFrame,
+    start: pd.Timestamp,
+    profiles: "Profiles | None",
+) -> None:
+    """Each heat-pump household's unit, building and tank, with the run's outdoor temperature and draws.
+
+    The outdoor temperature is the ``profiles``' (None: the scenario's weather, computed here).
+    """
+    if not pop.has_heat_pump.any():
+        return
+    hp = scenario.heat_pump
+    times = pd.date_range(start, periods=scenario.n_intervals, freq=f"{scenario.interval_minutes}min")
+    outdoor_c = outdoor_temperature_c(scenario, times) if profiles is None else profiles.outdoor_temperature_c
+    share = HOT_WATER_SHARE_BY_HOUR[times.hour.to_numpy()]  # kW per kWh of daily draw
+    for d, row in zip(devices, pop.itertuples(), strict=True):
+        if not row.has_heat_pump:
+            continue
+        d.heat_pump = HeatPump(
+            float(row.heat_pump_power_kw),
+            float(row.heat_pump_ua_kw_per_k),
+            float(row.heat_pump_heat_capacity_kwh_per_k),
+            Band(hp.comfort_min_c, hp.comfort_max_c),
+            Band(hp.tank_min_c, hp.tank_max_c),
+            float(row.heat_pump_tank_litres) * 4.186 / 3600,  # water: 4.186 kJ/(kg K), 1 kg per litre
+            outdoor_c,
+            float(row.heat_pump_hot_water_kwh_per_day) * share,
+            scenario.interval_minutes * 60,
+            hp.space_sink_c,
+            hp.water_sink_c,
+            tuple(hp.cop_coefficients),  # type: ignore[arg-type]
+            bool(row.heat_pump_three_phase),
+        )
+
+
 def build_devices(
-    scenario: Scenario, pop: pd.DataFrame, start: pd.Timestamp, streams: dict[str, np.random.Generator]
+    scenario: Scenario,
+    pop: pd.DataFrame,
+    start: pd.Timestamp,
+    streams: dict[str, np.random.Generator],
+    profiles: "Profiles | None" = None,
 ) -> list[Devices]:
     """Each household's devices, with EV stays and appliance windows laid out over the run.
 
     ``start`` is the run's first instant (local midnight); device times are
-    seconds after it. Days are calendar days of the site, so windows follow the
+    seconds after it. The ``profiles``' outdoor temperature (None: the scenario's
+    weather) sets the heat pumps' demand and COP. Days are calendar days of the site, so windows follow the
     local clock across daylight-saving changes.
     """
     days = scenario.days
@@ -179,7 +254,15 @@ def build_devices(
         d.ev = EV(float(row.ev_charger_kw), sessions, ev.charging)
 
     _add_appliances(devices, scenario, pop, streams["flexible_load"], seconds)
+    _add_heat_pumps(devices, scenario, pop, start, profiles)
     return devices
+
+
+def three_phase(devices: list[Devices]) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each household's EV charger, and its heat pump, draws on all three phases."""
+    ev3 = np.array([d.ev is not None and d.ev.three_phase for d in devices])
+    hp3 = np.array([d.heat_pump is not None and d.heat_pump.three_phase for d in devices])
+    return ev3, hp3
 
 
 def _add_appliances(
@@ -223,6 +306,7 @@ class Profiles:
     load_kvar: np.ndarray
     pv_kw: np.ndarray
     clearness: np.ndarray  # the clear-sky index per interval
+    outdoor_temperature_c: np.ndarray  # mid-interval air temperature
 
 
 def draw_profiles(
@@ -247,6 +331,7 @@ def draw_profiles(
         w.autocorrelation,
         streams["weather"],
     )
+    outdoor_c = outdoor_temperature_c(cfg, times)
     pv_kw = np.zeros_like(load_kw)
     has_pv = pop.has_pv.to_numpy()
     if has_pv.any():
@@ -263,10 +348,11 @@ def draw_profiles(
             cfg.pv.inverter_ac_dc_ratio,
             cfg.pv.system_losses,
             cfg.pv.temperature_coefficient_per_k,
+            outdoor_c,
         )
     # Households draw reactive power at a fixed power factor; PV inverters run at unity.
     load_kvar = load_kw * np.tan(np.arccos(cfg.households.power_factor))
-    return Profiles(load_kw, load_kvar, pv_kw, clearness)
+    return Profiles(load_kw, load_kvar, pv_kw, clearness, outdoor_c)
 
 
 def attack_targets(

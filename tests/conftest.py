@@ -23,6 +23,14 @@ DAY_SCENARIOS = {
         "penetration.flexible_load=0.5",
         "bidding.mode=curves",
     ],
+    "heat_pumps": [  # a winter day: heat pumps (some three-phase), batteries and EVs bidding curves
+        "start=2026-01-15",
+        "penetration.heat_pump=0.5",
+        "heat_pump.three_phase_share=0.3",
+        "penetration.ev=0.3",
+        "penetration.battery=0.3",
+        "bidding.mode=curves",
+    ],
 }
 
 

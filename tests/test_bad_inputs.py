@@ -174,6 +174,28 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
     "unknown price forecast": (["bidding.forecast=crystal_ball"], ("'bidding.forecast' = 'crystal_ball'",)),
     "negative forecast error": (["bidding.pv_forecast_error=-0.1"], ("'bidding.pv_forecast_error' = -0.1",)),
+    "comfort band min above max": (
+        ["heat_pump.comfort_min_c=22", "heat_pump.comfort_max_c=21"],
+        ("'heat_pump'", "comfort_min_c (22.0) must be below comfort_max_c (21.0)"),
+    ),
+    "tank band min equal to max": (
+        ["heat_pump.tank_min_c=50", "heat_pump.tank_max_c=50"],
+        ("'heat_pump'", "tank_min_c (50.0) must be below tank_max_c (50.0)"),
+    ),
+    "zero UA": (["heat_pump.ua_kw_per_k=0"], ("'heat_pump.ua_kw_per_k'", "must be positive")),
+    "negative heat capacity": (
+        ["heat_pump.heat_capacity_kwh_per_k={dist: uniform, low: -1, high: 5}"],
+        ("'heat_pump.heat_capacity_kwh_per_k'", "[0.0, 500.0]"),
+    ),
+    "zero heat capacity": (["heat_pump.heat_capacity_kwh_per_k=0"], ("heat_capacity_kwh_per_k", "positive")),
+    "COP below 1": (
+        ["heat_pump.cop_coefficients=[2.0, -0.05, 0.0]"],
+        ("'heat_pump'", "cop_coefficients", "COP must be at least 1"),
+    ),
+    "missing temperature file": (
+        ["weather.temperature_file=/nonexistent/t.csv"],
+        ("temperature file '/nonexistent/t.csv'", "No such file"),
+    ),
 }
 
 
@@ -185,6 +207,32 @@ def test_bad_override(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
         args += ["--set", item]
     refused(capsys, args, *needles)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("rows", "needles"),
+    [
+        (["2026-06-01T00:00:00+00:00,12", "2026-06-01T02:00:00+00:00,12"], ("row 3", "without gaps")),
+        (["2026-06-01T00:00:00+00:00,12", "2026-06-01T01:00:00+00:00,nan"], ("row 3", "'nan'")),
+        (["2026-06-01T00:00:00,12", "2026-06-01T01:00:00,12"], ("row 2", "no time zone")),
+        (["2026-06-01T00:00:00+00:00,12", "2026-06-01T01:00:00+00:00,12"], ("covers", "the run needs")),
+    ],
+    ids=["gap", "NaN", "no time zone", "too short"],
+)
+def test_bad_temperature_file(
+    rows: list[str], needles: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_file(tmp_path, "timestamp,temperature_c\n" + "\n".join(rows) + "\n", "temperature.csv")
+    args = [
+        "run",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+        *QUICK,
+        "--set",
+        f"weather.temperature_file={path}",
+    ]
+    refused(capsys, args, "temperature.csv", *needles)
 
 
 @pytest.mark.parametrize(

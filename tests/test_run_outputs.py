@@ -49,7 +49,7 @@ def test_household_energy_is_fully_settled(day_tables: dict[str, pd.DataFrame]) 
     hh = day_tables["households"]
     delivered = hh.sold_local_kwh + hh.sold_retail_kwh - hh.bought_local_kwh - hh.bought_retail_kwh
     np.testing.assert_allclose(delivered, hh.net_injection_kw * 0.25, atol=1e-12)
-    devices = hh.pv_kw + hh.battery_kw + hh.ev_kw + hh.appliance_kw
+    devices = hh.pv_kw + hh.battery_kw + hh.ev_kw + hh.appliance_kw + hh.heat_pump_kw
     np.testing.assert_allclose(hh.net_injection_kw, devices - hh.base_load_kw, atol=1e-12)
     per_phase = hh.net_injection_a_kw + hh.net_injection_b_kw + hh.net_injection_c_kw
     np.testing.assert_allclose(per_phase, hh.net_injection_kw, atol=1e-12)
@@ -133,8 +133,10 @@ def test_summary_matches_the_tables(day_run: tuple[Model, Path], day_tables: dic
     assert s["retailer_revenue_eur"] == pytest.approx(iv.retailer_revenue_eur.sum())
     assert s["losses_kwh"] == pytest.approx(iv.losses_kw.sum() * 0.25)
     assert s["pv_kwh"] == pytest.approx(hh.pv_kw.sum() * 0.25)
-    consumption = (hh.base_load_kw - hh.ev_kw - hh.appliance_kw).sum() * 0.25
+    consumption = (hh.base_load_kw - hh.ev_kw - hh.appliance_kw - hh.heat_pump_kw).sum() * 0.25
     assert s["consumption_kwh"] == pytest.approx(consumption)
+    assert s["heat_pump_kwh"] == pytest.approx(-hh.heat_pump_kw.sum() * 0.25)
+    assert s["comfort_violation_kh"] == pytest.approx(hh.comfort_violation_kh.sum())
     assert s["self_sufficiency"] == pytest.approx(1 - hh.bought_retail_kwh.sum() / consumption)
     assert s["peak_feeder_import_kw"] == pytest.approx(iv.feeder_import_kw.max())
     assert s["vm_max_pu"]["b"] == pytest.approx(iv.vm_max_b_pu.max())

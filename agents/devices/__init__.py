@@ -10,5 +10,15 @@ from lemgrid.agents.devices.appliance import ApplianceCycle, ShiftableAppliance
 from lemgrid.agents.devices.battery import Battery
 from lemgrid.agents.devices.ev import EV, ChargingSession
 from lemgrid.agents.devices.flexibility import Flexibility
+from lemgrid.agents.devices.heat_pump import Band, HeatPump
 
-__all__ = ["EV", "ApplianceCycle", "Battery", "ChargingSession", "Flexibility", "ShiftableAppliance"]
+__all__ = [
+    "EV",
+    "ApplianceCycle",
+    "Band",
+    "Battery",
+    "ChargingSession",
+    "Flexibility",
+    "HeatPump",
+    "ShiftableAppliance",
+]

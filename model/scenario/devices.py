@@ -15,6 +15,7 @@ class Penetration(_Section):
     battery: float = Field(0.0, ge=0, le=1)
     ev: float = Field(0.0, ge=0, le=1)
     flexible_load: float = Field(0.0, ge=0, le=1)
+    heat_pump: float = Field(0.0, ge=0, le=1)
 
 
 class PV(_Section):

@@ -16,6 +16,7 @@ from lemgrid.model.scenario.distributions import DISTRIBUTION_KINDS
 from lemgrid.model.scenario.dso import DSO
 from lemgrid.model.scenario.feeder import FeederSection
 from lemgrid.model.scenario.grid import GridSection
+from lemgrid.model.scenario.heat_pump import HeatPumpSection
 from lemgrid.model.scenario.households import Households
 from lemgrid.model.scenario.market import Market
 from lemgrid.model.scenario.output import Output
@@ -54,6 +55,7 @@ class Scenario(_Section):
     battery: BatterySection = Field(default_factory=BatterySection)
     ev: EVSection = Field(default_factory=EVSection)
     flexible_load: FlexibleLoad = Field(default_factory=FlexibleLoad)
+    heat_pump: HeatPumpSection = Field(default_factory=HeatPumpSection)
     weather: Weather = Field(default_factory=Weather)
     market: Market = Field(default_factory=Market)
     bidding: Bidding = Field(default_factory=Bidding)

@@ -31,8 +31,19 @@ class Site(_Section):
 
 
 class Weather(_Section):
-    """Stochastic clear-sky index: clear or cloudy days, with intra-day fluctuation."""
+    """The sky (a stochastic clear-sky index: clear or cloudy days, intra-day fluctuation) and the air.
 
+    Outdoor temperature: ``temperature_file`` (CSV ``timestamp,temperature_c``,
+    hourly, timestamps with their UTC offset) or, if null, the model of
+    :func:`agents.profiles.ambient_temperature_c`: ``site.annual_mean_temperature_c``
+    plus a seasonal cosine (``seasonal_amplitude_k``, warmest mid-July) and a daily
+    one (``daily_amplitude_k``, warmest 15:00). It sets heating demand, heat-pump
+    COP and the PV cell temperature.
+    """
+
+    temperature_file: str | None = None
+    seasonal_amplitude_k: float = Field(7.0, ge=0, le=30)
+    daily_amplitude_k: float = Field(4.0, ge=0, le=15)
     clear_day_probability: float = Field(0.4, ge=0, le=1)
     cloudy_day_mean_clearness: float = Field(0.45, gt=0, lt=1)
     cloudy_variability: float = Field(0.25, ge=0, le=1)
