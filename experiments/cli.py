@@ -87,7 +87,9 @@ def _print_feeders() -> int:
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
     print(
-        "\nor bring your own: feeder.name=custom, feeder.file=net.json, feeder.households_file=households.csv"
+        "\nor bring your own: feeder.name=custom, feeder.file=net.json (a pandapower net), optionally "
+        "feeder.households_file=households.csv (default: one household per load) and "
+        "feeder.three_phase=derive (for balanced data)"
     )
     return 0
 

@@ -34,6 +34,7 @@ def test_the_wheel_holds_one_namespace_and_the_study_files(tmp_path: Path) -> No
     studies = [n for n in names if n.startswith("lemgrid/experiments/studies/") and n.endswith(".yaml")]
     assert len(studies) == len(list((ROOT / "experiments" / "studies").glob("*.yaml"))) == 9
     assert "lemgrid/experiments/pricing_designs.yaml" in names
+    assert {f"lemgrid/grid/data/simbench_{g}.json" for g in ("rural1", "semiurb4", "urban6")} <= set(names)
 
 
 def test_outside_the_checkout_lemgrid_imports_and_bare_names_do_not(tmp_path: Path) -> None:
