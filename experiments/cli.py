@@ -131,7 +131,10 @@ def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
     from lemgrid.model.scenario import Scenario
 
-    scenario = Scenario.load(args.scenario, args.overrides)
+    from lemgrid.experiments.experiment import shipped_experiment
+
+    # a shipped preset by name, e.g. --scenario presets/congested_suburb_ev_winter
+    scenario = Scenario.load(args.scenario and shipped_experiment(args.scenario), args.overrides)
 
     if args.command == "scenario":
         import yaml
@@ -160,6 +163,11 @@ def _scenario_command(args: argparse.Namespace) -> int:
         print(f"\nlemgrid: interrupted; the intervals done are written to {out}", file=sys.stderr)
         return 130
     print(format_summary(summary))
+    import pandas as pd
+
+    from lemgrid.grid.congestion import describe_congestion
+
+    print("\n" + describe_congestion(pd.read_parquet(out / "congestion.parquet"), scenario.site.timezone))
     print(f"\nresults: {out.resolve()}")
     return 0
 

@@ -243,8 +243,9 @@ def _simbench(name: str) -> Feeder:
 
 
 def _cigre_lv() -> Feeder:
-    """CIGRE LV benchmark (Strunz et al., 2014, CIGRE TF C6.04.02): residential, industrial and
-    commercial sub-networks, each with its own 20/0.4 kV transformer, via pandapower.
+    """CIGRE LV benchmark (Strunz et al., 2014, CIGRE TF C6.04.02), via pandapower.
+
+    Residential, industrial and commercial sub-networks, each with its own 20/0.4 kV transformer.
     """
     return _from_symmetric("cigre_lv", pn.create_cigre_network_lv())
 
@@ -308,7 +309,9 @@ REQUIRED_3PH = {
 }
 
 
-def feeder_from_files(net_json: str, households_csv: str | None = None, derive_three_phase: bool = False) -> Feeder:
+def feeder_from_files(
+    net_json: str, households_csv: str | None = None, derive_three_phase: bool = False
+) -> Feeder:
     """A user's feeder: a pandapower net saved as JSON, optionally with a household table.
 
     With ``derive_three_phase`` the net may be balanced data: :func:`make_three_phase`
