@@ -129,9 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
-    from lemgrid.model.scenario import Scenario
-
     from lemgrid.experiments.experiment import shipped_experiment
+    from lemgrid.model.scenario import Scenario
 
     # a shipped preset by name, e.g. --scenario presets/congested_suburb_ev_winter
     scenario = Scenario.load(args.scenario and shipped_experiment(args.scenario), args.overrides)

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lemgrid.experiments.cli import main
 from lemgrid.grid import load_feeder
 from lemgrid.grid.congestion import CongestionLog, describe_congestion
 from lemgrid.model import Scenario
@@ -30,7 +29,7 @@ def test_consecutive_intervals_above_the_limit_are_one_episode() -> None:
     for k, (ln, tb) in enumerate(zip(line, trafo_b, strict=True)):
         log.add(k * 3600.0, (k + 1) * 3600.0, np.array(ln, float), np.array([[0.0, tb, 0.0]]))
     t = log.table(START)
-    # line 10: 01:00-03:00 (2 h, up to 130 %) and 04:00-05:00; line 11: 02:00-03:00; trafo phase b: 02:00-03:00
+    # line 10: 01:00-03:00 (2 h, up to 130 %) and 04:00-05:00; line 11 and trafo phase b: 02:00-03:00
     assert list(zip(t.element, t["index"], t.phase, t.hours, t.max_loading_percent, strict=True)) == [
         ("line", 10, "", 2.0, 130.0),
         ("line", 11, "", 1.0, 101.0),
