@@ -6,6 +6,7 @@ table, and :func:`describe_congestion` turns it into the lines ``lemgrid run`` p
 """
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ class CongestionLog:
         """One row per episode (element, start, end in UTC, hours, highest loading), in time order."""
         rows = []
         for ep in [*self.episodes, *self._open.values()]:
-            element, index, phase = ep["key"]  # type: ignore[misc]
+            element, index, phase = cast(tuple[str, int, str], ep["key"])
             t0, t1 = float(ep["start_s"]), float(ep["end_s"])  # type: ignore[arg-type]
             rows.append(
                 {
