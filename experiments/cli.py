@@ -88,7 +88,9 @@ def _print_feeders() -> int:
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
     print(
-        "\nor bring your own: feeder.name=custom, feeder.file=net.json, feeder.households_file=households.csv"
+        "\nor bring your own: feeder.name=custom, feeder.file=net.json (a pandapower net), optionally "
+        "feeder.households_file=households.csv (default: one household per load) and "
+        "feeder.three_phase=derive (for balanced data)"
     )
     return 0
 
@@ -128,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _scenario_command(args: argparse.Namespace) -> int:
     """``run`` and ``scenario``: both start from a validated scenario."""
+    from lemgrid.experiments.experiment import shipped_experiment
     from lemgrid.experiments.run import with_run_solver
     from lemgrid.model.scenario import Scenario
 
-    scenario = with_run_solver(Scenario.load(args.scenario, args.overrides))
+    # a shipped preset by name, e.g. --scenario presets/congested_suburb_ev_winter
+    scenario = with_run_solver(
+        Scenario.load(args.scenario and shipped_experiment(args.scenario), args.overrides)
+    )
 
     if args.command == "scenario":
         import yaml
@@ -160,6 +166,11 @@ def _scenario_command(args: argparse.Namespace) -> int:
         print(f"\nlemgrid: interrupted; the intervals done are written to {out}", file=sys.stderr)
         return 130
     print(format_summary(summary))
+    import pandas as pd
+
+    from lemgrid.grid.congestion import describe_congestion
+
+    print("\n" + describe_congestion(pd.read_parquet(out / "congestion.parquet"), scenario.site.timezone))
     print(f"\nresults: {out.resolve()}")
     return 0
 

@@ -6,13 +6,14 @@ A :class:`Feeder` is read-only data: solvers copy the net before they change it.
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pandas as pd
 
+from lemgrid.grid.simbench import DATA
 from lemgrid.grid.validation import feeder_problems
 
 PHASES = ("a", "b", "c")
@@ -141,13 +142,24 @@ SOURCE_SC_MVA = 10000.0
 
 
 def make_three_phase(net: pp.pandapowerNet) -> None:
-    """Add the zero-sequence data ``runpp_3ph`` needs where a symmetric net lacks it (in place)."""
+    """Derive the zero-sequence data ``runpp_3ph`` needs for a balanced net (in place).
+
+    The assumptions (module constants above): cable R0 = 4 R, X0 = 1.2 X, C0 = C; every
+    transformer a Dyn unit (the usual MV/LV vector group, Dyn5 or Dyn11: the clock number
+    stays in ``shift_degree``; a net without a vector group gets ``Dyn``, one that names
+    another group keeps its letters) with zero-sequence impedance equal to its
+    short-circuit impedance and an open zero-sequence magnetising branch; the no-load
+    current at least its loss component; a stiff 10 GVA upstream grid. Existing
+    zero-sequence data is replaced.
+    """
     net.line["r0_ohm_per_km"] = net.line.r_ohm_per_km * R0_PER_R1
     net.line["x0_ohm_per_km"] = net.line.x_ohm_per_km * X0_PER_X1
     net.line["c0_nf_per_km"] = net.line.c_nf_per_km
     net.line["g0_us_per_km"] = 0.0
     # runpp_3ph knows the winding connection "Dyn"; the clock number stays in shift_degree
-    net.trafo["vector_group"] = net.trafo.vector_group.str.extract(r"^([A-Za-z]+)", expand=False)
+    given = net.trafo["vector_group"] if "vector_group" in net.trafo else pd.Series(None, net.trafo.index)
+    letters = given.astype("string").str.extract(r"^([A-Za-z]+)", expand=False)
+    net.trafo["vector_group"] = letters.fillna("Dyn").astype(object)
     # the no-load current can't be smaller than its loss component (some Kerber data is)
     net.trafo["i0_percent"] = np.maximum(
         net.trafo.i0_percent, net.trafo.pfe_kw / (net.trafo.sn_mva * 1000) * 100
@@ -157,6 +169,7 @@ def make_three_phase(net: pp.pandapowerNet) -> None:
     net.trafo["mag0_percent"] = 1e8  # open magnetising branch, as for the IEEE feeder (see there)
     net.trafo["mag0_rx"] = 0.0
     net.trafo["si0_hv_partial"] = 0.9
+    net.trafo["tap_dependency_table"] = False
     for side in ("max", "min"):
         net.ext_grid[f"s_sc_{side}_mva"] = SOURCE_SC_MVA
         net.ext_grid[f"rx_{side}"] = 0.1
@@ -179,17 +192,33 @@ def assign_phases(n: int, rule: str, rng: np.random.Generator | None = None) -> 
     return list(rng.choice(np.array(PHASES), size=n, p=weights))
 
 
-def _from_symmetric(name: str, net: pp.pandapowerNet) -> Feeder:
-    """A feeder from a symmetric pandapower net: one household per load, phases round robin."""
-    make_three_phase(net)
-    households = pd.DataFrame(
+def households_per_load(net: pp.pandapowerNet) -> pd.DataFrame:
+    """One single-phase household per load of ``net``, in table order, phases round robin.
+
+    The default mapping for a net that comes without a household table. A load stands
+    for one connection point whatever its size: an aggregate load (CIGRE LV's 190 kW
+    block of flats) becomes one household like any other.
+    """
+    on = net.load[net.load.in_service.astype(bool)] if "in_service" in net.load else net.load
+    return pd.DataFrame(
         {
-            "household": [f"H{i + 1}" for i in range(len(net.load))],
-            "bus": net.load.bus.to_numpy(),
-            "phase": assign_phases(len(net.load), "round_robin"),
+            "household": [f"H{i + 1}" for i in range(len(on))],
+            "bus": on.bus.to_numpy(dtype=np.int64),
+            "phase": assign_phases(len(on), "round_robin"),
         }
     )
+
+
+def _from_symmetric(name: str, net: pp.pandapowerNet) -> Feeder:
+    """A feeder from a symmetric pandapower net: one household per load, phases round robin.
+
+    The net's own loads and generators become the households (their devices are drawn
+    from the scenario), so both tables are emptied.
+    """
+    make_three_phase(net)
+    households = households_per_load(net)
     net.load = net.load.iloc[0:0]
+    net.sgen = net.sgen.iloc[0:0]
     return Feeder(name=name, net=net, households=households)
 
 
@@ -206,6 +235,19 @@ def _kerber_dorfnetz() -> Feeder:
 def _kerber_vorstadtnetz() -> Feeder:
     """Kerber suburban cable network 1: 146 households on 4.5 km of cable, 630 kVA (Kerber, 2011)."""
     return _from_symmetric("kerber_vorstadtnetz", pn.create_kerber_vorstadtnetz_kabel_1())
+
+
+def _simbench(name: str) -> Feeder:
+    """A SimBench LV grid as converted into ``grid/data/`` (see :mod:`lemgrid.grid.simbench`)."""
+    return _from_symmetric(name, pp.from_json(str(DATA / f"{name}.json")))
+
+
+def _cigre_lv() -> Feeder:
+    """CIGRE LV benchmark (Strunz et al., 2014, CIGRE TF C6.04.02), via pandapower.
+
+    Residential, industrial and commercial sub-networks, each with its own 20/0.4 kV transformer.
+    """
+    return _from_symmetric("cigre_lv", pn.create_cigre_network_lv())
 
 
 def substation(base: Feeder, copies: int, name: str) -> Feeder:
@@ -254,6 +296,10 @@ FEEDERS: dict[str, Callable[[], Feeder]] = {
     "kerber_dorfnetz": _kerber_dorfnetz,
     "kerber_vorstadtnetz": _kerber_vorstadtnetz,
     "kerber_substation": _kerber_substation,
+    "simbench_rural1": partial(_simbench, "simbench_rural1"),
+    "simbench_semiurb4": partial(_simbench, "simbench_semiurb4"),
+    "simbench_urban6": partial(_simbench, "simbench_urban6"),
+    "cigre_lv": _cigre_lv,
 }
 
 REQUIRED_3PH = {
@@ -263,12 +309,17 @@ REQUIRED_3PH = {
 }
 
 
-def feeder_from_files(net_json: str, households_csv: str) -> Feeder:
-    """A user's feeder: a pandapower net saved as JSON plus a household table.
+def feeder_from_files(
+    net_json: str, households_csv: str | None = None, derive_three_phase: bool = False
+) -> Feeder:
+    """A user's feeder: a pandapower net saved as JSON, optionally with a household table.
 
-    The CSV has columns ``household``, ``bus`` (pandapower bus index) and ``phase``
-    (a, b or c). The net must carry three-phase data (zero-sequence line, transformer
-    and source parameters); its own loads are kept as background load.
+    With ``derive_three_phase`` the net may be balanced data: :func:`make_three_phase`
+    derives its zero-sequence data by the documented assumptions; without it the net
+    must carry that data. The CSV has columns ``household``, ``bus`` (pandapower bus
+    index) and ``phase`` (a, b or c), and the net's own loads stay as background load;
+    without a CSV each load of the net becomes one household (:func:`households_per_load`)
+    and the net's loads and generators are taken out.
 
     Raises:
         ValueError: naming the file, the field and what is wrong.
@@ -277,13 +328,44 @@ def feeder_from_files(net_json: str, households_csv: str) -> Feeder:
         net = pp.from_json(net_json)
     except Exception as exc:  # pandapower raises many types for a bad file
         raise ValueError(f"feeder.file {net_json!r}: not a pandapower JSON net ({exc})") from None
+    if derive_three_phase:
+        try:
+            make_three_phase(net)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"feeder.file {net_json!r}: cannot derive three-phase data (feeder.three_phase: derive) "
+                f"from it: {type(exc).__name__} {exc}; it needs line r/x/c per km and transformer "
+                "sn_mva, vk_percent, vkr_percent, pfe_kw and i0_percent"
+            ) from None
     for table, columns in REQUIRED_3PH.items():
         missing = [c for c in columns if len(net[table]) and c not in net[table].columns]
         if missing:
             raise ValueError(
                 f"feeder.file {net_json!r}: table {table!r} lacks three-phase columns {missing}; "
-                "add zero-sequence data (see grid.feeders.make_three_phase)"
+                "add zero-sequence data, or set feeder.three_phase: derive to derive it from the "
+                "balanced data (assumptions: grid.feeders.make_three_phase)"
             )
+    if households_csv is None:
+        if not len(net.load):
+            raise ValueError(
+                f"feeder.file {net_json!r}: has no loads to put households on; give "
+                "feeder.households_file (CSV: household, bus, phase)"
+            )
+        households = households_per_load(net)
+        net.load = net.load.iloc[0:0]
+        net.sgen = net.sgen.iloc[0:0]
+    else:
+        households = _read_households(households_csv, net)
+    problems = feeder_problems(net, households)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ValueError(f"feeder.file {net_json!r}: {problems[0]}{more}")
+    net.trafo["tap_dependency_table"] = False
+    return Feeder(name="custom", net=net, households=households)
+
+
+def _read_households(households_csv: str, net: pp.pandapowerNet) -> pd.DataFrame:
+    """The household table of a user's feeder, checked against its net."""
     try:
         households = pd.read_csv(households_csv, dtype={"household": str})
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -305,12 +387,7 @@ def feeder_from_files(net_json: str, households_csv: str) -> Feeder:
         raise ValueError(f"feeder.households_file {households_csv!r}: phases {bad_phase} not in a, b, c")
     if households.household.duplicated().any():
         raise ValueError(f"feeder.households_file {households_csv!r}: household names must be unique")
-    problems = feeder_problems(net, households)
-    if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise ValueError(f"feeder.file {net_json!r}: {problems[0]}{more}")
-    net.trafo["tap_dependency_table"] = False
-    return Feeder(name="custom", net=net, households=households)
+    return households
 
 
 @cache

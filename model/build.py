@@ -17,8 +17,10 @@ import pandas as pd
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DEVICE_POLICIES, Devices
 from lemgrid.agents.strategies import LEARNING_FILE_VERSION, make_strategy
+from lemgrid.grid.congestion import CongestionLog
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.lindist import LinDist3Flow
+from lemgrid.grid.metrics import VoltageQuality
 from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
 from lemgrid.model import prices
@@ -26,7 +28,7 @@ from lemgrid.model.constraints import Limits
 from lemgrid.model.day_ahead import DayAhead, Outlook, forecast_profiles
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.foresight import foreseen_prices
-from lemgrid.model.grid_step import Network
+from lemgrid.model.grid_step import Network, RunMeasures
 from lemgrid.model.interval import Connections, PowerFlowError
 from lemgrid.model.market import Mechanism
 from lemgrid.model.observe import Forecaster
@@ -148,6 +150,15 @@ def network(cfg: Scenario, pop: pd.DataFrame, feeder: Feeder, where: Connections
         cfg.grid.v_min_pu,
         cfg.grid.v_max_pu,
         cfg.grid.line_loading_limit_percent,
+    )
+
+
+def measures(
+    cfg: Scenario, feeder: Feeder, quality: VoltageQuality, congested_lines: np.ndarray
+) -> RunMeasures:
+    """What the grid stage accumulates over the run, with an empty log of congested elements."""
+    return RunMeasures(
+        quality, congested_lines, CongestionLog.for_feeder(feeder, cfg.grid.line_loading_limit_percent)
     )
 
 

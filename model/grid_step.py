@@ -12,6 +12,7 @@ import numpy as np
 
 from lemgrid.agents.dso import DSO, Operated
 from lemgrid.agents.household import Household
+from lemgrid.grid.congestion import CongestionLog
 from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.interval import Connections, Interval, injections, reactive
@@ -32,10 +33,11 @@ class Network:
 
 @dataclass
 class RunMeasures:
-    """What the grid stage accumulates over a run: the EN 50160 check and lines ever above their limit."""
+    """What the grid stage accumulates over a run: EN 50160 check, lines ever above limit, congestion log."""
 
     voltage_quality: VoltageQuality
     congested_lines: np.ndarray
+    congestion: CongestionLog
 
 
 @dataclass(frozen=True)
@@ -100,5 +102,6 @@ def grid_step(
     customer_vm = state.vm_pu[where.bus_pos, phases_used]
     measures.voltage_quality.add(iv.t0_s, iv.t1_s, customer_vm)
     measures.congested_lines |= state.line_loading_percent > network.line_loading_limit_percent
+    measures.congestion.add(iv.t0_s, iv.t1_s, state.line_loading_percent, state.trafo_loading_percent)
     dso.observe(metrics.vuf_max_percent)
     return GridResult(operated, {**columns, "vm_pu": customer_vm}, phases_used, switches, metrics)

@@ -32,7 +32,7 @@ from lemgrid.model.clear import Market
 from lemgrid.model.constraints import Curtailment, Grid, make_constraint_method
 from lemgrid.model.decide import decide
 from lemgrid.model.dispatch import dispatch
-from lemgrid.model.grid_step import RunMeasures, grid_step
+from lemgrid.model.grid_step import grid_step
 from lemgrid.model.interval import Connections, Interval, PowerFlowError
 from lemgrid.model.interval_rows import IntervalRows
 from lemgrid.model.market import ClearingResult
@@ -154,7 +154,7 @@ class Model(mesa.Model):
         self._network = build.network(cfg, pop, self.feeder, self._where)
         self.voltage_quality = VoltageQuality(len(pop), cfg.grid.v_min_pu, cfg.grid.v_max_pu)
         self.congested_lines = np.zeros(self.feeder.n_lines, dtype=bool)  # ever above the limit
-        self._measures = RunMeasures(self.voltage_quality, self.congested_lines)
+        self._measures = build.measures(cfg, self.feeder, self.voltage_quality, self.congested_lines)
         self._market = Market(self.mechanism, self.dso, list(self.households), self._where)
         self._billing = Billing(
             self.tariff, cfg.market.loss_allocation, self.solver, lambda: self.tree, self._phase_col
@@ -295,6 +295,4 @@ class Model(mesa.Model):
     def end_of_run_tables(self) -> dict[str, pd.DataFrame]:
         """EV sessions, appliance cycles and the EN 50160 check so far, by table name."""
         run_s = self.config.n_intervals * self._interval_s
-        return run_tables.end_of_run(
-            self.households, self.times[0], self.env.now, run_s, self.voltage_quality
-        )
+        return run_tables.end_of_run(self.households, self.times[0], self.env.now, run_s, self._measures)

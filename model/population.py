@@ -48,7 +48,9 @@ def feeder_for(scenario: Scenario) -> Feeder:
     if section.name in FEEDERS:
         return load_feeder(section.name)
     try:
-        return feeder_from_files(str(section.file), str(section.households_file))
+        return feeder_from_files(
+            str(section.file), section.households_file, derive_three_phase=section.three_phase == "derive"
+        )
     except ValueError as exc:
         raise ScenarioError(f"scenario field {exc}") from None
 

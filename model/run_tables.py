@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from lemgrid.grid.metrics import VoltageQuality
+from lemgrid.model.grid_step import RunMeasures
 from lemgrid.model.recorder import Recorder
 
 EV_COLUMNS = [
@@ -33,17 +34,22 @@ CYCLE_COLUMNS = [
 
 
 def end_of_run(
-    households: Iterable[Any], start: pd.Timestamp, end_s: float, run_s: float, quality: VoltageQuality
+    households: Iterable[Any],
+    start: pd.Timestamp,
+    end_s: float,
+    run_s: float,
+    measures: RunMeasures,
 ) -> dict[str, pd.DataFrame]:
-    """The run's end-of-run tables by name: EV sessions, appliance cycles, voltage quality."""
+    """The run's end-of-run tables by name: EV sessions, appliance cycles, voltage quality, congestion."""
     households = list(households)
     return {
         "ev_sessions": ev_sessions(households, start, end_s, run_s),
         "appliance_cycles": appliance_cycles(households, start, end_s),
         "voltage_quality": voltage_quality_table(
-            quality, np.array([h.name for h in households], dtype=object)
+            measures.voltage_quality, np.array([h.name for h in households], dtype=object)
         ),
         "learning_curves": learning_curves(households),
+        "congestion": measures.congestion.table(start),
     }
 
 

@@ -167,7 +167,7 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ("'strategies.roth_erev_reference_weight' = -0.1", "greater than or equal to 0"),
     ),
     "phase override of an unknown household": (["feeder.phase_overrides.nobody=a"], ("phase_overrides",)),
-    "custom feeder without files": (["feeder.name=custom"], ("needs both file",)),
+    "custom feeder without files": (["feeder.name=custom"], ("needs file",)),
     "day-ahead stage with fixed bids": (
         ["bidding.mode=fixed", "bidding.day_ahead=true"],
         ("day_ahead", "mode: curves"),
@@ -196,6 +196,8 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["weather.temperature_file=/nonexistent/t.csv"],
         ("temperature file '/nonexistent/t.csv'", "No such file"),
     ),
+    "three_phase on a named feeder": (["feeder.three_phase=derive"], ("only for name 'custom'",)),
+    "three_phase unknown": (["feeder.three_phase=guess"], ("'feeder.three_phase' = 'guess'", "derive")),
 }
 
 
@@ -853,3 +855,21 @@ def test_sigkill_mid_sweep_leaves_no_process_and_resume_loses_no_run(tmp_path: P
     runs = pd.read_parquet(results / "runs.parquet")
     assert len(runs) == 4 and (runs.status == "done").all()
     assert not _leftovers(results)
+
+
+def test_a_balanced_net_without_derive_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net_file = tmp_path / "cigre.json"
+    pp.to_json(pp.networks.create_cigre_network_lv(), str(net_file))
+    args = ["run", "--quiet", *QUICK, "--set", "feeder.name=custom", "--set", f"feeder.file={net_file}"]
+    refused(capsys, args, "feeder.file", "lacks three-phase columns", "feeder.three_phase: derive")
+
+
+def test_a_net_without_loads_and_without_households_file_is_refused(
+    tmp_path: Path, landnetz: pp.pandapowerNet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net_file = tmp_path / "net.json"
+    pp.to_json(landnetz, str(net_file))  # the ready-made feeder's net: its loads are now households
+    args = ["run", "--quiet", *QUICK, "--set", "feeder.name=custom", "--set", f"feeder.file={net_file}"]
+    refused(capsys, args, "feeder.file", "no loads", "feeder.households_file")

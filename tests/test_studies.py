@@ -20,11 +20,14 @@ from lemgrid.experiments.shared import mean_ci_text
 from lemgrid.experiments.sweep import sweep
 from lemgrid.model.scenario import Scenario
 
-STUDIES = sorted((Path(__file__).parents[1] / "experiments" / "studies").glob("*.yaml"))
+STUDIES = sorted(
+    (Path(__file__).parents[1] / "experiments" / "studies").glob("*.yaml"),
+    key=lambda p: int(p.name.split("_")[0]),
+)
 
 
-def test_there_are_nine_studies() -> None:
-    assert [p.name.split("_")[0] for p in STUDIES] == [str(i) for i in range(1, 10)]
+def test_there_are_ten_studies() -> None:
+    assert [p.name.split("_")[0] for p in STUDIES] == [str(i) for i in range(1, 11)]
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

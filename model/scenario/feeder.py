@@ -13,8 +13,11 @@ class FeederSection(_Section):
     """Which feeder, and how its single-phase households are put on phases.
 
     ``name`` is a ready-made feeder (``lemgrid feeders`` lists them) or ``custom``
-    with ``file`` (a pandapower JSON net with three-phase data) and
-    ``households_file`` (CSV with columns household, bus, phase).
+    with ``file`` (a pandapower JSON net) and optionally ``households_file`` (CSV
+    with columns household, bus, phase; without it, one household per load of the
+    net). ``three_phase``: ``given`` (the net carries zero-sequence data) or
+    ``derive`` (balanced data; the zero-sequence data is derived by the documented
+    assumptions of ``grid.feeders.make_three_phase``).
     ``phase_assignment``: ``feeder`` keeps the feeder's own phases (the IEEE
     feeder's data; round robin for the others), or ``round_robin``, ``random``
     or ``unbalanced`` (60/30/10 % on a/b/c), drawn from the seed.
@@ -24,6 +27,7 @@ class FeederSection(_Section):
     name: one_of(lambda: [*FEEDERS, "custom"]) = "ieee_european_lv"  # type: ignore[valid-type]
     file: str | None = None
     households_file: str | None = None
+    three_phase: Literal["given", "derive"] = "given"
     phase_assignment: Literal["feeder", "round_robin", "random", "unbalanced"] = "feeder"
     phase_overrides: dict[str, Phase] = Field(default_factory=dict)
 
@@ -37,8 +41,12 @@ class FeederSection(_Section):
     @model_validator(mode="after")
     def _files_for_custom(self) -> Self:
         has_files = self.file is not None or self.households_file is not None
-        if self.name == "custom" and (self.file is None or self.households_file is None):
-            raise ValueError("name 'custom' needs both file (pandapower JSON) and households_file (CSV)")
-        if self.name != "custom" and has_files:
-            raise ValueError(f"file and households_file are only for name 'custom', not {self.name!r}")
+        if self.name == "custom" and self.file is None:
+            raise ValueError(
+                "name 'custom' needs file (a pandapower JSON net; households_file, a CSV, is optional)"
+            )
+        if self.name != "custom" and (has_files or self.three_phase != "given"):
+            raise ValueError(
+                f"file, households_file and three_phase are only for name 'custom', not {self.name!r}"
+            )
         return self

@@ -1,0 +1,110 @@
+"""Which lines and transformer phases run above their loading limit, and when.
+
+Fed interval by interval with the solved loadings; consecutive intervals above the
+limit on one element make one episode. The episodes are the run's ``congestion``
+table, and :func:`describe_congestion` turns it into the lines ``lemgrid run`` prints.
+"""
+
+from dataclasses import dataclass, field
+from typing import cast
+
+import numpy as np
+import pandas as pd
+
+from lemgrid.grid.feeders import PHASES, Feeder
+
+TRAFO_LIMIT_PERCENT = 100.0  # a transformer phase is congested above its rating (as model.metrics)
+COLUMNS = ["element", "index", "phase", "name", "start", "end", "hours", "max_loading_percent"]
+
+
+@dataclass
+class CongestionLog:
+    """Episodes of lines above ``line_limit_percent`` and transformer phases above 100 %."""
+
+    line_ids: np.ndarray
+    line_names: np.ndarray
+    trafo_ids: np.ndarray
+    trafo_names: np.ndarray
+    line_limit_percent: float
+    episodes: list[dict[str, object]] = field(default_factory=list)
+    _open: dict[tuple[str, int, str], dict[str, object]] = field(default_factory=dict)
+
+    @classmethod
+    def for_feeder(cls, feeder: Feeder, line_limit_percent: float) -> "CongestionLog":
+        """An empty log for ``feeder``'s lines and transformers."""
+        net = feeder.net
+
+        def names(table: pd.DataFrame) -> np.ndarray:
+            return (
+                table["name"].fillna("").astype(str).to_numpy()
+                if "name" in table
+                else np.full(len(table), "")
+            )
+
+        return cls(feeder.line_ids, names(net.line), feeder.trafo_ids, names(net.trafo), line_limit_percent)
+
+    def add(self, t0_s: float, t1_s: float, line_percent: np.ndarray, trafo_percent: np.ndarray) -> None:
+        """Loadings constant over [t0, t1): lines (n_line,), transformers (n_trafo, 3). NaN is skipped."""
+        over: dict[tuple[str, int, str], tuple[float, str]] = {}
+        for i in np.flatnonzero(np.nan_to_num(line_percent) > self.line_limit_percent):
+            over[("line", int(self.line_ids[i]), "")] = (float(line_percent[i]), str(self.line_names[i]))
+        for i, p in zip(*np.nonzero(np.nan_to_num(trafo_percent) > TRAFO_LIMIT_PERCENT), strict=True):
+            over[("trafo", int(self.trafo_ids[i]), PHASES[p])] = (
+                float(trafo_percent[i, p]),
+                str(self.trafo_names[i]),
+            )
+        for key in [k for k, ep in self._open.items() if k not in over or ep["end_s"] != t0_s]:
+            self.episodes.append(self._open.pop(key))
+        for key, (loading, name) in over.items():
+            episode = self._open.setdefault(
+                key, {"key": key, "name": name, "start_s": t0_s, "end_s": t1_s, "max": loading}
+            )
+            episode["end_s"] = t1_s
+            episode["max"] = max(float(episode["max"]), loading)  # type: ignore[arg-type]
+
+    def table(self, start: pd.Timestamp) -> pd.DataFrame:
+        """One row per episode (element, start, end in UTC, hours, highest loading), in time order."""
+        rows = []
+        for ep in [*self.episodes, *self._open.values()]:
+            element, index, phase = cast(tuple[str, int, str], ep["key"])
+            t0, t1 = float(ep["start_s"]), float(ep["end_s"])  # type: ignore[arg-type]
+            rows.append(
+                {
+                    "element": element,
+                    "index": index,
+                    "phase": phase,
+                    "name": ep["name"],
+                    "start": (start + pd.Timedelta(seconds=t0)).tz_convert("UTC"),
+                    "end": (start + pd.Timedelta(seconds=t1)).tz_convert("UTC"),
+                    "hours": (t1 - t0) / 3600,
+                    "max_loading_percent": ep["max"],
+                }
+            )
+        frame = pd.DataFrame(rows, columns=COLUMNS).astype({"index": "int64", "hours": float})
+        return frame.sort_values(["start", "element", "index", "phase"], ignore_index=True)
+
+
+def describe_congestion(table: pd.DataFrame, timezone: str, top: int = 10) -> str:
+    """Which elements congest, for how long, how far, and at which local hours (for ``lemgrid run``)."""
+    if table.empty:
+        return "congestion: no line or transformer phase above its limit"
+    local = table.assign(start=table.start.dt.tz_convert(timezone), end=table.end.dt.tz_convert(timezone))
+    lines = [f"congestion: {local[['element', 'index', 'phase']].drop_duplicates().shape[0]} elements"]
+    by = local.groupby(["element", "index", "phase", "name"], sort=False)
+    summary = by.agg(hours=("hours", "sum"), peak=("max_loading_percent", "max"), episodes=("hours", "size"))
+    for (element, index, phase, name), row in (
+        summary.sort_values("hours", ascending=False).head(top).iterrows()
+    ):
+        eps = local[(local.element == element) & (local["index"] == index) & (local.phase == phase)]
+        when = ", ".join(
+            f"{s:%a %d %b %H:%M}-{e:%H:%M}" for s, e in zip(eps.start.head(3), eps.end.head(3), strict=True)
+        )
+        more = f" and {len(eps) - 3} more" if len(eps) > 3 else ""
+        label = f"{element} {index}" + (f" phase {phase}" if phase else "") + (f" ({name})" if name else "")
+        lines.append(
+            f"  {label}: {row.hours:.2f} h above the limit in {int(row.episodes)} episodes, up to "
+            f"{row.peak:.0f} %; {when}{more}"
+        )
+    if len(summary) > top:
+        lines.append(f"  ... and {len(summary) - top} more elements (all in congestion.parquet)")
+    return "\n".join(lines)
