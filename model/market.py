@@ -127,6 +127,9 @@ def _books(orders: Sequence[Order]) -> tuple[list[Order], list[Order]]:
     return bids, asks
 
 
+MIN_TRADE_KWH = 1e-9  # a call auction crossing less than this trades nothing
+
+
 def _call_auction(
     orders: Sequence[Order], max_volume_kwh: float | None = None
 ) -> tuple[list[Order], np.ndarray, list[Order], np.ndarray, float, float] | None:
@@ -159,8 +162,8 @@ def _call_auction(
             i += 1
         if a_left[j] <= 1e-12:
             j += 1
-    if last_bid is None or last_ask is None or volume <= 0:
-        return None
+    if last_bid is None or last_ask is None or volume <= MIN_TRADE_KWH:
+        return None  # nothing, or numerical dust that no price could be formed on
     bid_fill = _fill_by_level(
         bids, volume, last_bid, np.array([o.price_eur_per_kwh > last_bid for o in bids], dtype=bool)
     )

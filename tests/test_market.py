@@ -301,3 +301,16 @@ def test_settlement_conserves_money_and_energy() -> None:
     # household 0 bought 3 kWh locally; sellers keep 2 kWh unsold at 0.08, so the price is 0.08
     assert s.bill_eur[0] == pytest.approx(3 * 0.08)
     assert s.retailer_revenue_eur == pytest.approx(-2.0 * 0.08)  # 5 kWh offered, 3 sold locally
+
+
+@pytest.mark.parametrize("mechanism", [PayAsClear(), PayAsClear(max_volume_kwh=1.0)])
+def test_a_book_crossing_only_numerical_dust_trades_nothing(mechanism) -> None:
+    # found in a run: buy and sell orders of 2e-17 kWh crossed, no fill passed the tolerance, and the
+    # equilibrium interval's top was +inf, so every dust trade was priced at inf and bills became NaN
+    dust = [Order(0, "buy", 2.1e-17, 0.30), Order(1, "sell", 2.1e-17, 0.08), Order(2, "buy", 5e-18, 0.30)]
+    result = mechanism.clear(dust)
+    assert result.trades == [] and result.price_eur_per_kwh is None
+    # beside a real trade the dust changes nothing and every price is finite
+    result = mechanism.clear([*dust, Order(3, "buy", 1.0, 0.25), Order(4, "sell", 1.0, 0.10)])
+    assert all(np.isfinite(t.price_eur_per_kwh) for t in result.trades)
+    assert 0.10 <= result.price_eur_per_kwh <= 0.25
