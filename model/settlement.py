@@ -72,6 +72,9 @@ def settle(
         money = t.energy_kwh * t.price_eur_per_kwh
         local_payment[t.buyer] += money
         local_payment[t.seller] -= money
+    if not np.isfinite(local_payment).all():  # a mechanism's bug must stop the run, not turn bills NaN
+        bad = next(t for t in trades if not np.isfinite(t.energy_kwh * t.price_eur_per_kwh))
+        raise ValueError(f"a local trade has no finite value: {bad}")
     residual = net_energy_kwh - sold + bought  # what the retailer must absorb (+) or supply (-)
     sold_retail = np.clip(residual, 0.0, None)
     bought_retail = np.clip(-residual, 0.0, None)

@@ -12,6 +12,7 @@ from lemgrid.model.market import (
     ContinuousDoubleAuction,
     PayAsBid,
     PayAsClear,
+    Trade,
     ZonalClearing,
 )
 from lemgrid.model.pricing import mechanism_for
@@ -314,3 +315,8 @@ def test_a_book_crossing_only_numerical_dust_trades_nothing(mechanism) -> None:
     result = mechanism.clear([*dust, Order(3, "buy", 1.0, 0.25), Order(4, "sell", 1.0, 0.10)])
     assert all(np.isfinite(t.price_eur_per_kwh) for t in result.trades)
     assert 0.10 <= result.price_eur_per_kwh <= 0.25
+
+
+def test_settlement_refuses_a_trade_without_a_finite_price() -> None:
+    with pytest.raises(ValueError, match="no finite value"):
+        settle(np.zeros(2), [Trade(0, 1, 1.0, float("inf"))], 0.30, 0.08)
