@@ -77,17 +77,6 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("curtailment_reason", _S),
         ]
     ),
-    "day_ahead_trades": pa.schema(
-        [
-            ("interval", _I),
-            ("buyer", _S),
-            ("seller", _S),
-            ("energy_kwh", _F),
-            ("price_eur_per_kwh", _F),
-            ("network_fee_eur", _F),
-            ("loss_allocation_kwh", _F),
-        ]
-    ),
     "curtailments": pa.schema(
         [
             ("interval", _I),
@@ -114,6 +103,12 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+
+# the day-ahead stage's trades: as the interval market's, which alone the DSO curtails
+SCHEMAS["day_ahead_trades"] = pa.schema(
+    [f for f in SCHEMAS["trades"] if f.name not in ("curtailed_kwh", "curtailment_reason")]
+)
 
 
 class Recorder:

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from lemgrid.model import Model, Scenario
 
 
@@ -71,3 +74,32 @@ axes:
 seeds: [1, 2]
 baseline: {market.pricing: uniform}
 """
+
+
+def assert_money_balances(households: pd.DataFrame, trades: pd.DataFrame, intervals: pd.DataFrame) -> None:
+    """Money and local energy balance every interval of a run's tables (``intervals`` indexed by interval).
+
+    Local payments net to zero; each household pays for what it bought locally and is
+    paid for what it sold (with bid curves it may do both in one interval, at the price
+    where its curve turns); the households' retail payments are the retailer's revenue;
+    the local energy bought is the energy traded.
+    """
+    per = households.groupby("interval")
+    np.testing.assert_allclose(per.local_payment_eur.sum(), 0.0, atol=1e-12)
+    value = trades.energy_kwh * trades.price_eur_per_kwh
+    owed = (
+        pd.concat(
+            [
+                pd.DataFrame({"interval": trades.interval, "household": trades.buyer, "eur": value}),
+                pd.DataFrame({"interval": trades.interval, "household": trades.seller, "eur": -value}),
+            ]
+        )
+        .groupby(["interval", "household"])
+        .eur.sum()
+    )
+    paid = households.set_index(["interval", "household"]).local_payment_eur
+    np.testing.assert_allclose(owed.reindex(paid.index, fill_value=0.0), paid, atol=1e-12)
+    np.testing.assert_allclose(per.retail_payment_eur.sum(), intervals.retailer_revenue_eur, atol=1e-12)
+    traded = trades.groupby("interval").energy_kwh.sum()
+    np.testing.assert_allclose(per.bought_local_kwh.sum()[traded.index], traded, atol=1e-12)
+    np.testing.assert_allclose(per.sold_local_kwh.sum()[traded.index], traded, atol=1e-12)

@@ -12,7 +12,7 @@ import pytest
 
 from lemgrid.grid.metrics import pvur_percent
 from lemgrid.model import Model, Scenario
-from tests.helpers import TABLES
+from tests.helpers import TABLES, assert_money_balances
 
 
 def test_run_writes_every_file(day_run: tuple[Model, Path], day_tables: dict[str, pd.DataFrame]) -> None:
@@ -57,30 +57,9 @@ def test_household_energy_is_fully_settled(day_tables: dict[str, pd.DataFrame]) 
 
 def test_money_balance_every_interval(day_tables: dict[str, pd.DataFrame]) -> None:
     """Buyers' payments = sellers' receipts locally; households' retail payments = retailer revenue."""
-    iv = day_tables["intervals"].set_index("interval")
-    hh = day_tables["households"]
-    trades = day_tables["trades"]
-    per = hh.groupby("interval")
-    np.testing.assert_allclose(per.local_payment_eur.sum(), 0.0, atol=1e-12)
-    # each household pays for what it bought locally and is paid for what it sold (with bid curves a
-    # household may do both in one interval, at the price where its curve turns)
-    value = trades.energy_kwh * trades.price_eur_per_kwh
-    owed = (
-        pd.concat(
-            [
-                pd.DataFrame({"interval": trades.interval, "household": trades.buyer, "eur": value}),
-                pd.DataFrame({"interval": trades.interval, "household": trades.seller, "eur": -value}),
-            ]
-        )
-        .groupby(["interval", "household"])
-        .eur.sum()
+    assert_money_balances(
+        day_tables["households"], day_tables["trades"], day_tables["intervals"].set_index("interval")
     )
-    paid = hh.set_index(["interval", "household"]).local_payment_eur
-    np.testing.assert_allclose(owed.reindex(paid.index, fill_value=0.0), paid, atol=1e-12)
-    np.testing.assert_allclose(per.retail_payment_eur.sum(), iv.retailer_revenue_eur, atol=1e-12)
-    traded = trades.groupby("interval").energy_kwh.sum()
-    np.testing.assert_allclose(per.bought_local_kwh.sum()[traded.index], traded, atol=1e-12)
-    np.testing.assert_allclose(per.sold_local_kwh.sum()[traded.index], traded, atol=1e-12)
 
 
 def test_no_trade_outside_the_retail_band(day_tables: dict[str, pd.DataFrame]) -> None:
