@@ -111,9 +111,13 @@ def test_dispatch_grid_settle_and_record_run_alone(parts: Model) -> None:
     s = settled.settlement
     assert s.local_payment_eur.sum() == pytest.approx(0.0)
     assert s.bought_local_kwh[0] == 0.5 and s.sold_local_kwh[1] == 0.5
-    observations = [None] * n  # the price-takers here learn nothing from their observation
-    actions = learn(list(parts.households), observations, settled, cleared)  # type: ignore[arg-type]
+    no_attack = Attack("none", 1.0, 0, np.zeros(n, bool))
+    observations = observe(parts.households, iv, parts._forecaster, no_attack).observations
+    actions = learn(list(parts.households), observations, settled, cleared)
     assert len(actions) == n
+    # each household's reward is booked to the day it was earned in (its learning curve)
+    reward = settled.columns["reward_eur"]
+    assert [h.reward_by_day_eur[-1] for h in parts.households] == pytest.approx(list(reward))
     from lemgrid.model.decide import Decided
 
     decided = Decided([], plans, columns["net_injection_kw"], columns["net_injection_kw"] * iv.hours)
