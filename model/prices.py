@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lemgrid.model.hourly_csv import read_hourly_csv
+
 
 class PriceSeriesError(ValueError):
     """A wholesale price file or a tariff that cannot be used; the message names the file, row and rule."""
@@ -50,57 +52,13 @@ def model_wholesale_eur_per_mwh(times: pd.DatetimeIndex) -> np.ndarray:
 def read_wholesale_csv(path: str | Path, times: pd.DatetimeIndex) -> np.ndarray:
     """Hourly prices (EUR/MWh) from ``path`` at each of ``times``, or a :class:`PriceSeriesError`.
 
-    The file has a header ``timestamp,price_eur_per_mwh``; every timestamp
-    carries its UTC offset (ISO 8601, e.g. ``2026-06-01T00:00:00+02:00``);
-    rows are hourly, without gaps or repeats, and cover the whole run.
+    The file has a header ``timestamp,price_eur_per_mwh`` and follows the rules
+    of :func:`model.hourly_csv.read_hourly_csv`; each interval takes its hour's price.
     """
-    where = f"wholesale price file {str(path)!r}"
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise PriceSeriesError(f"{where}: cannot read it as CSV: {exc}") from None
-    missing = {"timestamp", "price_eur_per_mwh"} - set(frame.columns)
-    if missing:
-        raise PriceSeriesError(
-            f"{where}: needs the columns timestamp,price_eur_per_mwh; missing {sorted(missing)}"
-        )
-    try:
-        stamps = pd.to_datetime(frame.timestamp, format="ISO8601", utc=False)
-    except (ValueError, TypeError) as exc:
-        raise PriceSeriesError(f"{where}: a timestamp is not ISO 8601: {exc}") from None
-    if stamps.dt.tz is None:
-        raise PriceSeriesError(
-            f"{where}: timestamps have no time zone; write them with their UTC offset, "
-            "e.g. 2026-06-01T00:00:00+02:00"
-        )
-    stamps = stamps.dt.tz_convert("UTC")
-    prices = pd.to_numeric(frame.price_eur_per_mwh, errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(prices))
-    if len(bad):
-        row = int(bad[0])
-        raise PriceSeriesError(
-            f"{where}: row {row + 2}: price {frame.price_eur_per_mwh.iloc[row]!r} is not a finite number"
-        )
-    step = stamps.diff().iloc[1:]
-    repeat = np.flatnonzero(step.to_numpy() == np.timedelta64(0))
-    if len(repeat):
-        raise PriceSeriesError(
-            f"{where}: row {int(repeat[0]) + 3}: timestamp {stamps.iloc[repeat[0] + 1]} repeats"
-        )
-    off = np.flatnonzero(step.to_numpy() != np.timedelta64(1, "h"))
-    if len(off):
-        row = int(off[0]) + 1
-        raise PriceSeriesError(
-            f"{where}: row {row + 2}: {stamps.iloc[row]} follows {stamps.iloc[row - 1]}; rows must be "
-            "hourly, ascending, without gaps"
-        )
     hours = times.tz_convert("UTC").floor("h")
-    first, last = stamps.iloc[0], stamps.iloc[-1]
-    if len(hours) and (hours[0] < first or hours[-1] > last):
-        raise PriceSeriesError(
-            f"{where}: covers {first} to {last}, but the run needs {hours[0]} to {hours[-1]} (UTC)"
-        )
-    series = pd.Series(prices, index=pd.DatetimeIndex(stamps))
+    series = read_hourly_csv(
+        path, "price_eur_per_mwh", "wholesale price", PriceSeriesError, need=(hours[0], hours[-1])
+    )
     return series.reindex(hours).to_numpy()
 
 

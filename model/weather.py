@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lemgrid.agents.profiles import ambient_temperature_c
+from lemgrid.model.hourly_csv import read_hourly_csv
 from lemgrid.model.scenario import Scenario
 
 
@@ -39,61 +40,24 @@ def outdoor_temperature_c(cfg: Scenario, times: pd.DatetimeIndex) -> np.ndarray:
 def read_temperature_csv(path: str | Path, times: pd.DatetimeIndex) -> np.ndarray:
     """Temperatures from an hourly CSV at each of ``times`` (linear between hours); else a WeatherError.
 
-    The file has a header ``timestamp,temperature_c``; every timestamp carries
-    its UTC offset (ISO 8601, e.g. ``2026-01-05T00:00:00+00:00``); rows are
-    hourly, ascending, without gaps or repeats, and cover the whole run; every
-    temperature is a finite number between -60 and 60 deg C.
+    The file has a header ``timestamp,temperature_c`` and follows the rules of
+    :func:`model.hourly_csv.read_hourly_csv`; every temperature lies between
+    -60 and 60 deg C.
     """
-    where = f"temperature file {str(path)!r}"
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise WeatherError(f"{where}: cannot read it as CSV: {exc}") from None
-    missing = {"timestamp", "temperature_c"} - set(frame.columns)
-    if missing:
-        raise WeatherError(f"{where}: needs the columns timestamp,temperature_c; missing {sorted(missing)}")
-    if frame.empty:
-        raise WeatherError(f"{where}: has no rows")
-    naive = np.flatnonzero(~frame.timestamp.str.strip().str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True))
-    if len(naive):
-        row = int(naive[0])
-        raise WeatherError(
-            f"{where}: row {row + 2}: timestamp {frame.timestamp.iloc[row]!r} has no time zone; write every "
-            "timestamp with its UTC offset, e.g. 2026-01-05T00:00:00+00:00"
-        )
-    try:
-        stamps = pd.to_datetime(frame.timestamp, format="ISO8601", utc=True)
-    except (ValueError, TypeError) as exc:
-        raise WeatherError(
-            f"{where}: a timestamp is not ISO 8601 (e.g. 2026-01-05T00:00:00+00:00): {exc}"
-        ) from None
-    values = pd.to_numeric(frame.temperature_c, errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~(np.isfinite(values) & (np.abs(values) <= 60)))
-    if len(bad):
-        row = int(bad[0])
-        raise WeatherError(
-            f"{where}: row {row + 2}: temperature_c {frame.temperature_c.iloc[row]!r} is not a number "
-            "between -60 and 60 deg C (NaN and empty cells are not allowed)"
-        )
-    step = stamps.diff().iloc[1:].to_numpy()
-    off = np.flatnonzero(step != np.timedelta64(1, "h"))
-    if len(off):
-        row = int(off[0]) + 1
-        raise WeatherError(
-            f"{where}: row {row + 2}: {stamps.iloc[row]} follows {stamps.iloc[row - 1]}; rows must be "
-            "hourly, ascending, without gaps or repeats"
-        )
     utc = times.tz_convert("UTC")
-    first, last = stamps.iloc[0], stamps.iloc[-1]
-    need_first, need_last = utc[0].floor("h"), utc[-1].ceil("h")
-    if need_first < first or need_last > last:
-        raise WeatherError(
-            f"{where}: covers {first} to {last} ({len(frame)} hours), but the run needs {need_first} "
-            f"to {need_last} (UTC); check the start date, the number of days and the time zone"
-        )
-    hours_since = (stamps - first).dt.total_seconds().to_numpy() / 3600
+    series = read_hourly_csv(
+        path,
+        "temperature_c",
+        "temperature",
+        WeatherError,
+        need=(utc[0].floor("h"), utc[-1].ceil("h")),
+        bounds=(-60.0, 60.0),
+        unit="deg C",
+    )
+    first = series.index[0]
+    hours_since = (series.index - first).total_seconds().to_numpy() / 3600
     wanted = (utc - first).total_seconds().to_numpy() / 3600
-    return np.interp(wanted, hours_since, values)
+    return np.interp(wanted, hours_since, series.to_numpy())
 
 
 _SEASONS = ("winter", "spring", "summer", "autumn")  # meteorological, northern hemisphere, from December
