@@ -14,42 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lemgrid.model.metrics import report_metrics
+
 if TYPE_CHECKING:
     from lemgrid.experiments.experiment import Experiment
 
-# column in runs.parquet -> label; per-phase extremes are reduced to one column first
-METRICS: dict[str, str] = {
-    "local_traded_kwh": "energy traded locally (kWh)",
-    "mean_clearing_price_eur_per_kwh": "mean local price (EUR/kWh)",
-    "household_bills_eur": "household bills, all households (EUR)",
-    "self_sufficiency": "self-sufficiency",
-    "self_consumption": "self-consumption",
-    "vm_max_pu": "highest voltage (p.u.)",
-    "vm_min_pu": "lowest voltage (p.u.)",
-    "intervals_with_voltage_violation": "intervals with a voltage violation",
-    "customer_minutes_outside_limits": "customer-minutes outside limits",
-    "vuf_max_percent": "highest VUF (%)",
-    "vuf_p95_percent": "VUF, 95th percentile over intervals (%)",
-    "pvur_max_percent": "highest PVUR (%)",
-    "pvur_p95_percent": "PVUR, 95th percentile over intervals (%)",
-    "trafo_loading_max_percent": "highest transformer phase loading (%)",
-    "line_loading_max_percent": "highest line loading (%)",
-    "min_overvoltage_headroom_pu": "smallest overvoltage headroom (p.u.; negative: violated)",
-    "congested_hours": "hours with a line or transformer above its limit",
-    "congested_line_share": "share of lines above their limit at least once",
-    "losses_kwh": "losses (kWh)",
-    "peak_feeder_import_kw": "peak feeder import (kW)",
-    "peak_feeder_export_kw": "peak feeder export (kW)",
-    "dso_revenue_eur": "DSO network fees (EUR)",
-    "battery_discharged_kwh": "energy discharged from batteries (kWh)",
-    "heat_pump_kwh": "heat pumps' electricity (kWh)",
-    "comfort_violation_kh": "kelvin-hours below the comfort band",
-    "tank_violation_kh": "kelvin-hours below the tank band",
-    "curtailed_export_kwh": "export curtailed by the DSO (kWh)",
-    "curtailed_import_kwh": "import curtailed by the DSO (kWh)",
-    "curtailment_cost_eur": "welfare lost to curtailment (EUR)",
-    "duration_s": "run time (s)",
-}
+# column in runs.parquet -> label (the metrics registry's report labels)
+METRICS: dict[str, str] = report_metrics()
 
 
 def cell(value: Any) -> Any:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lemgrid.model.metrics import INTERVAL_METRICS, RUN_METRICS, readme_table, report_metrics
+from lemgrid.model.metrics import INTERVAL_METRICS, RUN_METRICS, readme_table
 from lemgrid.model.recorder import SCHEMAS, Recorder
 from tests.helpers import hourly, run_to_end
 
@@ -36,12 +36,6 @@ def test_the_readme_metric_table_is_the_registry() -> None:
     assert table == readme_table(), (
         "regenerate it: python -c 'from lemgrid.model.metrics import readme_table; print(readme_table())'"
     )
-
-
-def test_the_experiments_metric_list_is_the_registrys_report_seeds() -> None:
-    from lemgrid.experiments.report import METRICS
-
-    assert METRICS == report_metrics()
 
 
 def test_the_summary_has_every_run_metric_and_the_price_spread_is_the_trades(tmp_path: Path) -> None:

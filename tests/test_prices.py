@@ -56,7 +56,10 @@ def test_a_good_csv_gives_each_interval_its_hours_price(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([f"{t},{'nan' if i == 5 else 50}" for i, t in enumerate(_hours(24))], "row 7: price_eur_per_mwh 'nan'"),
+        (
+            [f"{t},{'nan' if i == 5 else 50}" for i, t in enumerate(_hours(24))],
+            "row 7: price_eur_per_mwh 'nan'",
+        ),
         ([f"{t},{'inf' if i == 5 else 50}" for i, t in enumerate(_hours(24))], "not a finite number"),
         ([f"{t},50" for i, t in enumerate(_hours(24)) if i != 9], "rows must be hourly"),
         ([f"{t},50" for t in _hours(24)[:10] + _hours(24)[9:]], "repeats"),
