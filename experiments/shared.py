@@ -48,6 +48,9 @@ METRICS: dict[str, str] = {
     "curtailed_export_kwh": "export curtailed by the DSO (kWh)",
     "curtailed_import_kwh": "import curtailed by the DSO (kWh)",
     "curtailment_cost_eur": "welfare lost to curtailment (EUR)",
+    "overload_kwh": "overload energy (kVAh)",
+    "flexibility_kwh": "flexibility bought by the DSO (kWh)",
+    "flexibility_cost_eur": "DSO flexibility cost (EUR)",
     "duration_s": "run time (s)",
 }
 

@@ -19,7 +19,7 @@ COLUMNS = ["element", "index", "phase", "name", "start", "end", "hours", "max_lo
 
 @dataclass(frozen=True)
 class PhaseRatings:
-    """Per-phase ratings (kVA): a line's maximum current at its nominal phase voltage, a transformer's third."""
+    """Per-phase ratings (kVA): a line's maximum current at nominal phase voltage, a transformer's third."""
 
     line_kva: np.ndarray
     trafo_kva: np.ndarray
@@ -34,7 +34,9 @@ class PhaseRatings:
         line_kva = line.max_i_ka.to_numpy() * line.parallel.to_numpy() * df * vn_kv / np.sqrt(3) * 1000
         return cls(line_kva, net.trafo.sn_mva.to_numpy() * 1000 / 3)
 
-    def overload_kva(self, line_percent: np.ndarray, trafo_percent: np.ndarray, line_limit_percent: float) -> float:
+    def overload_kva(
+        self, line_percent: np.ndarray, trafo_percent: np.ndarray, line_limit_percent: float
+    ) -> float:
         """Apparent power above the limits: lines on their highest phase, transformer phases above 100 %."""
         line = np.clip(np.nan_to_num(line_percent) - line_limit_percent, 0, None) / 100 * self.line_kva
         trafo = np.clip(np.nan_to_num(trafo_percent) - TRAFO_LIMIT_PERCENT, 0, None) / 100

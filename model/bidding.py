@@ -279,7 +279,11 @@ def clear_curves(
 
 
 def flexibility_stage(
-    market: Market, clearing: ClearingResult, plans: list[DevicePlan], curves: Sequence[BidCurve], iv: Interval
+    market: Market,
+    clearing: ClearingResult,
+    plans: list[DevicePlan],
+    curves: Sequence[BidCurve],
+    iv: Interval,
 ) -> tuple[ClearingResult, list[DevicePlan], Procurement | None, TradeCuts]:
     """The DSO's flexibility market on the cleared schedules, if it runs one (:mod:`model.flexibility`).
 

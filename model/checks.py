@@ -56,9 +56,9 @@ def _check_flexibility(scenario: Scenario, feeder: Feeder) -> None:
     if unknown:
         known = sorted(element_index(feeder))
         raise ScenarioError(
-            f"scenario field 'dso.flexibility.elements' = {unknown}: feeder {scenario.feeder.name!r} has no such "
-            f"line or transformer; allowed: a line's or transformer's name or 'line <index>' / 'trafo <index>', "
-            f"e.g. {known[:3]}"
+            f"scenario field 'dso.flexibility.elements' = {unknown}: feeder {scenario.feeder.name!r} has "
+            "no such line or transformer; allowed: a line's or transformer's name or 'line <index>' / "
+            f"'trafo <index>', e.g. {known[:3]}"
         )
 
 

@@ -149,10 +149,15 @@ def watched_elements(feeder: Feeder, tree: Tree, names: Sequence[str]) -> Elemen
     ratings = PhaseRatings.of(feeder)
     rating = [ratings.line_kva[p] if kind == "line" else ratings.trafo_kva[p] for kind, p in chosen]
     names_out = [
-        f"line {net.line.index[p]}" if kind == "line" else f"transformer {net.trafo.index[p]}" for kind, p in chosen
+        f"line {net.line.index[p]}" if kind == "line" else f"transformer {net.trafo.index[p]}"
+        for kind, p in chosen
     ]
     return Elements(
-        names_out, [c[0] for c in chosen], np.array([c[1] for c in chosen], dtype=int), below, np.array(rating)
+        names_out,
+        [c[0] for c in chosen],
+        np.array([c[1] for c in chosen], dtype=int),
+        below,
+        np.array(rating),
     )
 
 
@@ -308,7 +313,12 @@ class FlexibilityMarket:
             o
             for h in range(n)
             for o in offers_of(
-                h, curves[h], plans[h], retail_eur_per_kwh, self.premium_eur_per_kwh, self.pv_curtailment_eur_per_kwh
+                h,
+                curves[h],
+                plans[h],
+                retail_eur_per_kwh,
+                self.premium_eur_per_kwh,
+                self.pv_curtailment_eur_per_kwh,
             )
             if o.price_eur_per_kwh <= self.max_price_eur_per_kwh
         ]
@@ -357,9 +367,7 @@ class FlexibilityMarket:
             relief = np.where(below & (upward == need.upward), share[:, need.phase], 0.0)
             # a purchase for an earlier need on this element and phase already counts
             done = float((bought * relief).sum())
-            rest = [
-                replace(o, kw=max(o.kw - taken[i] - bought[i], 0.0)) for i, o in enumerate(offers)
-            ]
+            rest = [replace(o, kw=max(o.kw - taken[i] - bought[i], 0.0)) for i, o in enumerate(offers)]
             more = buy(need.kw - done, rest, relief)
             for i in np.flatnonzero(more):
                 reason[offers[i].provider] = reason[offers[i].provider] or self.elements.names[e]
@@ -367,7 +375,9 @@ class FlexibilityMarket:
         return bought
 
 
-def flexibility_market(cfg: Any, feeder: Feeder, tree: Tree, solve: Callable[[np.ndarray, np.ndarray], GridState]) -> FlexibilityMarket:
+def flexibility_market(
+    cfg: Any, feeder: Feeder, tree: Tree, solve: Callable[[np.ndarray, np.ndarray], GridState]
+) -> FlexibilityMarket:
     """The flexibility market a scenario's ``dso.flexibility`` section sets up on ``feeder``."""
     flex = cfg.dso.flexibility
     return FlexibilityMarket(
@@ -406,4 +416,6 @@ def procure(
             return np.full(3, 1 / 3)
         return np.eye(3)[where.phase_col[h]]
 
-    return market.procure(plans, curves, flows, phase_share, iv.hours, iv.retail_price_eur_per_kwh * iv.price_signal)
+    return market.procure(
+        plans, curves, flows, phase_share, iv.hours, iv.retail_price_eur_per_kwh * iv.price_signal
+    )

@@ -836,7 +836,7 @@ RUN_METRICS: list[RunMetric] = [
     _R(
         "overload_kwh",
         "kVAh",
-        "energy above the limits: overload_kva over the run (double counts an overload seen by several elements)",
+        "energy above the limits: overload_kva over the run (an overload on several elements counts on each)",
         lambda r: float(np.nansum(r.col("overload_kva")) * r.config.interval_hours),
         "overload energy (kVAh)",
     ),

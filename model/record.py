@@ -80,7 +80,10 @@ def flexibility_columns(cleared: Cleared, hours: float) -> dict[str, np.ndarray]
     n = len(cleared.cut.export_kw)
     if bought is None:
         return {"flexibility_kwh": np.zeros(n), "flexibility_payment_eur": np.zeros(n)}
-    return {"flexibility_kwh": (bought.down_kw + bought.up_kw) * hours, "flexibility_payment_eur": bought.payment_eur}
+    return {
+        "flexibility_kwh": (bought.down_kw + bought.up_kw) * hours,
+        "flexibility_payment_eur": bought.payment_eur,
+    }
 
 
 @dataclass(frozen=True)

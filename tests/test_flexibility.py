@@ -29,13 +29,21 @@ def one_line_grid(p_kw: np.ndarray, q_kvar: np.ndarray) -> GridState:
 
 
 def market(margin_percent: float = 0.0) -> FlexibilityMarket:
-    elements = Elements(["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA]))
+    elements = Elements(
+        ["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA])
+    )
     return FlexibilityMarket(elements, one_line_grid, 100.0, margin_percent, 0.02, 1.0, 4)
 
 
-def household(base_kw: float, ev_kw: float, ev_value: float, must_kw: float = 0.0) -> tuple[BidCurve, DevicePlan]:
+def household(
+    base_kw: float, ev_kw: float, ev_value: float, must_kw: float = 0.0
+) -> tuple[BidCurve, DevicePlan]:
     """Base load and an EV charging ``ev_kw`` of which ``must_kw`` the deadline needs (valued inf)."""
-    steps = [Step("base", base_kw, math.inf), Step("ev", must_kw, math.inf), Step("ev", ev_kw - must_kw, ev_value)]
+    steps = [
+        Step("base", base_kw, math.inf),
+        Step("ev", must_kw, math.inf),
+        Step("ev", ev_kw - must_kw, ev_value),
+    ]
     return BidCurve(steps, RETAIL, 0.08), DevicePlan(ev_kw=-ev_kw)
 
 
@@ -81,7 +89,12 @@ def test_what_the_deadline_needs_is_not_offered_and_the_overload_left_is_reporte
 
 def test_offers_ask_the_value_given_up_less_the_retail_price_saved() -> None:
     curve = BidCurve(
-        [Step("base", 1.0, math.inf), Step("battery", 2.0, 0.25), Step("ev", 1.0, math.inf), Step("ev", 3.0, 0.45)],
+        [
+            Step("base", 1.0, math.inf),
+            Step("battery", 2.0, 0.25),
+            Step("ev", 1.0, math.inf),
+            Step("ev", 3.0, 0.45),
+        ],
         RETAIL,
         0.08,
     )
@@ -104,20 +117,25 @@ def test_an_indivisible_offer_is_taken_whole_and_relief_weights_the_price() -> N
 
 @pytest.fixture(scope="module")
 def flex_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The congestion preset's first weekday (Mon noon to Tue noon), hourly, with the flexibility market."""
+    """The congestion preset's first two days, hourly, a local market (PV at noon), the flexibility market."""
     out = tmp_path_factory.mktemp("flex")
-    sets = ["start=2026-01-12", "days=2", "interval_minutes=60", "dso.flexibility.enabled=true"]
+    sets = [
+        "days=2",
+        "interval_minutes=60",
+        "market.pricing=uniform",
+        "market.mechanism=pay_as_clear",
+        "dso.flexibility.enabled=true",
+    ]
     run_to_end(Scenario.load(PRESET, sets), out)
     return out
 
 
 def test_money_balances_with_the_dso_paying_for_flexibility(flex_run: Path) -> None:
     households = pd.read_parquet(flex_run / "households.parquet")
-    trades = pd.read_parquet(flex_run / "trades.parquet") if (flex_run / "trades.parquet").exists() else None
+    trades = pd.read_parquet(flex_run / "trades.parquet")
     intervals = pd.read_parquet(flex_run / "intervals.parquet").set_index("interval")
-    assert intervals.flexibility_cost_eur.sum() > 0  # the DSO did buy
-    if trades is not None:
-        assert_money_balances(households, trades, intervals)
+    assert intervals.flexibility_cost_eur.sum() > 0 and len(trades) > 0  # the DSO did buy; households traded
+    assert_money_balances(households, trades, intervals)
     per = households.groupby("interval")
     np.testing.assert_allclose(per.flexibility_payment_eur.sum(), intervals.flexibility_cost_eur, atol=1e-12)
     bill = households.local_payment_eur + households.retail_payment_eur + households.network_fee_eur
@@ -151,3 +169,11 @@ def test_loading_is_within_the_limit_wherever_enough_flexibility_was_offered(fle
     # where it was not, the overload is in the grid metrics and in the shortfall, not hidden
     short = ~met
     assert ((rows.overload_kva[short] > 0) == (rows.flexibility_shortfall_kw[short] > 0)).all()
+
+
+def test_no_ev_misses_energy_because_the_dso_bought_its_flexibility(flex_run: Path) -> None:
+    sessions = pd.read_parquet(flex_run / "ev_sessions.parquet")
+    households = pd.read_parquet(flex_run / "households.parquet")
+    assert households.flexibility_kwh.sum() > 0
+    done = sessions.dropna(subset=["unmet_kwh"])
+    assert len(done) > 100 and (done.unmet_kwh[done.feasible] <= 1e-9).all()
