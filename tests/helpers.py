@@ -105,4 +105,6 @@ def assert_money_balances(households: pd.DataFrame, trades: pd.DataFrame, interv
     np.testing.assert_allclose(per.bought_local_kwh.sum()[traded.index], traded, atol=1e-12)
     np.testing.assert_allclose(per.sold_local_kwh.sum()[traded.index], traded, atol=1e-12)
     if "flexibility_cost_eur" in intervals:
-        np.testing.assert_allclose(per.flexibility_payment_eur.sum(), intervals.flexibility_cost_eur, atol=1e-12)
+        np.testing.assert_allclose(
+            per.flexibility_payment_eur.sum(), intervals.flexibility_cost_eur, atol=1e-12
+        )

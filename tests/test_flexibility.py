@@ -117,11 +117,11 @@ def test_an_indivisible_offer_is_taken_whole_and_relief_weights_the_price() -> N
 
 @pytest.fixture(scope="module")
 def flex_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The congestion preset's first two days, hourly, a local market (PV at noon), the flexibility market."""
+    """The congestion preset's first two days at 2-hour intervals, a local market, the flexibility market."""
     out = tmp_path_factory.mktemp("flex")
     sets = [
         "days=2",
-        "interval_minutes=60",
+        "interval_minutes=120",
         "market.pricing=uniform",
         "market.mechanism=pay_as_clear",
         "dso.flexibility.enabled=true",
@@ -153,7 +153,7 @@ def test_energy_balances_with_flexibility(flex_run: Path) -> None:
     gross_kw = households.assign(p=households.net_injection_kw.abs()).groupby("interval").p.sum()
     assert (mismatch.abs() <= 1e-3 * gross_kw).all(), (mismatch.abs() / gross_kw).max()
     # every household's metered energy is settled, with the flexibility it delivered
-    metered = households.net_injection_kw * 1.0  # hourly intervals: kW = kWh
+    metered = households.net_injection_kw * 2.0  # 2-hour intervals
     settled = households.sold_local_kwh + households.sold_retail_kwh
     settled -= households.bought_local_kwh + households.bought_retail_kwh
     np.testing.assert_allclose(metered, settled, atol=1e-9)
