@@ -7,7 +7,9 @@ The model asks; the DSO acts:
   previous interval's unbalance exceeded the trigger (:func:`grid.controls.choose_phase_switches`);
 - ``operate``: the interval's power flow, with PV inverters following volt-var and
   volt-watt droops if enabled (:func:`grid.controls.solve_with_inverters`);
-- ``collect``: network fees and curtailed energy, for revenue and cost recovery.
+- ``collect``: network fees and curtailed energy, for revenue and cost recovery;
+- ``flexibility``: with ``dso.flexibility.enabled``, the local flexibility market it runs
+  before delivery (:mod:`model.flexibility`); ``pay_flexibility`` books what it bought.
 """
 
 from collections.abc import Iterable
@@ -21,6 +23,7 @@ from lemgrid.grid.controls import Droop, choose_phase_switches, solve_with_inver
 from lemgrid.grid.feeders import PHASES
 from lemgrid.grid.state import GridState, PowerFlowSolver
 from lemgrid.model.constraints import ConstraintMethod, Curtailment, Request
+from lemgrid.model.flexibility import FlexibilityMarket, Procurement, flexibility_market
 
 if TYPE_CHECKING:
     from mesa import Model
@@ -86,6 +89,8 @@ class DSO(mesa.Agent):
         network_cost_eur_per_year: what the feeder costs the DSO per year.
         curtailed_export_kwh, curtailed_import_kwh: energy the constraint mode has cut so far.
         last_vuf_percent: the highest VUF of the last interval (None before the first).
+        flexibility: the DSO's flexibility market (None unless the scenario enables it).
+        flexibility_kwh, flexibility_cost_eur: flexibility bought and paid for so far.
     """
 
     def __init__(
@@ -105,6 +110,12 @@ class DSO(mesa.Agent):
         self.constraint_method = constraint_method
         self.solver = solver
         self.last_vuf_percent: float | None = None
+        self.flexibility_kwh = 0.0
+        self.flexibility_cost_eur = 0.0
+        cfg = getattr(model, "config", None)
+        self.flexibility: FlexibilityMarket | None = None
+        if cfg is not None and cfg.dso.flexibility.enabled and solver is not None:
+            self.flexibility = flexibility_market(cfg, model.feeder, model.tree, solver.solve)  # type: ignore[attr-defined]
 
     @property
     def constraint_mode(self) -> str:
@@ -200,6 +211,11 @@ class DSO(mesa.Agent):
         self.revenue_eur += fees_eur
         self.curtailed_export_kwh += float(export_cut_kw.sum() * hours)
         self.curtailed_import_kwh += float(import_cut_kw.sum() * hours)
+
+    def pay_flexibility(self, bought: Procurement, hours: float) -> None:
+        """Book one interval's flexibility purchase: energy bought (both directions) and its cost."""
+        self.flexibility_kwh += float((bought.down_kw.sum() + bought.up_kw.sum()) * hours)
+        self.flexibility_cost_eur += bought.cost_eur
 
     def cost_recovery(self, hours: float) -> float | None:
         """Revenue over the network's cost for ``hours`` of operation (None if the network costs nothing)."""

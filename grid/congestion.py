@@ -17,6 +17,32 @@ TRAFO_LIMIT_PERCENT = 100.0  # a transformer phase is congested above its rating
 COLUMNS = ["element", "index", "phase", "name", "start", "end", "hours", "max_loading_percent"]
 
 
+@dataclass(frozen=True)
+class PhaseRatings:
+    """Per-phase ratings (kVA): a line's maximum current at nominal phase voltage, a transformer's third."""
+
+    line_kva: np.ndarray
+    trafo_kva: np.ndarray
+
+    @classmethod
+    def of(cls, feeder: Feeder) -> "PhaseRatings":
+        """The ratings of ``feeder``'s lines and transformers."""
+        net = feeder.net
+        line = net.line
+        df = line.df.to_numpy() if "df" in line else np.ones(len(line))
+        vn_kv = net.bus.vn_kv.loc[line.from_bus].to_numpy()
+        line_kva = line.max_i_ka.to_numpy() * line.parallel.to_numpy() * df * vn_kv / np.sqrt(3) * 1000
+        return cls(line_kva, net.trafo.sn_mva.to_numpy() * 1000 / 3)
+
+    def overload_kva(
+        self, line_percent: np.ndarray, trafo_percent: np.ndarray, line_limit_percent: float
+    ) -> float:
+        """Apparent power above the limits: lines on their highest phase, transformer phases above 100 %."""
+        line = np.clip(np.nan_to_num(line_percent) - line_limit_percent, 0, None) / 100 * self.line_kva
+        trafo = np.clip(np.nan_to_num(trafo_percent) - TRAFO_LIMIT_PERCENT, 0, None) / 100
+        return float(line.sum() + (trafo * self.trafo_kva[:, None]).sum())
+
+
 @dataclass
 class CongestionLog:
     """Episodes of lines above ``line_limit_percent`` and transformer phases above 100 %."""

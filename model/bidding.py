@@ -31,6 +31,7 @@ from lemgrid.agents.strategies import Order
 from lemgrid.model.clear import Cleared, Market, TradeCuts, clear, cut_trades, request
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.decide import Decided
+from lemgrid.model.flexibility import Procurement, procure
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
 from lemgrid.model.market import ClearingResult, Trade, traded_kwh
@@ -248,7 +249,8 @@ def clear_curves(
 ) -> tuple[Cleared, list[DevicePlan]]:
     """Stage 3 with curves: clear the curves' orders, dispatch the devices along them, then the DSO's limits.
 
-    The DSO checks the market's dispatch as the households report it (the
+    With a flexibility market, the DSO buys flexibility on the cleared dispatch first
+    (:func:`flexibility_stage`). The DSO checks the market's dispatch as the households report it (the
     demand attack scales the reports; every constraint mode acts after
     clearing here): an import cut takes battery, then EV, charging; an export
     cut curtails PV; the households' trades are cut pro rata.
@@ -256,8 +258,9 @@ def clear_curves(
     clearing = without_own_trades(market.mechanism.clear(bids.orders))
     plans = dispatch_curves(bids, clearing, [h.devices for h in market.households], iv.hours)
     n = len(plans)
+    clearing, plans, flexibility, flex_cuts = flexibility_stage(market, clearing, plans, bids.curves, iv)
     if market.dso.constraint_mode == "none":
-        return Cleared(clearing, Curtailment.nothing(n)), plans
+        return Cleared(clearing, Curtailment.nothing(n), flex_cuts, flexibility=flexibility), plans
     planned_kw = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])
     dispatched = replace(
         decided,
@@ -268,8 +271,32 @@ def clear_curves(
     )
     cut = market.dso.enforce(request(dispatched, iv, market), iv.hours)
     trades, trade_cuts = cut_trades(clearing.trades, cut, iv.hours)
-    cuts: TradeCuts = trade_cuts
-    return Cleared(ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), cut, cuts), plans
+    cuts: TradeCuts = {**flex_cuts}
+    for i, (kwh, why) in trade_cuts.items():
+        cuts[i] = (cuts.get(i, (0.0, ""))[0] + kwh, why)
+    result = ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices)
+    return Cleared(result, cut, cuts, flexibility=flexibility), plans
+
+
+def flexibility_stage(
+    market: Market,
+    clearing: ClearingResult,
+    plans: list[DevicePlan],
+    curves: Sequence[BidCurve],
+    iv: Interval,
+) -> tuple[ClearingResult, list[DevicePlan], Procurement | None, TradeCuts]:
+    """The DSO's flexibility market on the cleared schedules, if it runs one (:mod:`model.flexibility`).
+
+    The devices deliver what was bought; a household's local trades shrink by its
+    delivered kW (pro rata, as a DSO cut does), the rest of the change is its retail exchange.
+    """
+    if market.dso.flexibility is None:
+        return clearing, plans, None, {}
+    plans, bought = procure(market.dso.flexibility, plans, curves, iv, market.where)
+    market.dso.pay_flexibility(bought, iv.hours)
+    as_cut = Curtailment(bought.up_kw, bought.down_kw, [f"flexibility for {r}" for r in bought.reason])
+    trades, cuts = cut_trades(clearing.trades, as_cut, iv.hours)
+    return ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), plans, bought, cuts
 
 
 class DayAheadPositions(Protocol):

@@ -17,7 +17,7 @@ import pandas as pd
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DEVICE_POLICIES, Devices
 from lemgrid.agents.strategies import LEARNING_FILE_VERSION, make_strategy
-from lemgrid.grid.congestion import CongestionLog
+from lemgrid.grid.congestion import CongestionLog, PhaseRatings
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.metrics import VoltageQuality
@@ -150,6 +150,7 @@ def network(cfg: Scenario, pop: pd.DataFrame, feeder: Feeder, where: Connections
         cfg.grid.v_min_pu,
         cfg.grid.v_max_pu,
         cfg.grid.line_loading_limit_percent,
+        PhaseRatings.of(feeder),
     )
 
 

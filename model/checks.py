@@ -3,7 +3,8 @@
 The scenario schema checks each value on its own; these checks need the
 feeder or a file the scenario points to: the feeder is a radial LV network,
 the attacked households exist, there are no more zones than households, and
-the learning file can be read. ``lemgrid run`` and ``lemgrid sweep`` call
+the learning file can be read, the DSO's flexibility market watches elements of the
+feeder and has bid curves to buy from. ``lemgrid run`` and ``lemgrid sweep`` call
 :func:`check_before_run` before any work, so a bad input is a one-line error
 and never a failed run or a traceback.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from lemgrid.grid.feeders import Feeder
 from lemgrid.model.build import learning_entries
+from lemgrid.model.flexibility import element_index, unknown_elements
 from lemgrid.model.population import feeder_for
 from lemgrid.model.scenario import Scenario, ScenarioError
 
@@ -35,9 +37,29 @@ def check_before_run(scenario: Scenario) -> Feeder:
             f"scenario field 'market.zonal.n_zones' = {scenario.market.zonal.n_zones}: more zones than the "
             f"{n} households of feeder {scenario.feeder.name!r}; at most {n}"
         )
+    _check_flexibility(scenario, feeder)
     if scenario.strategies.learning_file is not None:
         _check_learning_file(scenario.strategies.learning_file, scenario)
     return feeder
+
+
+def _check_flexibility(scenario: Scenario, feeder: Feeder) -> None:
+    flex = scenario.dso.flexibility
+    if not flex.enabled:
+        return
+    if scenario.bidding.mode != "curves":
+        raise ScenarioError(
+            "scenario field 'dso.flexibility.enabled' = true needs bidding.mode: curves (households offer "
+            f"flexibility from their bid curves), got bidding.mode: {scenario.bidding.mode!r}"
+        )
+    unknown = unknown_elements(feeder, flex.elements)
+    if unknown:
+        known = sorted(element_index(feeder))
+        raise ScenarioError(
+            f"scenario field 'dso.flexibility.elements' = {unknown}: feeder {scenario.feeder.name!r} has "
+            "no such line or transformer; allowed: a line's or transformer's name or 'line <index>' / "
+            f"'trafo <index>', e.g. {known[:3]}"
+        )
 
 
 def _check_learning_file(path: str, scenario: Scenario) -> None:

@@ -19,6 +19,7 @@ from lemgrid.agents.strategies import Order
 from lemgrid.grid.sensitivity import one_hot
 from lemgrid.model.constraints import Curtailment, Request
 from lemgrid.model.decide import Decided
+from lemgrid.model.flexibility import Procurement
 from lemgrid.model.interval import Connections, Interval, injections, reactive
 from lemgrid.model.market import ClearingResult, Mechanism, Trade, traded_kwh
 
@@ -34,6 +35,7 @@ class Cleared:
     trade_cuts: TradeCuts = field(default_factory=dict)
     day_ahead: ClearingResult | None = None  # the day-ahead stage's clearing of this interval, if any
     forecast_eur_per_kwh: float | None = None  # with bid curves: the local price the households expected
+    flexibility: Procurement | None = None  # the DSO's flexibility purchase, if it runs a flexibility market
 
     @property
     def trades(self) -> list[Trade]:

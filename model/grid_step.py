@@ -12,7 +12,7 @@ import numpy as np
 
 from lemgrid.agents.dso import DSO, Operated
 from lemgrid.agents.household import Household
-from lemgrid.grid.congestion import CongestionLog
+from lemgrid.grid.congestion import CongestionLog, PhaseRatings
 from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality, interval_metrics
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.interval import Connections, Interval, injections, reactive
@@ -29,6 +29,7 @@ class Network:
     v_min_pu: float
     v_max_pu: float
     line_loading_limit_percent: float
+    ratings: PhaseRatings | None = None  # per-phase ratings, for the overload energy
 
 
 @dataclass
@@ -51,6 +52,7 @@ class GridResult:
         phases_used: each household's phase column in this interval.
         phase_switches: how many households the DSO moved.
         metrics: the interval's grid metrics.
+        overload_kva: apparent power above the limits over all lines and transformer phases.
     """
 
     operated: Operated
@@ -58,6 +60,7 @@ class GridResult:
     phases_used: np.ndarray
     phase_switches: int
     metrics: IntervalMetrics
+    overload_kva: float = 0.0
 
 
 def grid_step(
@@ -104,4 +107,11 @@ def grid_step(
     measures.congested_lines |= state.line_loading_percent > network.line_loading_limit_percent
     measures.congestion.add(iv.t0_s, iv.t1_s, state.line_loading_percent, state.trafo_loading_percent)
     dso.observe(metrics.vuf_max_percent)
-    return GridResult(operated, {**columns, "vm_pu": customer_vm}, phases_used, switches, metrics)
+    overload = (
+        network.ratings.overload_kva(
+            state.line_loading_percent, state.trafo_loading_percent, network.line_loading_limit_percent
+        )
+        if network.ratings is not None
+        else 0.0
+    )
+    return GridResult(operated, {**columns, "vm_pu": customer_vm}, phases_used, switches, metrics, overload)

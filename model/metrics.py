@@ -60,6 +60,11 @@ def _price_spread(o: "Outcome") -> float:
     return float(max(prices) - min(prices)) if prices else np.nan
 
 
+def _flexibility(o: "Outcome", value: Callable[[Any], float]) -> float:
+    bought = o.cleared.flexibility
+    return 0.0 if bought is None else value(bought)
+
+
 def _total(column: str) -> Callable[["Outcome"], float]:
     def total(o: "Outcome") -> float:
         return float(o.columns[column].sum())
@@ -171,6 +176,27 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         F64,
         "cut energy valued at the limit prices of the households that gave it up",
         lambda o: o.cleared.cut.cost_eur,
+    ),
+    _M(
+        "flexibility_kwh",
+        "kWh",
+        F64,
+        "flexibility the DSO bought before delivery, both directions (model.flexibility)",
+        lambda o: _flexibility(o, lambda b: float((b.down_kw.sum() + b.up_kw.sum()) * o.hours)),
+    ),
+    _M(
+        "flexibility_cost_eur",
+        "EUR",
+        F64,
+        "what the DSO paid the households for that flexibility (pay as bid)",
+        lambda o: _flexibility(o, lambda b: b.cost_eur),
+    ),
+    _M(
+        "flexibility_shortfall_kw",
+        "kW",
+        F64,
+        "relief the watched elements still needed after the flexibility market (forecast; 0: met)",
+        lambda o: _flexibility(o, lambda b: b.shortfall_kw),
     ),
     _M(
         "constraint_power_flows",
@@ -306,6 +332,13 @@ INTERVAL_METRICS: list[IntervalMetric] = [
     ),
     _M("line_loading_max_percent", "%", F64, "highest line loading", _grid("line_loading_max_percent")),
     _M("n_lines_overloaded", "", I32, "lines above the loading limit", _grid("n_lines_overloaded")),
+    _M(
+        "overload_kva",
+        "kVA",
+        F64,
+        "apparent power above the limits, summed over lines (on their highest phase) and transformer phases",
+        lambda o: o.grid.overload_kva,
+    ),
     _M("losses_kw", "kW", F64, "active losses of lines and transformer", _grid("losses_kw")),
     _M(
         "feeder_import_kw",
@@ -799,6 +832,33 @@ RUN_METRICS: list[RunMetric] = [
         "cut energy valued at the limit prices of the households that gave it up",
         lambda r: float(r.col("curtailment_cost_eur").sum()),
         "welfare lost to curtailment (EUR)",
+    ),
+    _R(
+        "overload_kwh",
+        "kVAh",
+        "energy above the limits: overload_kva over the run (an overload on several elements counts on each)",
+        lambda r: float(np.nansum(r.col("overload_kva")) * r.config.interval_hours),
+        "overload energy (kVAh)",
+    ),
+    _R(
+        "flexibility_kwh",
+        "kWh",
+        "flexibility the DSO bought before delivery",
+        lambda r: float(r.col("flexibility_kwh").sum()),
+        "flexibility bought by the DSO (kWh)",
+    ),
+    _R(
+        "flexibility_cost_eur",
+        "EUR",
+        "what the DSO paid for flexibility",
+        lambda r: float(r.col("flexibility_cost_eur").sum()),
+        "DSO flexibility cost (EUR)",
+    ),
+    _R(
+        "flexibility_shortfall_kwh",
+        "kWh",
+        "relief the flexibility market could not buy, over the run",
+        lambda r: float(r.col("flexibility_shortfall_kw").sum() * r.config.interval_hours),
     ),
     # the example of README "Add a metric"
     _R(

@@ -69,8 +69,21 @@ def outcome(
         "reported_net_kwh": decided.reported_kwh,
         "curtailed_export_kwh": cut.export_kw * iv.hours,
         "curtailed_import_kwh": cut.import_kw * iv.hours,
+        **flexibility_columns(cleared, iv.hours),
     }
     return Outcome(iv.k, time, iv.hours, cleared, grid, settled, columns, v_min_pu, v_max_pu)
+
+
+def flexibility_columns(cleared: Cleared, hours: float) -> dict[str, np.ndarray]:
+    """Per household: flexibility sold to the DSO (kWh, both directions) and what the DSO paid (EUR)."""
+    bought = cleared.flexibility
+    n = len(cleared.cut.export_kw)
+    if bought is None:
+        return {"flexibility_kwh": np.zeros(n), "flexibility_payment_eur": np.zeros(n)}
+    return {
+        "flexibility_kwh": (bought.down_kw + bought.up_kw) * hours,
+        "flexibility_payment_eur": bought.payment_eur,
+    }
 
 
 @dataclass(frozen=True)

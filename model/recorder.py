@@ -59,6 +59,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("reported_net_kwh", _F),
             ("curtailed_export_kwh", _F),
             ("curtailed_import_kwh", _F),
+            ("flexibility_kwh", _F),
+            ("flexibility_payment_eur", _F),
             ("loss_allocation_kwh", _F),
             ("reward_eur", _F),
             ("action", _S),

@@ -82,6 +82,8 @@ def settle_interval(
         TariffInputs(iv.k, trades, settlement.bought_retail_kwh, net_kwh, state, measured.get)
     )
     settlement = settlement.with_network_fees(fees.household_eur)
+    if cleared.flexibility is not None:
+        settlement = settlement.with_flexibility(cleared.flexibility.payment_eur)
     losses_kw = (
         allocate_losses(
             billing.loss_allocation,

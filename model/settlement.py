@@ -5,7 +5,8 @@ energy differs from its local trades is settled with the retailer (imports at
 the retail price, exports at the feed-in tariff); network fees
 (:mod:`model.tariffs`) go to the DSO. Money is conserved: what buyers pay
 locally, sellers receive; what households pay the retailer is the retailer's
-revenue; what they pay in fees is the DSO's.
+revenue; what they pay in fees is the DSO's; what the DSO pays for flexibility
+(:mod:`model.flexibility`) the households receive.
 """
 
 from dataclasses import dataclass, replace
@@ -29,11 +30,17 @@ class Settlement:
     local_payment_eur: np.ndarray
     retail_payment_eur: np.ndarray
     network_fee_eur: np.ndarray
+    flexibility_eur: np.ndarray | None = None  # what the DSO pays for flexibility (negative: received)
 
     @property
     def bill_eur(self) -> np.ndarray:
         """Net payment of each household in the interval."""
-        return self.local_payment_eur + self.retail_payment_eur + self.network_fee_eur
+        bill = self.local_payment_eur + self.retail_payment_eur + self.network_fee_eur
+        return bill if self.flexibility_eur is None else bill + self.flexibility_eur
+
+    def with_flexibility(self, paid_eur: np.ndarray) -> "Settlement":
+        """The same settlement with what the DSO paid each household for flexibility."""
+        return replace(self, flexibility_eur=-np.asarray(paid_eur, dtype=float))
 
     @property
     def network_revenue_eur(self) -> float:

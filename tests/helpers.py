@@ -82,7 +82,8 @@ def assert_money_balances(households: pd.DataFrame, trades: pd.DataFrame, interv
     Local payments net to zero; each household pays for what it bought locally and is
     paid for what it sold (with bid curves it may do both in one interval, at the price
     where its curve turns); the households' retail payments are the retailer's revenue;
-    the local energy bought is the energy traded.
+    the local energy bought is the energy traded; what the DSO paid for flexibility is what the
+    households received.
     """
     per = households.groupby("interval")
     np.testing.assert_allclose(per.local_payment_eur.sum(), 0.0, atol=1e-12)
@@ -103,3 +104,7 @@ def assert_money_balances(households: pd.DataFrame, trades: pd.DataFrame, interv
     traded = trades.groupby("interval").energy_kwh.sum()
     np.testing.assert_allclose(per.bought_local_kwh.sum()[traded.index], traded, atol=1e-12)
     np.testing.assert_allclose(per.sold_local_kwh.sum()[traded.index], traded, atol=1e-12)
+    if "flexibility_cost_eur" in intervals:
+        np.testing.assert_allclose(
+            per.flexibility_payment_eur.sum(), intervals.flexibility_cost_eur, atol=1e-12
+        )

@@ -196,6 +196,26 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["weather.temperature_file=/nonexistent/t.csv"],
         ("temperature file '/nonexistent/t.csv'", "No such file"),
     ),
+    "flexibility request on an element that does not exist": (
+        ["dso.flexibility.enabled=true", "dso.flexibility.elements=[LINE1, nowhere]"],
+        ("'dso.flexibility.elements' = ['nowhere']", "no such line or transformer", "allowed"),
+    ),
+    "negative flexibility price limit": (
+        ["dso.flexibility.max_price_eur_per_kwh=-0.5"],
+        ("'dso.flexibility.max_price_eur_per_kwh' = -0.5", "greater than or equal to 0"),
+    ),
+    "negative flexibility premium": (
+        ["dso.flexibility.offer_premium_eur_per_kwh=-0.01"],
+        ("'dso.flexibility.offer_premium_eur_per_kwh' = -0.01", "greater than or equal to 0"),
+    ),
+    "non-positive flexibility loading limit": (
+        ["dso.flexibility.loading_limit_percent=0"],
+        ("'dso.flexibility.loading_limit_percent' = 0", "greater than 0"),
+    ),
+    "flexibility market with fixed bids": (
+        ["dso.flexibility.enabled=true", "bidding.mode=fixed"],
+        ("'dso.flexibility.enabled'", "bidding.mode: curves", "'fixed'"),
+    ),
     "three_phase on a named feeder": (["feeder.three_phase=derive"], ("only for name 'custom'",)),
     "three_phase unknown": (["feeder.three_phase=guess"], ("'feeder.three_phase' = 'guess'", "derive")),
 }

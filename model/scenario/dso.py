@@ -46,6 +46,26 @@ class PhaseSwitching(_Section):
     max_switches_per_interval: int = Field(2, ge=1, le=100)
 
 
+class Flexibility(_Section):
+    """The DSO's local flexibility market, run every interval before delivery (:mod:`model.flexibility`).
+
+    ``elements``: the lines and transformers the DSO watches, by name (as in ``congestion.parquet``)
+    or as ``line <index>`` / ``trafo <index>``; empty: every line and transformer. The DSO buys
+    until the forecast loading of a watched element is at most ``loading_limit_percent`` minus
+    ``margin_percent``. A household asks its lost value (the value of the energy it gives up less
+    the retail price it then does not pay) plus ``offer_premium_eur_per_kwh``; the DSO takes no
+    offer above ``max_price_eur_per_kwh``. Needs ``bidding.mode: curves``.
+    """
+
+    enabled: bool = False
+    elements: list[str] = Field(default_factory=list)
+    loading_limit_percent: float = Field(100.0, gt=0, le=1000)
+    margin_percent: float = Field(2.0, ge=0, le=50)
+    offer_premium_eur_per_kwh: float = Field(0.05, ge=0, le=10)
+    max_price_eur_per_kwh: float = Field(1.0, ge=0, le=100)
+    max_rounds: int = Field(4, ge=1, le=20)
+
+
 class DSO(_Section):
     """DSO controls in the grid step (off by default).
 
@@ -60,3 +80,4 @@ class DSO(_Section):
     inverter_max_iterations: int = Field(30, ge=1, le=500)
     inverter_tolerance_kw: float = Field(1e-3, gt=0, le=1)
     phase_switching: PhaseSwitching = Field(default_factory=PhaseSwitching)
+    flexibility: Flexibility = Field(default_factory=Flexibility)
