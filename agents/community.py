@@ -38,6 +38,7 @@ MANAGER_NAME = "community_manager"
 class Idle:
     """The manager's device policy before its own decision: nothing planned (it has no load or PV)."""
 
+    name = "community_manager"
     needs_forecast = True  # its battery power is fixed before the market: the curve bids it inelastically
 
     def plan(
@@ -53,7 +54,9 @@ class Idle:
         return DevicePlan()
 
 
-def peak_threshold_kw(forecast_import_kw: np.ndarray, energy_kwh: float, hours: float, power_kw: float) -> float:
+def peak_threshold_kw(
+    forecast_import_kw: np.ndarray, energy_kwh: float, hours: float, power_kw: float
+) -> float:
     """The import level T above which the forecast holds ``energy_kwh`` (AC), shaving at most ``power_kw``.
 
     Solves ``sum(min(max(F - T, 0), power_kw)) * hours = energy_kwh`` for T by bisection; returns
@@ -127,7 +130,7 @@ class CommunityManager(Household):
         return DevicePlan(battery_kw=b.flexibility(hours).clip(import_kw - self.threshold_kw))
 
     def _forecast_import_kw(self, k: int, import_now_kw: float) -> np.ndarray:
-        """The community's import over the next day: now as planned, then base load and PV plus yesterday's devices."""
+        """The community's import over the next 24 h: now, then base load and PV plus yesterday's devices."""
         end = min(k + self.per_day, len(self.base_net_kw))
         ahead = np.arange(k + 1, end)
         yesterday = ahead - self.per_day

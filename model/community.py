@@ -6,7 +6,7 @@ device; :func:`manage` sets its battery each interval from the other
 participants' planned net position, before anyone bids.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +47,11 @@ def with_connection(feeder: Feeder, cfg: Scenario) -> Feeder:
     if not cfg.community.enabled:
         return feeder
     phase = cfg.community.battery.phase
-    row = {"household": MANAGER_NAME, "bus": battery_bus(cfg, feeder), "phase": "a" if phase == "abc" else phase}
+    row = {
+        "household": MANAGER_NAME,
+        "bus": battery_bus(cfg, feeder),
+        "phase": "a" if phase == "abc" else phase,
+    }
     connections = pd.concat([feeder.households, pd.DataFrame([row])], ignore_index=True)
     return replace(feeder, households=connections.astype(feeder.households.dtypes.to_dict()))
 
@@ -64,7 +68,7 @@ def with_manager(pop: pd.DataFrame, cfg: Scenario, feeder: Feeder) -> pd.DataFra
     connection = feeder.households.iloc[-1]
     row: dict[str, Any] = {}
     for column, dtype in pop.dtypes.items():
-        if dtype == bool:
+        if pd.api.types.is_bool_dtype(dtype):
             row[str(column)] = False
         elif pd.api.types.is_numeric_dtype(dtype):
             row[str(column)] = 0
@@ -123,7 +127,7 @@ def add_manager(model: Any, cfg: Scenario, row: Any, rng: np.random.Generator) -
 
 
 def manage(
-    households: Sequence[Household], plans: list[DevicePlan], base_kw: np.ndarray, k: int, hours: float
+    households: Iterable[Household], plans: list[DevicePlan], base_kw: np.ndarray, k: int, hours: float
 ) -> list[DevicePlan]:
     """The plans with the manager's battery set from everyone else's planned net injection."""
     for h in households:

@@ -55,6 +55,14 @@ def summarise(
     bills = np.array([h.bill_eur for h in participants if not isinstance(h, CommunityManager)])
     manager_eur = sum(h.bill_eur for h in participants if isinstance(h, CommunityManager))
     run = Run(
-        config, rows, bills, retailer_revenue_eur, dso, ev_sessions, voltage_quality, congested_lines, manager_eur
+        config,
+        rows,
+        bills,
+        retailer_revenue_eur,
+        dso,
+        ev_sessions,
+        voltage_quality,
+        congested_lines,
+        manager_eur,
     )
     return summarise_run(run)

@@ -72,7 +72,9 @@ def test_the_manager_leaves_every_household_as_it_was() -> None:
     n = len(plain.population)
     assert len(managed.population) == n + 1
     assert managed.population.household.iloc[-1] == MANAGER_NAME
-    pd.testing.assert_frame_equal(managed.population.iloc[:n].drop(columns="community_manager"), plain.population)
+    pd.testing.assert_frame_equal(
+        managed.population.iloc[:n].drop(columns="community_manager"), plain.population
+    )
     np.testing.assert_array_equal(managed.load_kw[:n], plain.load_kw)
     np.testing.assert_array_equal(managed.pv_kw[:n], plain.pv_kw)
     assert not managed.load_kw[n].any() and not managed.pv_kw[n].any()
@@ -128,7 +130,10 @@ def test_balances_hold_every_interval_with_the_community_battery(tmp_path: Path)
     np.testing.assert_allclose(mine.bill_eur, paid, atol=1e-12)
     households = hh[hh.household != MANAGER_NAME]
     assert s["household_bills_eur"] == pytest.approx(households.bill_eur.sum(), abs=1e-9)
-    assert s["mean_household_bill_eur"] == pytest.approx(households.groupby("household").bill_eur.sum().mean())
+    assert s["mean_household_bill_eur"] == pytest.approx(
+        households.groupby("household").bill_eur.sum().mean()
+    )
+
 
 def test_peak_shaving_lowers_the_feeder_peak_once_it_has_a_day_of_history() -> None:
     """Two winter days, fixed bids: on day 2 the threshold knows yesterday's EV demand and holds the evening.
@@ -144,13 +149,20 @@ def test_peak_shaving_lowers_the_feeder_peak_once_it_has_a_day_of_history() -> N
     assert day2[1].max() < day2[0].max() - 20
     assert list(shaved.households)[-1].threshold_kw >= 0
 
+
 BAD = {
     "battery on a bus that does not exist": (
         ["community.enabled=true", "community.battery.bus=99999"],
         ("'community.battery.bus' = 99999", "no low-voltage bus 99999", "LV bus indices"),
     ),
-    "zero capacity": (["community.battery.capacity_kwh=0"], ("'community.battery.capacity_kwh' = 0", "greater than 0")),
-    "negative power": (["community.battery.power_kw=-5"], ("'community.battery.power_kw' = -5", "greater than 0")),
+    "zero capacity": (
+        ["community.battery.capacity_kwh=0"],
+        ("'community.battery.capacity_kwh' = 0", "greater than 0"),
+    ),
+    "negative power": (
+        ["community.battery.power_kw=-5"],
+        ("'community.battery.power_kw' = -5", "greater than 0"),
+    ),
     "efficiency above one": (
         ["community.battery.round_trip_efficiency=1.2"],
         ("'community.battery.round_trip_efficiency' = 1.2", "less than or equal to 1"),
@@ -167,7 +179,9 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_community_input_is_refused(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_community_input_is_refused(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sets, needles = BAD[case]
     args = ["run", "--quiet", "--out", str(tmp_path / "out"), *QUICK]
     for item in sets:

@@ -1,4 +1,4 @@
-"""The ``community`` section: a community manager that owns a battery on the feeder and runs it for the community."""
+"""The ``community`` section: a community manager that owns a battery on the feeder and runs it for all."""
 
 from typing import Literal, Self
 
