@@ -107,6 +107,8 @@ class CommunityManager(Household):
         self.per_day = intervals_per_day
         self.device_kw = np.full(len(base_net_kw), np.nan)  # the households' device net seen so far
         self.threshold_kw = np.nan  # the last peak-shaving threshold (import, kW)
+        self.peak_today_kw = 0.0  # the community's highest import so far today, battery included
+        self._seen = (-1, 0.0)  # the interval last decided and the community import then (kW)
 
     @property
     def battery(self) -> Battery:
@@ -121,13 +123,26 @@ class CommunityManager(Household):
             want = community_kw  # absorb the export (charge), supply the import (discharge)
             return DevicePlan(battery_kw=self.battery.flexibility(hours).clip(-want))
         import_kw = -community_kw
+        self._count_peak(k)
         forecast = self._forecast_import_kw(k, import_kw)
         b = self.battery
         usable_kwh = max(b.energy_kwh - b.soc_min * b.capacity_kwh, 0.0) * b.eta_discharge
-        # never below zero: discharging into the community's export would shave nothing
-        self.threshold_kw = max(peak_threshold_kw(forecast, usable_kwh, hours, b.power_kw), 0.0)
+        # never below today's peak so far (shaving under it lowers neither the day's billed peak nor
+        # the feeder's), nor below zero (discharging into the community's export shaves nothing)
+        threshold = peak_threshold_kw(forecast, usable_kwh, hours, b.power_kw)
+        self.threshold_kw = max(threshold, self.peak_today_kw, 0.0)
         # above the threshold: discharge the excess; below it: charge up to it
-        return DevicePlan(battery_kw=b.flexibility(hours).clip(import_kw - self.threshold_kw))
+        battery_kw = b.flexibility(hours).clip(import_kw - self.threshold_kw)
+        self._seen = (k, import_kw - battery_kw)
+        return DevicePlan(battery_kw=battery_kw)
+
+    def _count_peak(self, k: int) -> None:
+        """At a new interval, count the last one's import (as last seen, after the battery) in today's peak."""
+        last_k, last_import_kw = self._seen
+        if last_k == k or last_k < 0:
+            return
+        same_day = last_k // self.per_day == k // self.per_day
+        self.peak_today_kw = max(self.peak_today_kw, last_import_kw) if same_day else 0.0
 
     def _forecast_import_kw(self, k: int, import_now_kw: float) -> np.ndarray:
         """The community's import over the next 24 h: now, then base load and PV plus yesterday's devices."""
