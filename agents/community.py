@@ -137,7 +137,7 @@ class CommunityManager(Household):
         return DevicePlan(battery_kw=battery_kw)
 
     def _count_peak(self, k: int) -> None:
-        """At a new interval, count the last one's import (as last seen, after the battery) in today's peak."""
+        """At a new interval, count the last one's import (last seen, after the battery) in today's peak."""
         last_k, last_import_kw = self._seen
         if last_k == k or last_k < 0:
             return
