@@ -6,8 +6,6 @@ from pydantic import Field, model_validator
 
 from lemgrid.model.scenario._base import _Section
 
-OBJECTIVES = ("self_consumption", "peak_shaving")
-
 
 class CommunityBatterySection(_Section):
     """The community battery: one unit on a feeder bus, on all three phases (``abc``) or one.
@@ -40,12 +38,10 @@ class CommunityManagerSection(_Section):
 
     ``objective``: ``self_consumption`` charges from the community's net export and
     discharges into its net import; ``peak_shaving`` keeps the community's import
-    below a daily threshold set from a forecast (``forecast``: ``persistence`` uses
-    the households' own load and PV forecasts plus yesterday's device demand,
-    ``perfect`` the day's actual community import, as a bound).
+    below a threshold set from a 24 h forecast (the households' own base-load and PV
+    forecasts plus yesterday's device demand; there is no perfect-foresight option).
     """
 
     enabled: bool = False
     objective: Literal["self_consumption", "peak_shaving"] = "self_consumption"
-    forecast: Literal["persistence", "perfect"] = "persistence"
     battery: CommunityBatterySection = Field(default_factory=CommunityBatterySection)
