@@ -23,7 +23,7 @@ from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.metrics import VoltageQuality
 from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
-from lemgrid.model import prices
+from lemgrid.model import community, prices
 from lemgrid.model.constraints import Limits
 from lemgrid.model.day_ahead import DayAhead, Outlook, forecast_profiles
 from lemgrid.model.forecasts import PriceForecast
@@ -61,7 +61,11 @@ def add_households(
 ) -> None:
     """One Household agent per population row, with its devices, strategy and device policy."""
     strategy_rngs = rng.spawn(len(pop))
+    manager = community.is_manager(pop)
     for row, owned, rng_h in zip(pop.itertuples(), devices, strategy_rngs, strict=True):
+        if manager[row.Index]:
+            community.add_manager(model, cfg, row, rng_h)
+            continue
         strategy = make_strategy(str(row.strategy), cfg.strategies, rng_h)
         policy = DEVICE_POLICIES[strategy.device_policy or str(row.device_policy)](cfg.strategies)
         Household(

@@ -58,12 +58,15 @@ class Connections:
         ev_three_phase: whether each household's EV charger draws on all three phases.
         bus_pos: position of each household's bus in the feeder's bus order.
         heat_pump_three_phase: whether each household's heat pump is a three-phase unit (None: none is).
+        three_phase: whether each participant's whole connection is three-phase, its net split evenly
+            over the phases (the community battery; None: none is).
     """
 
     phase_col: np.ndarray
     ev_three_phase: np.ndarray
     bus_pos: np.ndarray
     heat_pump_three_phase: np.ndarray | None = None
+    three_phase: np.ndarray | None = None
 
 
 def injections(
@@ -75,6 +78,8 @@ def injections(
     hp3 = where.heat_pump_three_phase
     if heat_pump_kw is not None and hp3 is not None and hp3.any():
         ev3 = ev3 + np.where(hp3, heat_pump_kw, 0.0)
+    if where.three_phase is not None:
+        ev3 = np.where(where.three_phase, net_kw, ev3)
     p = np.zeros((len(rows), 3))
     p[rows, where.phase_col] = net_kw - ev3
     return p + ev3[:, None] / 3

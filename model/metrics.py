@@ -422,6 +422,7 @@ class Run:
         dso: the DSO agent (revenue, cost recovery).
         ev_sessions, voltage_quality: the end-of-run tables.
         congested_lines: lines above their limit in at least one interval.
+        manager_bill_eur: the community manager's bill over the run (0 without one).
     """
 
     config: Any
@@ -432,14 +433,19 @@ class Run:
     ev_sessions: Any
     voltage_quality: Any
     congested_lines: np.ndarray
+    manager_bill_eur: float = 0.0
 
     def col(self, name: str) -> np.ndarray:
         """One interval column over the run, as floats (None as NaN)."""
         return rows_column(self.rows, name)
 
-    def energy_kwh(self, name: str, sign: float = 1.0) -> float:
-        """A feeder-total power column summed over the run, in kWh (``+ 0.0`` turns -0.0 into 0.0)."""
-        return float(sign * self.col(name).sum() * self.config.interval_hours) + 0.0
+    def energy_kwh(self, name: str, sign: float = 1.0, clip: bool = False) -> float:
+        """A feeder-total power column summed over the run, in kWh (``+ 0.0`` turns -0.0 into 0.0).
+
+        ``clip``: only the intervals in which ``sign`` times the column is positive count.
+        """
+        values = sign * self.col(name)
+        return float((values.clip(0.0) if clip else values).sum() * self.config.interval_hours) + 0.0
 
     @property
     def consumption_kwh(self) -> float:
@@ -640,6 +646,21 @@ RUN_METRICS: list[RunMetric] = [
         "self-consumption",
     ),
     _R(
+        "community_self_sufficiency",
+        "",
+        "`1 - community net import / consumption`: the participants' (households' and a community "
+        "battery's) net injection summed each interval before it is split into imports",
+        lambda r: _share(r.energy_kwh("household_injection_kw", -1.0, clip=True), r.consumption_kwh),
+        "community self-sufficiency",
+    ),
+    _R(
+        "community_self_consumption",
+        "",
+        "`1 - community net export / PV generation`, the net export netted as for the self-sufficiency",
+        lambda r: _share(r.energy_kwh("household_injection_kw", clip=True), r.energy_kwh("pv_kw")),
+        "community self-consumption",
+    ),
+    _R(
         "feeder_import_kwh",
         "kWh",
         "energy drawn from the upstream grid",
@@ -797,6 +818,20 @@ RUN_METRICS: list[RunMetric] = [
         "all households' bills",
         lambda r: float(r.bills_eur.sum()),
         "household bills, all households (EUR)",
+    ),
+    _R(
+        "mean_household_bill_eur",
+        "EUR",
+        "households' mean bill (the community manager is not a household)",
+        lambda r: float(r.bills_eur.mean()) if len(r.bills_eur) else None,
+        "mean household bill (EUR)",
+    ),
+    _R(
+        "community_manager_bill_eur",
+        "EUR",
+        "the community manager's bill for its battery's energy and fees (negative: it earned)",
+        lambda r: float(r.manager_bill_eur),
+        "community manager's bill (EUR)",
     ),
     _R("retailer_revenue_eur", "EUR", "the retailer's net revenue", lambda r: float(r.retailer_revenue_eur)),
     _R(

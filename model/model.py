@@ -33,7 +33,7 @@ from lemgrid.model.constraints import Curtailment, Grid, make_constraint_method
 from lemgrid.model.decide import decide
 from lemgrid.model.dispatch import dispatch
 from lemgrid.model.grid_step import grid_step
-from lemgrid.model.interval import Connections, Interval, PowerFlowError
+from lemgrid.model.interval import Interval, PowerFlowError
 from lemgrid.model.interval_rows import IntervalRows
 from lemgrid.model.market import ClearingResult
 from lemgrid.model.metrics import interval_row
@@ -121,7 +121,7 @@ class Model(mesa.Model):
         cfg = self.config
         devices = population.build_devices(cfg, self.population, self.times[0], streams, self.profiles)
         build.add_households(self, cfg, self.population, devices, streams["strategies"])
-        self.households = self.agents_by_type[Household]
+        self.households = self.agents.select(agent_type=Household)  # the community manager too
         if cfg.strategies.learning_file is not None:
             self.load_learning(cfg.strategies.learning_file)
         self.last_supply_voltage_pu = np.full(len(self.population), np.nan)
@@ -144,8 +144,7 @@ class Model(mesa.Model):
         cfg, pop = self.config, self.population
         self.solver = make_solver(cfg.grid.solver, self.feeder, cfg.grid.max_iterations)
         self._phase_col = np.array([PHASES.index(p) for p in pop.phase])  # the DSO switches phases in it
-        ev3, hp3 = population.three_phase(devices)
-        self._where = Connections(self._phase_col, ev3, self.feeder.bus_positions(pop.bus), hp3)
+        self._where = population.connections(cfg, pop, devices, self._phase_col, self.feeder)
         mode = cfg.market.constraint_mode
         grid = self._constraint_grid() if mode != "none" else None
         method = make_constraint_method(mode, grid, build.limits(cfg))  # type: ignore[arg-type]

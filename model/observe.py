@@ -15,6 +15,7 @@ import numpy as np
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan, Forecast
 from lemgrid.agents.strategies import Observation
+from lemgrid.model.community import manage
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
 from lemgrid.model.scenario import Scenario
@@ -130,6 +131,7 @@ def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster,
         )
         for h in households
     ]
+    plans = manage(households, plans, base_kw, iv.k, iv.hours)  # the community manager's battery
     planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
     reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
     observations = [_observation(h, iv, plans[h.index], float(reported_kwh[h.index])) for h in households]

@@ -24,6 +24,8 @@ from lemgrid.agents.policies import Devices
 from lemgrid.agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from lemgrid.agents.strategies import largest_remainder
 from lemgrid.grid.feeders import FEEDERS, Feeder, assign_phases, feeder_from_files, load_feeder
+from lemgrid.model import community
+from lemgrid.model.interval import Connections
 from lemgrid.model.scenario import Scenario, ScenarioError
 from lemgrid.model.weather import outdoor_temperature_c
 
@@ -46,13 +48,14 @@ def feeder_for(scenario: Scenario) -> Feeder:
     """The scenario's feeder: a ready-made one by name, or the user's files."""
     section = scenario.feeder
     if section.name in FEEDERS:
-        return load_feeder(section.name)
+        return community.with_connection(load_feeder(section.name), scenario)
     try:
-        return feeder_from_files(
+        feeder = feeder_from_files(
             str(section.file), section.households_file, derive_three_phase=section.three_phase == "derive"
         )
     except ValueError as exc:
         raise ScenarioError(f"scenario field {exc}") from None
+    return community.with_connection(feeder, scenario)
 
 
 def random_streams(rng: np.random.Generator) -> dict[str, np.random.Generator]:
@@ -90,7 +93,7 @@ def draw_population(
     scenario: Scenario, feeder: Feeder, streams: dict[str, np.random.Generator]
 ) -> pd.DataFrame:
     """One row per household: place on the feeder, consumption, devices and strategy."""
-    pop = feeder.households.copy().reset_index(drop=True)
+    pop = community.households_only(feeder.households)
     unknown = sorted(set(scenario.feeder.phase_overrides) - set(pop.household))
     if unknown:
         raise ScenarioError(
@@ -140,7 +143,7 @@ def draw_population(
     names = np.array([name for name, count in counts.items() for _ in range(count)], dtype=object)
     pop["strategy"] = names[streams["strategies"].permutation(n)]
     pop["device_policy"] = hh.device_policy
-    return pop
+    return community.with_manager(pop, scenario, feeder)
 
 
 def _draw_heat_pumps(pop: pd.DataFrame, scenario: Scenario, rng: np.random.Generator) -> None:
@@ -265,6 +268,15 @@ def three_phase(devices: list[Devices]) -> tuple[np.ndarray, np.ndarray]:
     ev3 = np.array([d.ev is not None and d.ev.three_phase for d in devices])
     hp3 = np.array([d.heat_pump is not None and d.heat_pump.three_phase for d in devices])
     return ev3, hp3
+
+
+def connections(
+    scenario: Scenario, pop: pd.DataFrame, devices: list[Devices], phase_col: np.ndarray, feeder: Feeder
+) -> Connections:
+    """Where every participant connects: bus, phase, and which devices or connections are three-phase."""
+    ev3, hp3 = three_phase(devices)
+    whole3 = community.three_phase(pop, scenario)
+    return Connections(phase_col, ev3, feeder.bus_positions(pop.bus), hp3, whole3 if whole3.any() else None)
 
 
 def _add_appliances(

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lemgrid.agents.community import CommunityManager
 from lemgrid.model.metrics import Run, summarise_run
 from lemgrid.model.scenario import Scenario
 
@@ -50,6 +51,18 @@ def summarise(
 
     Each is an entry of :data:`model.metrics.RUN_METRICS`.
     """
-    bills = np.array([h.bill_eur for h in households])
-    run = Run(config, rows, bills, retailer_revenue_eur, dso, ev_sessions, voltage_quality, congested_lines)
+    participants = list(households)
+    bills = np.array([h.bill_eur for h in participants if not isinstance(h, CommunityManager)])
+    manager_eur = sum(h.bill_eur for h in participants if isinstance(h, CommunityManager))
+    run = Run(
+        config,
+        rows,
+        bills,
+        retailer_revenue_eur,
+        dso,
+        ev_sessions,
+        voltage_quality,
+        congested_lines,
+        manager_eur,
+    )
     return summarise_run(run)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from lemgrid.model.scenario._base import ScenarioError, _Section
 from lemgrid.model.scenario.attack import ATTACK_KINDS, AnyAttack, Attack, NoAttack
 from lemgrid.model.scenario.bidding import Bidding
+from lemgrid.model.scenario.community import CommunityManagerSection
 from lemgrid.model.scenario.devices import PV, BatterySection, EVSection, FlexibleLoad, Penetration
 from lemgrid.model.scenario.distributions import DISTRIBUTION_KINDS
 from lemgrid.model.scenario.dso import DSO
@@ -64,6 +65,7 @@ class Scenario(_Section):
     attack: AnyAttack = Field(default_factory=NoAttack)
     grid: GridSection = Field(default_factory=GridSection)
     dso: DSO = Field(default_factory=DSO)
+    community: CommunityManagerSection = Field(default_factory=CommunityManagerSection)
     output: Output = Field(default_factory=Output)
 
     @field_validator("interval_minutes")
