@@ -19,6 +19,7 @@ first, see :mod:`experiments.analyses`):
    combination (first seed), on the feeder's coordinates (or a tree drawing).
 """
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -499,8 +500,8 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     The report goes to ``out`` (default ``<results>/report.html``) and the
     findings, the headline numbers as Markdown tables, beside it. With
     ``png``, the analysis figures and one grid of the headline metrics are
-    also written there as PNG images (needs kaleido, from ``lemgrid[viz]``, and
-    Chromium).
+    also written there as PNG images (:func:`write_images`; needs Playwright,
+    from ``lemgrid[viz]``, and Chromium).
     """
     from lemgrid.experiments.analyses import ANALYSES
 
@@ -625,12 +626,41 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     )
     _write_atomic(out.with_name("findings.md"), text)
     if png is not None:
-        png.mkdir(parents=True, exist_ok=True)
         if not paired:
             images.append(("headline", _headline_figure(runs, differences)))
-        for name, fig in images:
-            fig.write_image(png / f"{name}.png", width=900, height=fig.layout.height or 450, scale=1)
+        write_images(images, png)
     return out
+
+
+def write_images(images: list[tuple[str, go.Figure]], folder: Path, width: int = 900) -> list[Path]:
+    """Draw each figure as ``<name>.png`` in ``folder``, ``width`` pixels wide; returns the files.
+
+    plotly.js (inlined from plotly, nothing fetched) draws them in the system's Chromium, driven by
+    Playwright as in the browser tests: one browser for all figures, each drawn only once the page
+    has loaded.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from lemgrid.viz.serve import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise RuntimeError("lemgrid report --png needs Chromium: install the Debian package 'chromium'")
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_content(f"<html><head><script>{get_plotlyjs()}</script></head><body></body></html>")
+            for name, fig in images:
+                size = {"format": "png", "width": width, "height": fig.layout.height or 450, "scale": 1}
+                url = page.evaluate("([f, o]) => Plotly.toImage(f, o)", [json.loads(fig.to_json()), size])
+                files.append(folder / f"{name}.png")
+                files[-1].write_bytes(base64.b64decode(url.removeprefix("data:image/png;base64,")))
+        finally:
+            browser.close()
+    return files
 
 
 def _write_atomic(path: Path, text: str) -> None:

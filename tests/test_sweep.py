@@ -9,14 +9,24 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from lemgrid.experiments.cli import main
 from lemgrid.experiments.experiment import ExperimentError, expand, load_experiment
-from lemgrid.experiments.report import METRICS, findings, headlines, load_runs, paired_differences
-from lemgrid.experiments.shared import difference_text, is_noise, mean_ci_text
+from lemgrid.experiments.report import (
+    METRICS,
+    findings,
+    headlines,
+    load_runs,
+    paired_differences,
+    write_images,
+)
+from lemgrid.experiments.shared import colour, difference_text, is_noise, mean_ci_text
 from lemgrid.experiments.sweep import sweep
+from lemgrid.viz.serve import find_chromium
 from tests.helpers import TINY_EXPERIMENT, write_file
 
 
@@ -243,6 +253,57 @@ def test_report_leads_with_findings_and_keeps_few_figures_open(
     assert f"| zonal | 2 | {mean_ci_text(by_seed.zonal)} |" in findings
     assert difference_text(d.mean(), diff.ci95.iloc[0], runs.household_bills_eur.abs().max()) in findings
     assert "**zonal**: `market.pricing=zonal`" in findings
+
+
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="needs Chromium: bash .ci/install-browser (CI runs it)"
+)
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_a_figure_is_drawn_to_png_at_its_size_and_scale(tmp_path: Path) -> None:
+    from PIL import Image
+
+    # two red bars of 1 and 2 on a 0-2 axis filling a 400 x 200 image: 100 and 200 pixels high
+    fig = go.Figure(
+        go.Bar(x=[0, 1], y=[1, 2], width=0.5, marker={"color": "rgb(255,0,0)", "line": {"width": 0}}),
+        layout={
+            "height": 200,
+            "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+            "xaxis": {"visible": False, "range": [-0.5, 1.5]},
+            "yaxis": {"visible": False, "range": [0, 2]},
+            "plot_bgcolor": "white",
+        },
+    )
+    [path] = write_images([("bars", fig)], tmp_path / "png", width=400)
+    assert path == tmp_path / "png" / "bars.png"
+    image = Image.open(path)
+    assert image.format == "PNG" and image.size == (400, 200)
+    red = np.all(np.asarray(image.convert("RGB")) == (255, 0, 0), axis=2)
+    columns = np.flatnonzero(red.any(axis=0))
+    left, right = columns[columns < 200], columns[columns >= 200]
+    assert len(left) == pytest.approx(100, abs=2) and len(right) == pytest.approx(100, abs=2)  # 0.5 of 1
+    assert red[:, left].sum(axis=0).max() == pytest.approx(100, abs=1)
+    assert red[:, right].sum(axis=0).max() == pytest.approx(200, abs=1)
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_report_writes_the_headline_figure_as_png(
+    local_sweep: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    results, _ = local_sweep
+    assert main(["report", str(results), "--out", str(tmp_path / "report.html"), "--png", str(tmp_path)]) == 0
+    assert f"figures: {tmp_path.resolve()}" in capsys.readouterr().out
+    image = Image.open(tmp_path / "headline.png")
+    width, height = image.size
+    assert width == 900 and height > 0 and height % 300 == 0  # 300 pixels a row of two metrics
+    # the bars are drawn in the report's first colour
+    bar = tuple(int(colour(0)[i : i + 2], 16) for i in (1, 3, 5))
+    assert np.all(np.asarray(image.convert("RGB")) == bar, axis=2).sum() > 100
 
 
 def test_a_difference_below_numerical_noise_is_stated_as_identical() -> None:
