@@ -137,7 +137,16 @@ def _interval(page) -> int:
 
 
 def _colour_range(page) -> list:
-    """The feeder map's colour-scale range as the browser has it (cmin, cmax of the bus markers)."""
+    """The feeder map's colour-scale range as the browser has it (cmin, cmax of the bus markers).
+
+    It waits (up to 60 s) until plotly has drawn the map's data: on a loaded
+    machine the four plot elements exist before their data does.
+    """
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].some(
+            p => (p.data || []).some(t => t.name === 'buses'))""",
+        timeout=60_000,
+    )
     return page.evaluate(
         """() => {
         const plot = [...document.querySelectorAll('.js-plotly-plot')].find(
