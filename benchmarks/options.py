@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float, float]]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intervals", type=int, default=16, help="intervals timed per option (default 16)")
     parser.add_argument("--skip", type=int, default=40, help="untimed intervals first (default 40: to 10:00)")
-    parser.add_argument("--fixed", action="store_true", help="bidding.mode=fixed instead of the default curves")
+    parser.add_argument(
+        "--fixed", action="store_true", help="bidding.mode=fixed instead of the default curves"
+    )
     args = parser.parse_args(argv)
     mode = ["bidding.mode=fixed"] if args.fixed else []
     base = mode
