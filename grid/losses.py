@@ -6,8 +6,8 @@ losses the power flow measured:
 - ``pro_rata``: in proportion to each household's net exchange |P|;
 - ``marginal``: in proportion to the losses each household's injection causes at
   the margin, ``PLSF_h * P_h`` (loss sensitivity factors from one power flow,
-  :func:`grid.sensitivity.loss_sensitivity_factors`, within 0.5 % of the losses
-  of the shares the central differences of 2n power flows give),
+  :func:`grid.sensitivity.loss_sensitivity_factors`; its shares are within 0.8 % of
+  the interval's losses of those from central differences of 2n power flows),
   scaled to the measured total (marginal losses count the losses about twice, so
   they are normalised); a household that reduces losses gets a negative share;
 - ``proportional_sharing``: flow tracing with the proportional-sharing principle
