@@ -142,7 +142,8 @@ def loss_sensitivity_factors(
 
     Args:
         tree: the feeder's radial structure.
-        p_kw, q_kvar: (n, 3) injections per household and phase at the operating point.
+        p_kw: (n, 3) active injections per household and phase at the operating point.
+        q_kvar: (n, 3) reactive injections per household and phase.
         directions: (n, 3) how each household's extra kW splits over the phases.
         state: the power flow at that operating point (its voltages are used).
     """

@@ -71,7 +71,7 @@ def test_allocations_sum_to_the_measured_losses(method: str, tmp_path) -> None:
 
 
 def _traced_bus_by_bus(tree: Tree, net_kw: np.ndarray, state: GridState) -> np.ndarray:
-    """Proportional sharing as Bialek describes it: bus after bus in flow order (the former implementation)."""
+    """Proportional sharing as Bialek describes it: bus after bus in flow order (as lemgrid did before)."""
     from graphlib import TopologicalSorter
 
     n_h, bus = len(net_kw), tree.household_bus
@@ -120,7 +120,7 @@ def _traced_bus_by_bus(tree: Tree, net_kw: np.ndarray, state: GridState) -> np.n
 
 
 def test_proportional_sharing_solved_at_once_equals_tracing_bus_by_bus() -> None:
-    """The sparse solve for all buses gives the bus-by-bus trace's shares to rounding (1e-12 of the losses)."""
+    """The sparse solve for all buses gives the bus-by-bus trace's shares to rounding (1e-12 of losses)."""
     from lemgrid.grid import load_feeder, make_solver
 
     feeder = load_feeder("ieee_european_lv")
