@@ -1,6 +1,6 @@
 """Cost of each constraint mode, loss allocation and the LP strategy against the default interval, in one run.
 
-Usage: python benchmarks/options.py [--intervals N] [--fixed]
+Usage: python benchmarks/options.py [--intervals N] [--fixed] [--devices]
 
 The default scenario (IEEE EU LV feeder, bid curves on, power-grid-model) is
 run once as it is and once per option; the night is stepped through untimed
@@ -8,7 +8,9 @@ run once as it is and once per option; the night is stepped through untimed
 batteries and the market are active, are timed (CPU time) in each. Each option's ratio to the default is
 printed next to its goal (issue 20: each constraint mode and loss allocation
 <= 2x the default interval; lp_optimiser <= 3x the truthful interval).
-``--fixed`` runs everything with ``bidding.mode=fixed`` instead.
+``--fixed`` runs everything with ``bidding.mode=fixed`` instead; ``--devices`` gives
+every household PV, a battery, an EV and appliances (as ``targets.py``'s year), so
+that the LP and the constraint modes have flexibility to plan and cut.
 """
 
 import argparse
@@ -44,9 +46,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float, float]]
     parser.add_argument(
         "--fixed", action="store_true", help="bidding.mode=fixed instead of the default curves"
     )
+    parser.add_argument("--devices", action="store_true", help="every household owns every device kind")
     args = parser.parse_args(argv)
-    mode = ["bidding.mode=fixed"] if args.fixed else []
-    base = mode
+    devices = [f"penetration.{d}=1" for d in ("pv", "battery", "ev", "flexible_load")]
+    base = (["bidding.mode=fixed"] if args.fixed else []) + (devices if args.devices else [])
     default_ms = ms_per_interval(base, args.intervals, args.skip)
     print(f"{'option':<38} {'ms/interval':>11} {'ratio':>6} {'goal':>5}")
     print(f"{'default (truthful, none, pro_rata)':<38} {default_ms:>11.1f} {1:>6.2f}")
