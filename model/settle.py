@@ -30,7 +30,7 @@ from lemgrid.model.tariffs import NetworkTariff, TariffInputs
 
 
 class _Lazy:
-    """A value computed on first use (sensitivities only some tariffs and allocations need)."""
+    """A value computed on first use (the sensitivities only some tariffs need)."""
 
     def __init__(self, compute: Callable[[], Sensitivities]) -> None:
         self._compute = compute
