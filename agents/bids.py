@@ -149,26 +149,23 @@ class BidCurve:
         levels, at, buys_at, _ = self._table  # at: buys valued p_j and sells asking p_j both on
         top = len(levels) - 1
         between = [at[j] - buys_at[j] for j in range(top)]  # q between p_j and p_(j+1)
-
-        def demand(q: float) -> float:
-            return max(q, 0.0) * hours
-
-        def supply(q: float) -> float:
-            return max(-q, 0.0) * hours
-
-        raw: list[CurveOrder] = [
-            CurveOrder("buy", demand(at[top]), levels[top], True),
-            CurveOrder("sell", supply(at[0]), levels[0], True),
-        ]
+        # kWh bought (sold) at each net consumption: at p_top, at p_0, between the levels
+        demand_top, supply_top = max(at[top], 0.0) * hours, max(-at[top], 0.0) * hours
+        demand_0, supply_0 = max(at[0], 0.0) * hours, max(-at[0], 0.0) * hours
+        demand = [max(q, 0.0) * hours for q in between]
+        supply = [max(-q, 0.0) * hours for q in between]
+        # (side, kWh, price, fallback), in the order the orders are placed; only those above dust kept
+        raw = [("buy", demand_top, levels[top], True), ("sell", supply_0, levels[0], True)]
         if top > 0:
-            raw.append(CurveOrder("buy", demand(between[top - 1]) - demand(at[top]), levels[top], False))
-            raw.append(CurveOrder("sell", supply(between[0]) - supply(at[0]), levels[0], False))
-            raw.append(CurveOrder("buy", demand(at[0]) - demand(between[0]), levels[0], False))
-            raw.append(CurveOrder("sell", supply(at[top]) - supply(between[top - 1]), levels[top], False))
+            raw.append(("buy", demand[top - 1] - demand_top, levels[top], False))
+            raw.append(("sell", supply[0] - supply_0, levels[0], False))
+            raw.append(("buy", demand_0 - demand[0], levels[0], False))
+            raw.append(("sell", supply_top - supply[top - 1], levels[top], False))
         for j in range(1, top):
-            raw.append(CurveOrder("buy", demand(between[j - 1]) - demand(between[j]), levels[j], False))
-            raw.append(CurveOrder("sell", supply(between[j]) - supply(between[j - 1]), levels[j], False))
-        return [o for o in raw if o.kwh > EPS_KW * hours]
+            raw.append(("buy", demand[j - 1] - demand[j], levels[j], False))
+            raw.append(("sell", supply[j] - supply[j - 1], levels[j], False))
+        dust = EPS_KW * hours
+        return [CurveOrder(side, kwh, price, fallback) for side, kwh, price, fallback in raw if kwh > dust]
 
     def range_kw(self) -> tuple[float, float]:
         """The least and the most net consumption the curve allows inside the band."""

@@ -5,7 +5,9 @@ losses the power flow measured:
 
 - ``pro_rata``: in proportion to each household's net exchange |P|;
 - ``marginal``: in proportion to the losses each household's injection causes at
-  the margin, ``PLSF_h * P_h`` (loss sensitivity factors from :mod:`grid.sensitivity`),
+  the margin, ``PLSF_h * P_h`` (loss sensitivity factors from one power flow,
+  :func:`grid.sensitivity.loss_sensitivity_factors`; its shares are within 0.8 % of
+  the interval's losses of those from central differences of 2n power flows),
   scaled to the measured total (marginal losses count the losses about twice, so
   they are normalised); a household that reduces losses gets a negative share;
 - ``proportional_sharing``: flow tracing with the proportional-sharing principle
@@ -19,9 +21,11 @@ losses the power flow measured:
 """
 
 from collections.abc import Callable
-from graphlib import TopologicalSorter
+from functools import cache
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import linalg as sparse_linalg
 
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
@@ -61,58 +65,55 @@ def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np
     root_import = flow[tree.root]  # what the feeder draws from upstream (negative: exports)
     gen[tree.root, n_h] = max(root_import, 0.0)
     load[tree.root, n_h] = max(-root_import, 0.0)
-    # the flow graph: each branch points the way its power flows
-    edges = []  # (from bus, to bus, |flow|, branch index)
-    for b in tree.order[1:]:
-        up, k = int(tree.parent[b]), int(tree.branch_into[b])
-        if flow[b] > 1e-12:
-            edges.append((up, int(b), flow[b], k))
-        elif flow[b] < -1e-12:
-            edges.append((int(b), up, -flow[b], k))
-    into: dict[int, list[tuple[int, float, int]]] = {}
-    out_of: dict[int, list[tuple[int, float, int]]] = {}
-    for a, z, f, k in edges:
-        into.setdefault(z, []).append((a, f, k))
-        out_of.setdefault(a, []).append((z, f, k))
-    order = list(TopologicalSorter({z: [a for a, _, _ in ins] for z, ins in into.items()}).static_order())
-    source_mix = _trace(order, into, gen)  # per bus: which sources its through-flow comes from
-    sink_mix = _trace(order[::-1], out_of, load)  # per bus: which sinks its through-flow goes to
+    # the flow graph: each branch points the way its power flows (from bus a to bus z, |flow| f)
+    below = tree.order[1:]
+    up = tree.parent[below]
+    f = flow[below]
+    down, back = f > 1e-12, f < -1e-12
+    a = np.concatenate([up[down], below[back]])
+    z = np.concatenate([below[down], up[back]])
+    f = np.concatenate([f[down], -f[back]])
+    k = np.concatenate([tree.branch_into[below[down]], tree.branch_into[below[back]]])
+    source_mix = _trace(z, a, f, gen)  # per bus: which sources its through-flow comes from
+    sink_mix = _trace(a, z, f, load)  # per bus: which sinks its through-flow goes to
     branch_loss = _branch_losses(tree, state)
-    shares = np.zeros(n_h)
-    unallocated = 0.0
-    for a, z, _, k in edges:
-        weight = source_mix.get(a, np.zeros(n_h + 1))[:n_h] + sink_mix.get(z, np.zeros(n_h + 1))[:n_h]
-        if weight.sum() > 1e-12:
-            shares += branch_loss[k] * weight / weight.sum()
-        else:
-            unallocated += branch_loss[k]
-    flowing = {k for *_, k in edges}
-    unallocated += sum(branch_loss[k] for k in range(len(branch_loss)) if k not in flowing)
+    weight = source_mix[a, :n_h] + sink_mix[z, :n_h]  # per flowing branch, its users
+    total = weight.sum(axis=1)
+    shared = total > 1e-12
+    shares = (branch_loss[k[shared]] / total[shared]) @ weight[shared]
+    unused = np.ones(len(branch_loss), dtype=bool)
+    unused[k[shared]] = False
+    unallocated = branch_loss[unused].sum()  # branches without users, or without flow
     return shares + pro_rata(net_kw, unallocated)
 
 
-def _trace(
-    order: list[int], neighbours: dict[int, list[tuple[int, float, int]]], local: np.ndarray
-) -> dict[int, np.ndarray]:
-    """Mix of each bus's gross flow by origin, the neighbours (inflows or outflows) done first."""
-    mix: dict[int, np.ndarray] = {}
-    for b in order:
-        total = local[b].copy()
-        for other, f, _ in neighbours.get(b, []):
-            total += f * mix[other]
-        gross = total.sum()
-        mix[b] = total / gross if gross > 1e-12 else total
-    return mix
+def _trace(to: np.ndarray, frm: np.ndarray, f: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Mix of each bus's gross flow by origin (Bialek 1996): one sparse triangular solve for all buses.
+
+    A bus's gross flow is its own ``local`` entries plus the flows ``f`` reaching it
+    from the buses ``frm`` (edges ``frm -> to``), each mixed as its own bus:
+    ``gross_b * mix_b - sum f * mix_frm = local_b``. A bus with no flow keeps ``local``.
+    """
+    n = len(local)
+    gross = local.sum(axis=1) + np.bincount(to, weights=f, minlength=n)
+    gross = np.where(gross > 1e-12, gross, 1.0)
+    system = sparse.diags(gross) - sparse.csr_matrix((f, (to, frm)), shape=(n, n))
+    return np.asarray(sparse_linalg.spsolve(system.tocsc(), local)).reshape(n, -1)
+
+
+@cache
+def _branch_kind(tree: Tree) -> tuple[np.ndarray, np.ndarray]:
+    """Per branch of the tree: whether it is a line, and its position in its table."""
+    return np.array([b.kind == "line" for b in tree.branches]), np.array([b.position for b in tree.branches])
 
 
 def _branch_losses(tree: Tree, state: GridState) -> np.ndarray:
     """Measured loss of every branch, in the tree's branch order."""
-    return np.array(
-        [
-            state.line_losses_kw[b.position] if b.kind == "line" else state.trafo_losses_kw[b.position]
-            for b in tree.branches
-        ]
-    )
+    is_line, position = _branch_kind(tree)
+    out = np.empty(len(is_line))
+    out[is_line] = np.asarray(state.line_losses_kw)[position[is_line]]
+    out[~is_line] = np.asarray(state.trafo_losses_kw)[position[~is_line]]
+    return out
 
 
 def allocate_losses(

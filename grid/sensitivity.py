@@ -8,13 +8,21 @@ three-phase EV charger is). They are central differences of
 the full three-phase power flow, all perturbed cases solved in one batch (a
 few tens of milliseconds with the power-grid-model backend), so they carry
 the non-linear model's physics without a separate linearisation.
+
+:func:`loss_sensitivity_factors` gives the PLSF alone from one solved power
+flow, without perturbed ones: the derivative of every branch's ``I^H R I``
+(see its docstring for the error against the central differences).
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+from scipy import sparse
 
-from lemgrid.grid.state import PowerFlowSolver
+from lemgrid.grid.lindist import phase_impedance
+from lemgrid.grid.state import GridState, PowerFlowSolver
+from lemgrid.grid.topology import Tree
 
 
 def one_hot(phase_col: np.ndarray) -> np.ndarray:
@@ -85,3 +93,66 @@ def sensitivities(
         line_loading=diff([s.line_loading_percent for s in states]),
         trafo_loading=diff([s.trafo_loading_percent for s in states]),
     )
+
+
+@dataclass(frozen=True)
+class _Branches:
+    """What the analytic PLSF needs of a feeder's branches, computed once per tree."""
+
+    r_ohm: np.ndarray  # (n_branches, 3, 3) phase resistance matrix
+    downstream_bus: np.ndarray  # (n_branches,)
+    vb_kv: np.ndarray  # (n_branches,) phase-to-neutral base voltage at the downstream bus
+    below: sparse.csr_matrix  # (n_branches, n_households): 1 where the household is below the branch
+    carries: sparse.csr_matrix  # (n_branches, n_branches): 1 where the second branch is below the first
+
+
+@cache
+def _branches(tree: Tree) -> _Branches:
+    down = np.array([b.downstream for b in tree.branches])
+    downstream = sparse.csr_matrix(tree.downstream.astype(float))
+    return _Branches(
+        r_ohm=np.array([phase_impedance(*tree.branch_impedance_ohm(b)).real for b in tree.branches]),
+        downstream_bus=down,
+        vb_kv=tree.feeder.net.bus.vn_kv.to_numpy()[down] / np.sqrt(3),
+        below=downstream[:, tree.household_bus].tocsr(),
+        carries=downstream[:, down].tocsr(),
+    )
+
+
+def loss_sensitivity_factors(
+    tree: Tree, p_kw: np.ndarray, q_kvar: np.ndarray, directions: np.ndarray, state: GridState
+) -> np.ndarray:
+    """PLSF (kW of losses per kW each household injects) from one solved power flow, no perturbed ones.
+
+    A branch loses ``I^H R I`` (R its 3x3 phase resistance, from the sequence
+    impedances). One more kW injected on phase ``phi`` below it lowers its
+    downstream phase current by ``1 / conj(V_phi)``, so its loss changes by
+    ``-2 Re[(R I)_phi / V_phi]`` (the derivative of the quadratic form); the
+    household's PLSF sums that over the branches on its path. The currents are
+    the injections below each branch plus the losses below it (first order,
+    as :meth:`LinDist3Flow.with_losses`), at the measured complex voltages.
+    Left out: how the change of voltage changes the other loads' currents,
+    and the transformer's winding connection (it is treated as a transposed branch).
+    Measured on the IEEE EU LV feeder over a June day (48 half-hour intervals,
+    half the households with batteries, EVs and appliances) against
+    :func:`sensitivities`' central differences: within 4.3 % of the largest |PLSF|,
+    and the marginal allocation's shares within 0.73 % of the interval's losses
+    (``tests/test_sensitivity.py``, at a random operating point: 2.0 % and 0.28 %,
+    held to 6 % and 0.5 %).
+
+    Args:
+        tree: the feeder's radial structure.
+        p_kw: (n, 3) active injections per household and phase at the operating point.
+        q_kvar: (n, 3) reactive injections per household and phase.
+        directions: (n, 3) how each household's extra kW splits over the phases.
+        state: the power flow at that operating point (its voltages are used).
+    """
+    b = _branches(tree)
+    down = b.downstream_bus
+    s_kva = -(b.below @ (p_kw + 1j * q_kvar))  # flowing downstream, per branch and phase
+    v_kv = state.vm_pu[down] * np.exp(1j * np.deg2rad(state.va_degree[down])) * b.vb_kv[:, None]
+    i_a = np.conj(s_kva / v_kv)
+    loss_kw = np.real(np.conj(i_a) * np.einsum("kpq,kq->kp", b.r_ohm, i_a)) / 1000
+    i_a = np.conj((s_kva + b.carries @ loss_kw) / v_kv)  # the losses below are carried too
+    per_kw = -2 * np.real(np.einsum("kpq,kq->kp", b.r_ohm, i_a) / v_kv) / 1000  # (V / kV) / 1000
+    return (b.below.T @ per_kw * directions).sum(axis=1)

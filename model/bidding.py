@@ -189,23 +189,26 @@ def bid(
 
     ``day_ahead``: per household, what the day-ahead market fixed for this interval.
     """
-    future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours)))
+    future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours))) * iv.price_signal
     retail = iv.retail_price_eur_per_kwh * iv.price_signal
     feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
+    base_kw, pv_kw, unscheduled = iv.base_load_kw.tolist(), iv.pv_kw.tolist(), Scheduled()
     curves = [
         household_curve(
             h.devices,
-            float(iv.base_load_kw[h.index]),
-            float(iv.pv_kw[h.index]),
+            base_kw[h.index],
+            pv_kw[h.index],
             iv.t0_s,
             iv.t1_s,
-            future * iv.price_signal,
+            future,
             retail,
             feed_in,
             cfg.pv_curtailment_price_eur_per_kwh,
             day_ahead[h.index]
             if day_ahead is not None
-            else Scheduled(battery_kw=plans[h.index].battery_kw if h.policy.needs_forecast else None),
+            else Scheduled(battery_kw=plans[h.index].battery_kw)
+            if h.policy.needs_forecast
+            else unscheduled,
         )
         for h in households
     ]

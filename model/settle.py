@@ -17,7 +17,7 @@ import numpy as np
 from lemgrid.agents.household import Household
 from lemgrid.agents.strategies import Feedback, Observation
 from lemgrid.grid.losses import allocate_losses
-from lemgrid.grid.sensitivity import Sensitivities, one_hot, sensitivities
+from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, one_hot, sensitivities
 from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
 from lemgrid.model.clear import Cleared
@@ -30,7 +30,7 @@ from lemgrid.model.tariffs import NetworkTariff, TariffInputs
 
 
 class _Lazy:
-    """A value computed on first use (sensitivities only some tariffs and allocations need)."""
+    """A value computed on first use (the sensitivities only some tariffs need)."""
 
     def __init__(self, compute: Callable[[], Sensitivities]) -> None:
         self._compute = compute
@@ -90,7 +90,7 @@ def settle_interval(
             columns["net_injection_kw"],
             state,
             billing.tree,
-            lambda: measured.get().plsf,
+            lambda: loss_sensitivity_factors(billing.tree(), p_kw, q_kvar, one_hot(billing.phase_col), state),
         )
         if state.converged
         else np.full(len(net_kwh), np.nan)

@@ -36,7 +36,9 @@ def test_solver_benchmark_and_cross_validation_run() -> None:
 
 def test_performance_targets_benchmark_runs() -> None:
     out = _run("targets.py", "--quick")
-    for target in ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs"):
+    targets = ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs")
+    options = ("per-household cost", "constraint_mode=opf", "loss_allocation=marginal", "lp_optimiser")
+    for target in (*targets, *options):
         assert target in out
 
 

@@ -1,0 +1,65 @@
+"""Cost of each constraint mode, loss allocation and the LP strategy against the default interval, in one run.
+
+Usage: python benchmarks/options.py [--intervals N] [--fixed] [--devices]
+
+The default scenario (IEEE EU LV feeder, bid curves on, power-grid-model) is
+run once as it is and once per option; the night is stepped through untimed
+(``--skip`` intervals, default to 10:00) and the next ``N`` intervals, when PV,
+batteries and the market are active, are timed (CPU time) in each. Each option's ratio to the default is
+printed next to its goal (issue 20: each constraint mode and loss allocation
+<= 2x the default interval; lp_optimiser <= 3x the truthful interval).
+``--fixed`` runs everything with ``bidding.mode=fixed`` instead; ``--devices`` gives
+every household PV, a battery, an EV and appliances (as ``targets.py``'s year), so
+that the LP and the constraint modes have flexibility to plan and cut.
+"""
+
+import argparse
+import time
+
+from lemgrid.model import Model, Scenario
+
+OPTIONS: list[tuple[str, list[str], float]] = [
+    ("constraint_mode=post_check", ["market.constraint_mode=post_check"], 2.0),
+    ("constraint_mode=sensitivity", ["market.constraint_mode=sensitivity"], 2.0),
+    ("constraint_mode=opf", ["market.constraint_mode=opf"], 2.0),
+    ("loss_allocation=marginal", ["market.loss_allocation=marginal"], 2.0),
+    ("loss_allocation=proportional_sharing", ["market.loss_allocation=proportional_sharing"], 2.0),
+    ("strategy=lp_optimiser", ["households.strategy=lp_optimiser"], 3.0),
+]
+
+
+def ms_per_interval(overrides: list[str], intervals: int, skip: int) -> float:
+    """CPU milliseconds per interval over ``intervals`` intervals after ``skip`` untimed ones."""
+    model = Model(Scenario.load(None, ["grid.solver=power_grid_model", *overrides]))
+    for _ in range(skip):
+        model.step()
+    started = time.process_time()
+    for _ in range(intervals):
+        model.step()
+    return (time.process_time() - started) / intervals * 1000
+
+
+def main(argv: list[str] | None = None) -> list[tuple[str, float, float, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intervals", type=int, default=16, help="intervals timed per option (default 16)")
+    parser.add_argument("--skip", type=int, default=40, help="untimed intervals first (default 40: to 10:00)")
+    parser.add_argument(
+        "--fixed", action="store_true", help="bidding.mode=fixed instead of the default curves"
+    )
+    parser.add_argument("--devices", action="store_true", help="every household owns every device kind")
+    args = parser.parse_args(argv)
+    devices = [f"penetration.{d}=1" for d in ("pv", "battery", "ev", "flexible_load")]
+    base = (["bidding.mode=fixed"] if args.fixed else []) + (devices if args.devices else [])
+    default_ms = ms_per_interval(base, args.intervals, args.skip)
+    print(f"{'option':<38} {'ms/interval':>11} {'ratio':>6} {'goal':>5}")
+    print(f"{'default (truthful, none, pro_rata)':<38} {default_ms:>11.1f} {1:>6.2f}")
+    rows = []
+    for name, overrides, goal in OPTIONS:
+        ms = ms_per_interval([*base, *overrides], args.intervals, args.skip)
+        rows.append((name, ms, ms / default_ms, goal))
+        print(f"{name:<38} {ms:>11.1f} {ms / default_ms:>6.2f} {goal:>5.1f}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
