@@ -218,6 +218,6 @@ class DSO(mesa.Agent):
         self.flexibility_cost_eur += bought.cost_eur
 
     def cost_recovery(self, hours: float) -> float | None:
-        """Revenue over the network's cost for ``hours`` of operation (None if the network costs nothing)."""
+        """Fees less flexibility bought, over the network's cost for ``hours`` (None if it costs nothing)."""
         cost = self.network_cost_eur_per_year * hours / 8760
-        return self.revenue_eur / cost if cost > 0 else None
+        return (self.revenue_eur - self.flexibility_cost_eur) / cost if cost > 0 else None

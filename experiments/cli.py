@@ -233,9 +233,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _report(results: Path, out: Path | None, png: Path | None) -> int:
-    from lemgrid.experiments.report import check_results, write_report
+    from lemgrid.experiments.report import check_png_export, check_results, write_report
     from lemgrid.experiments.run import check_writable, remove_temporary
 
+    if png is not None:
+        check_png_export()  # before the report's work, so a missing browser is a clear error at once
     for warning in check_results(results):
         print(f"lemgrid: warning: {warning}", file=sys.stderr)
     target = out or results / "report.html"

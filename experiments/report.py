@@ -632,6 +632,23 @@ def write_report(results: Path, out: Path | None = None, png: Path | None = None
     return out
 
 
+def check_png_export() -> str:
+    """The Chromium that ``--png`` draws with; a :class:`ReportInputError` if it or Playwright is missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        raise ReportInputError(
+            "lemgrid report --png needs Playwright: install lemgrid with its viz extra "
+            "(pip install 'lemgrid[viz]')"
+        ) from None
+    from lemgrid.viz.serve import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise ReportInputError("lemgrid report --png needs Chromium: install the Debian package 'chromium'")
+    return chromium
+
+
 def write_images(images: list[tuple[str, go.Figure]], folder: Path, width: int = 900) -> list[Path]:
     """Draw each figure as ``<name>.png`` in ``folder``, ``width`` pixels wide; returns the files.
 
@@ -639,13 +656,9 @@ def write_images(images: list[tuple[str, go.Figure]], folder: Path, width: int =
     Playwright as in the browser tests: one browser for all figures, each drawn only once the page
     has loaded.
     """
+    chromium = check_png_export()
     from playwright.sync_api import sync_playwright
 
-    from lemgrid.viz.serve import find_chromium
-
-    chromium = find_chromium()
-    if chromium is None:
-        raise RuntimeError("lemgrid report --png needs Chromium: install the Debian package 'chromium'")
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     with sync_playwright() as p:

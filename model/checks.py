@@ -4,7 +4,8 @@ The scenario schema checks each value on its own; these checks need the
 feeder or a file the scenario points to: the feeder is a radial LV network,
 the attacked households exist, there are no more zones than households, and
 the learning file can be read, the DSO's flexibility market watches elements of the
-feeder and has bid curves to buy from. ``lemgrid run`` and ``lemgrid sweep`` call
+feeder and has bid curves to buy from, and the community manager runs without DSO
+cuts it would undo. ``lemgrid run`` and ``lemgrid sweep`` call
 :func:`check_before_run` before any work, so a bad input is a one-line error
 and never a failed run or a traceback.
 """
@@ -38,6 +39,7 @@ def check_before_run(scenario: Scenario) -> Feeder:
             f"{n} households of feeder {scenario.feeder.name!r}; at most {n}"
         )
     _check_flexibility(scenario, feeder)
+    _check_community_alone(scenario)
     if scenario.strategies.learning_file is not None:
         _check_learning_file(scenario.strategies.learning_file, scenario)
     return feeder
@@ -59,6 +61,22 @@ def _check_flexibility(scenario: Scenario, feeder: Feeder) -> None:
             f"scenario field 'dso.flexibility.elements' = {unknown}: feeder {scenario.feeder.name!r} has "
             "no such line or transformer; allowed: a line's or transformer's name or 'line <index>' / "
             f"'trafo <index>', e.g. {known[:3]}"
+        )
+
+
+def _check_community_alone(scenario: Scenario) -> None:
+    """The manager re-dispatches its battery after the DSO acts, so it would undo the DSO's cuts."""
+    if not scenario.community.enabled:
+        return
+    mode = scenario.market.constraint_mode
+    acting = [f"market.constraint_mode: {mode}"] if mode != "none" else []
+    if scenario.dso.flexibility.enabled:
+        acting.append("dso.flexibility.enabled: true")
+    if acting:
+        raise ScenarioError(
+            f"scenario field 'community.enabled' = true with {' and '.join(acting)}: the community manager "
+            "re-dispatches its battery after the DSO's cuts and bought flexibility and would undo them; "
+            "allowed: the community manager with market.constraint_mode: none and no DSO flexibility market"
         )
 
 

@@ -844,7 +844,8 @@ RUN_METRICS: list[RunMetric] = [
     _R(
         "dso_cost_recovery",
         "",
-        "network fees over the network's cost for the simulated hours",
+        "network fees less the DSO's flexibility purchases, over the network's cost for the simulated "
+        "hours (`tariff.network_cost_eur_per_household_year` x households, without the community manager)",
         lambda r: r.dso.cost_recovery(len(r.rows) * r.config.interval_hours),
     ),
     _R(

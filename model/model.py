@@ -26,7 +26,7 @@ from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality
 from lemgrid.grid.solver import make_solver
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
-from lemgrid.model import build, population, run_tables
+from lemgrid.model import build, community, population, run_tables
 from lemgrid.model.bidding import clear_bids
 from lemgrid.model.clear import Market
 from lemgrid.model.constraints import Curtailment, Grid, make_constraint_method
@@ -148,7 +148,7 @@ class Model(mesa.Model):
         mode = cfg.market.constraint_mode
         grid = self._constraint_grid() if mode != "none" else None
         method = make_constraint_method(mode, grid, build.limits(cfg))  # type: ignore[arg-type]
-        cost = cfg.tariff.network_cost_eur_per_household_year * len(pop)
+        cost = cfg.tariff.network_cost_eur_per_household_year * int((~community.is_manager(pop)).sum())
         self.dso = DSO(self, cost, Controls.from_scenario(cfg.dso), method, self.solver)
         self._network = build.network(cfg, pop, self.feeder, self._where)
         self.voltage_quality = VoltageQuality(len(pop), cfg.grid.v_min_pu, cfg.grid.v_max_pu)

@@ -212,6 +212,14 @@ OVERRIDES: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["dso.flexibility.loading_limit_percent=0"],
         ("'dso.flexibility.loading_limit_percent' = 0", "greater than 0"),
     ),
+    "flexibility margin at or above its loading limit": (
+        ["dso.flexibility.loading_limit_percent=1"],
+        ("'dso.flexibility'", "margin_percent (2) must be below loading_limit_percent (1)"),
+    ),
+    "community manager under DSO cuts": (
+        ["community.enabled=true", "market.constraint_mode=post_check"],
+        ("'community.enabled' = true", "market.constraint_mode: post_check", "allowed"),
+    ),
     "flexibility market with fixed bids": (
         ["dso.flexibility.enabled=true", "bidding.mode=fixed"],
         ("'dso.flexibility.enabled'", "bidding.mode: curves", "'fixed'"),
@@ -893,3 +901,11 @@ def test_a_net_without_loads_and_without_households_file_is_refused(
     pp.to_json(landnetz, str(net_file))  # the ready-made feeder's net: its loads are now households
     args = ["run", "--quiet", *QUICK, "--set", "feeder.name=custom", "--set", f"feeder.file={net_file}"]
     refused(capsys, args, "feeder.file", "no loads", "feeder.households_file")
+
+
+def test_png_figures_without_chromium_are_refused_before_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lemgrid.viz.serve.find_chromium", lambda: None)
+    refused(capsys, ["report", str(tmp_path / "nowhere"), "--png", str(tmp_path / "png")], "needs Chromium")
+    assert not (tmp_path / "png").exists()

@@ -142,6 +142,12 @@ def test_money_balances_with_the_dso_paying_for_flexibility(flex_run: Path) -> N
     np.testing.assert_allclose(households.bill_eur, bill - households.flexibility_payment_eur, atol=1e-12)
     summary = pd.read_json(flex_run / "summary.json", typ="series")
     assert summary.flexibility_cost_eur == pytest.approx(intervals.flexibility_cost_eur.sum())
+    # the DSO's cost recovery: the fees it billed less what it paid for flexibility, over its cost
+    assert summary.dso_revenue_eur == pytest.approx(households.network_fee_eur.sum())
+    per_year = Scenario.load(PRESET, []).tariff.network_cost_eur_per_household_year
+    cost = per_year * households.household.nunique() * len(intervals) * 2.0 / 8760
+    net = households.network_fee_eur.sum() - households.flexibility_payment_eur.sum()
+    assert summary.dso_cost_recovery == pytest.approx(net / cost)
 
 
 def test_energy_balances_with_flexibility(flex_run: Path) -> None:

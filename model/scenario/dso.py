@@ -65,6 +65,16 @@ class Flexibility(_Section):
     max_price_eur_per_kwh: float = Field(1.0, ge=0, le=100)
     max_rounds: int = Field(4, ge=1, le=20)
 
+    @model_validator(mode="after")
+    def _positive_target(self) -> Self:
+        if self.margin_percent >= self.loading_limit_percent:
+            raise ValueError(
+                f"margin_percent ({self.margin_percent:g}) must be below loading_limit_percent "
+                f"({self.loading_limit_percent:g}): the DSO buys down to the limit less the margin, "
+                "which must stay above 0 %"
+            )
+        return self
+
 
 class DSO(_Section):
     """DSO controls in the grid step (off by default).
