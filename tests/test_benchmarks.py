@@ -29,11 +29,13 @@ def test_interval_phase_benchmark_runs() -> None:
         assert phase in out
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_solver_benchmark_and_cross_validation_run() -> None:
     assert "power_grid_model, batch" in _run("solvers.py", "--intervals", "3", "--repeats", "1")
     assert "kerber_vorstadtnetz" in _run("cross_validation.py", "--cases", "1")
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_performance_targets_benchmark_runs() -> None:
     out = _run("targets.py", "--quick")
     targets = ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs")
@@ -42,6 +44,7 @@ def test_performance_targets_benchmark_runs() -> None:
         assert target in out
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 @pytest.mark.skipif(find_chromium() is None, reason="needs Chromium: bash .ci/install-browser (CI runs it)")
 def test_app_step_benchmark_runs() -> None:
     out = _run("viz_step.py", "--steps", "3")

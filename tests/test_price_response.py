@@ -81,6 +81,7 @@ def test_without_a_market_batteries_serve_their_own_home_and_never_export(runs):
     assert (rows.household_injection_kw <= rows.pv_kw + 1e-9).all()
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_lp_households_plan_against_the_local_price_forecast_and_bid_their_plan():
     keys = {**DEVICES, "penetration.battery": 1.0, "households.strategy": "lp_optimiser"}
     runs = {}

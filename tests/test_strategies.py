@@ -223,6 +223,7 @@ def test_learning_file_that_does_not_exist_is_named(tmp_path) -> None:
         Model(hourly(**{"strategies.learning_file": str(tmp_path / "missing.json")}))
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_lp_households_shave_their_peaks_under_a_capacity_tariff() -> None:
     base = {
         "grid.solver": "power_grid_model",

@@ -176,6 +176,7 @@ def test_a_failing_run_is_recorded_and_the_others_complete(tmp_path: Path) -> No
     assert done_before == {f: (results / f / "run.json").stat().st_mtime_ns for f in done_before}
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path: Path) -> None:
     text = TINY_EXPERIMENT.replace("seeds: [1, 2]", "seeds: [1, 2, 3]").replace(
         "interval_minutes: 240", "interval_minutes: 60"

@@ -157,6 +157,7 @@ def _colour_range(page) -> list:
     )
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 @needs_chromium
 def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -207,6 +208,7 @@ def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
     assert problems == []
 
 
+@pytest.mark.slow  # over 20 s; runs in make test-slow
 @needs_chromium
 def test_two_browser_sessions_step_their_own_models() -> None:
     from playwright.sync_api import expect, sync_playwright
