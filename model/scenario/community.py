@@ -1,13 +1,14 @@
 """The ``community`` section: a community manager that owns a battery on the feeder and runs it for all."""
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from lemgrid.model.scenario._base import _Section
+from lemgrid.model.scenario.devices import BatteryLimits
 
 
-class CommunityBatterySection(_Section):
+class CommunityBatterySection(BatteryLimits):
     """The community battery: one unit on a feeder bus, on all three phases (``abc``) or one.
 
     ``bus``: the pandapower index of its bus (None: the transformer's low-voltage bus).
@@ -15,22 +16,8 @@ class CommunityBatterySection(_Section):
 
     capacity_kwh: float = Field(200.0, gt=0, le=100_000)
     power_kw: float = Field(50.0, gt=0, le=10_000)
-    round_trip_efficiency: float = Field(0.90, gt=0, le=1)
-    soc_min: float = Field(0.10, ge=0, le=1)
-    soc_max: float = Field(0.95, ge=0, le=1)
-    soc_initial: float = Field(0.50, ge=0, le=1)
-    degradation_cost_eur_per_kwh: float = Field(0.0, ge=0, le=1)
     bus: int | None = Field(None, ge=0)
     phase: Literal["abc", "a", "b", "c"] = "abc"
-
-    @model_validator(mode="after")
-    def _soc_order(self) -> Self:
-        if not self.soc_min <= self.soc_initial <= self.soc_max:
-            raise ValueError(
-                "state of charge must satisfy soc_min <= soc_initial <= soc_max, got "
-                f"soc_min={self.soc_min}, soc_initial={self.soc_initial}, soc_max={self.soc_max}"
-            )
-        return self
 
 
 class CommunityManagerSection(_Section):

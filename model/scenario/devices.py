@@ -36,13 +36,9 @@ class PV(_Section):
     export_limit_fraction_of_kwp: float | None = Field(None, ge=0, le=1)
 
 
-class BatterySection(_Section):
-    """Home batteries (drawn per owner). Owners are chosen among PV owners first."""
+class BatteryLimits(_Section):
+    """What every battery states besides its size: efficiency, state-of-charge band and wear cost."""
 
-    capacity_kwh: bounded(0.0, 1000.0) = Field(  # type: ignore[valid-type]
-        default_factory=lambda: Uniform(dist="uniform", low=5.0, high=13.5)
-    )
-    power_kw: bounded(0.0, 1000.0) = Field(default_factory=lambda: Fixed(value=3.68))  # type: ignore[valid-type]
     round_trip_efficiency: float = Field(0.90, gt=0, le=1)
     soc_min: float = Field(0.10, ge=0, le=1)
     soc_max: float = Field(0.95, ge=0, le=1)
@@ -57,6 +53,15 @@ class BatterySection(_Section):
                 f"soc_min={self.soc_min}, soc_initial={self.soc_initial}, soc_max={self.soc_max}"
             )
         return self
+
+
+class BatterySection(BatteryLimits):
+    """Home batteries (drawn per owner). Owners are chosen among PV owners first."""
+
+    capacity_kwh: bounded(0.0, 1000.0) = Field(  # type: ignore[valid-type]
+        default_factory=lambda: Uniform(dist="uniform", low=5.0, high=13.5)
+    )
+    power_kw: bounded(0.0, 1000.0) = Field(default_factory=lambda: Fixed(value=3.68))  # type: ignore[valid-type]
 
 
 class EVSection(_Section):
