@@ -72,5 +72,6 @@ with sync_playwright() as p:
     print(f"a second session: its figures drawn {time.time() - begun:.1f} s after it opened the page")
     browser.close()
 os.kill(cli.pid, signal.SIGINT)
-print(f"lemgrid viz stopped with exit code {cli.wait(timeout=30)}; page or console errors: {errors or 'none'}")
+print(f"lemgrid viz stopped with exit code {cli.wait(timeout=30)}")
+print(f"page or console errors: {errors or 'none'}")
 print("load average (1, 5, 15 min):", " ".join(open("/proc/loadavg").read().split()[:3]))

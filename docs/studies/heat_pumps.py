@@ -24,6 +24,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ def mean_ci(values: list[float], fmt: str = ".1f") -> str:
     return f"{format(v.mean(), fmt)} ± {format(half, fmt)}"
 
 
-def one_run(folder: Path) -> dict[str, object]:
+def one_run(folder: Path) -> dict[str, Any]:
     """The measures of one finished run."""
     cfg = Scenario.from_json((folder / "scenario.json").read_text())
     iv = pd.read_parquet(folder / "intervals.parquet")
@@ -71,31 +72,46 @@ def one_run(folder: Path) -> dict[str, object]:
 
 def main(results: Path) -> None:
     """Print the table for one results folder."""
-    rows: dict[str, list[dict[str, object]]] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
     for run_file in sorted(results.rglob("run.json")):
         run = json.loads(run_file.read_text())
         if run.get("status") != "done":
             continue
         label = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
         rows.setdefault(label, []).append(one_run(run_file.parent))
-    print(
-        "| combination | seeds | HP kWh per home and day | HP peak hour (kW; kW at 07:00) | feeder peak kW (hour) "
-        "| HP energy 17-20 h | K h below comfort / tank band | outdoor mean (min, max) deg C |"
-    )
+    header = [
+        "combination",
+        "seeds",
+        "HP kWh per home and day",
+        "HP peak hour (kW; kW at 07:00)",
+        "feeder peak kW (hour)",
+        "HP energy 17-20 h",
+        "K h below comfort / tank band",
+        "outdoor mean (min, max) deg C",
+    ]
+    print("| " + " | ".join(header) + " |")
     print("|---|---|---|---|---|---|---|---|")
     for label, runs in rows.items():
+
+        def ci(key: str, fmt: str = ".1f", scale: float = 1.0, runs: list[dict[str, Any]] = runs) -> str:
+            return mean_ci([scale * r[key] for r in runs], fmt)
+
         profile = np.nanmean([r["hp_by_hour_kw"] for r in runs], axis=0)
         hour = int(np.nanargmax(profile))
+        at_seven = mean_ci([r["hp_by_hour_kw"][7] for r in runs])
         feeder_hour, feeder_count = Counter(r["feeder_peak_hour"] for r in runs).most_common(1)[0]
-        mean, low, high = runs[0]["outdoor"]  # type: ignore[misc]
-        print(
-            f"| {label} | {len(runs)} | {mean_ci([r['kwh_per_home_day'] for r in runs])} "  # type: ignore[misc]
-            f"| {hour}:00 ({profile[hour]:.1f}; {mean_ci([r['hp_by_hour_kw'][7] for r in runs])}) "  # type: ignore[index]
-            f"| {mean_ci([r['feeder_peak_kw'] for r in runs])} ({feeder_hour}:00, {feeder_count}/{len(runs)}) "  # type: ignore[misc]
-            f"| {mean_ci([100 * r['evening_share'] for r in runs])} % "  # type: ignore[operator]
-            f"| {mean_ci([r['comfort_kh'] for r in runs], '.2f')} / {mean_ci([r['tank_kh'] for r in runs], '.2f')} "  # type: ignore[misc]
-            f"| {mean:.1f} ({low:.1f}, {high:.1f}) |"
-        )
+        mean, low, high = runs[0]["outdoor"]
+        cells = [
+            label,
+            str(len(runs)),
+            ci("kwh_per_home_day"),
+            f"{hour}:00 ({profile[hour]:.1f}; {at_seven})",
+            f"{ci('feeder_peak_kw')} ({feeder_hour}:00, {feeder_count}/{len(runs)})",
+            f"{ci('evening_share', scale=100)} %",
+            f"{ci('comfort_kh', '.2f')} / {ci('tank_kh', '.2f')}",
+            f"{mean:.1f} ({low:.1f}, {high:.1f})",
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
