@@ -52,7 +52,7 @@ class Interval:
 
     @property
     def import_price_eur_per_kwh(self) -> float:
-        """What a kWh bought from the retailer costs the household: the retail price and the network charge."""
+        """What a kWh bought from the retailer costs: the retail price and the network charge."""
         return self.retail_price_eur_per_kwh + self.network_import_eur_per_kwh
 
 

@@ -374,7 +374,7 @@ class DynamicImportCharge(ImportCharge):
         return np.fmax.reduce(past, axis=0)  # NaN only where no day of the memory was measured
 
     def publish(self, day: int) -> None:
-        """Set the charge of ``day`` (and, until the next publication, of the days after) from the forecast."""
+        """Set the charge of ``day`` (and of the days after, until the next publication) from the forecast."""
         start = day * self.per_day
         if start >= len(self.import_charge_eur_per_kwh):
             return
@@ -398,7 +398,9 @@ class RunClock:
 
 
 def _time_of_use(cfg: Tariff, n: int, clock: RunClock) -> ImportCharge:
-    windows = [TimeOfUseWindow(w.start_hour, w.end_hour, w.price_eur_per_kwh) for w in cfg.network_time_of_use]
+    windows = [
+        TimeOfUseWindow(w.start_hour, w.end_hour, w.price_eur_per_kwh) for w in cfg.network_time_of_use
+    ]
     return ImportCharge(n, time_of_use(clock.times, cfg.import_eur_per_kwh, windows))
 
 

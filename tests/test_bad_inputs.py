@@ -85,7 +85,8 @@ SCENARIO_FILES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
         ("tariff.dynamic.dynamic_threshold_percent", "greater than 0"),
     ),
     "network time-of-use window past 24 h": (
-        "tariff: {kind: time_of_use, network_time_of_use: [{start_hour: 17, end_hour: 25, price_eur_per_kwh: 0.2}]}\n",
+        "tariff: {kind: time_of_use, network_time_of_use: "
+        "[{start_hour: 17, end_hour: 25, price_eur_per_kwh: 0.2}]}\n",
         ("network_time_of_use", "end_hour", "less than or equal to 24"),
     ),
     "unknown section": ("weather_station: {}\n", ("'weather_station'", "unknown field")),

@@ -145,7 +145,12 @@ def test_loss_charge_follows_the_loss_sensitivities() -> None:
         {"tariff.kind": "congestion", "tariff.congestion_threshold_percent": 5},
         {"tariff.kind": "loss"},
         {"tariff.kind": "time_of_use", "bidding.mode": "curves", "market.pricing": "retail_only"},
-        {"tariff.kind": "dynamic", "days": 2, "tariff.dynamic_threshold_percent": 5, "bidding.mode": "curves"},
+        {
+            "tariff.kind": "dynamic",
+            "days": 2,
+            "tariff.dynamic_threshold_percent": 5,
+            "bidding.mode": "curves",
+        },
     ],
 )
 def test_dso_revenue_is_the_sum_of_the_fees_charged(tariff: dict, tmp_path) -> None:
@@ -191,7 +196,9 @@ def test_a_time_of_use_network_charge_is_known_ahead_and_billed_on_retail_import
         network_time_of_use=[{"start_hour": 17, "end_hour": 21, "price_eur_per_kwh": 0.25}],
     )
     tariff = make_tariff(cfg, 4, RunClock(times, 1.0), lambda: np.zeros((4, 4)), np.zeros(4))
-    np.testing.assert_allclose(tariff.import_charge_eur_per_kwh[[0, 16, 17, 20, 21]], [0.05, 0.05, 0.25, 0.25, 0.05])
+    np.testing.assert_allclose(
+        tariff.import_charge_eur_per_kwh[[0, 16, 17, 20, 21]], [0.05, 0.05, 0.25, 0.25, 0.05]
+    )
     fees = tariff.fees(_inputs([Trade(0, 1, 1.0, 0.2)], bought_retail=[2.0, 0, 1.0, 0], interval=18))
     np.testing.assert_allclose(fees.household_eur, [0.50, 0, 0.25, 0])  # local trades pay nothing
 
@@ -211,7 +218,9 @@ def test_the_dynamic_charge_surcharges_the_intervals_the_last_days_loaded_above_
         for k in range(4, 8)
     ]
     np.testing.assert_allclose(sum(paid), [sum(day1), 2 * sum(day1)])
-    np.testing.assert_allclose(tariff.import_charge_eur_per_kwh[8:], [0.25, 0.05, 0.05, 0.05])  # memory: 1 day
+    np.testing.assert_allclose(
+        tariff.import_charge_eur_per_kwh[8:], [0.25, 0.05, 0.05, 0.05]
+    )  # memory: 1 day
     two_days = DynamicImportCharge(2, 12, 4, 0.0, 0.20, 90.0, memory_days=2)
     for k in range(8):  # day 1's interval 3 fails: the DSO forecasts it from day 0 alone
         two_days.fees(_inputs([], state=_state(loading[k], converged=k != 7), interval=k))
@@ -219,7 +228,8 @@ def test_the_dynamic_charge_surcharges_the_intervals_the_last_days_loaded_above_
 
 
 def test_a_network_charge_moves_an_ev_out_of_the_charged_hours_and_bills_as_by_hand() -> None:
-    # Two households, four 1-hour intervals, retail 0.30, feed-in 0.08, a network charge of 0.20 in the last two.
+    # Two households, four 1-hour intervals, retail 0.30, feed-in 0.08, a network charge of 0.20
+    # in the last two.
     # A: an EV (4 kW charger) plugged 0-4 h needing 8 kWh; B: a 1 kW base load.
     # The forecast (retail midpoint 0.19 plus the published charge) makes the EV's second-cheapest slot cost
     # 0.39 >= 0.30 at hours 0 and 1, so it charges then; without the charge it waits (willingness 0.19)
@@ -235,13 +245,19 @@ def test_a_network_charge_moves_an_ev_out_of_the_charged_hours_and_bills_as_by_h
             t0, t1 = k * 3600.0, (k + 1) * 3600.0
             import_price = 0.30 + tariff.import_charge_eur_per_kwh[k]
             curves = [
-                BidCurve([*base_step(0.0), *ev_steps(ev, t0, t1, forecast.ahead(k + 1, 3))], import_price, 0.08),
+                BidCurve(
+                    [*base_step(0.0), *ev_steps(ev, t0, t1, forecast.ahead(k + 1, 3))], import_price, 0.08
+                ),
                 BidCurve(base_step(1.0), import_price, 0.08),
             ]
-            bought, _ = fallback_positions([c.orders(1.0) for c in curves])  # retail_only: the retailer serves
+            bought, _ = fallback_positions(
+                [c.orders(1.0) for c in curves]
+            )  # retail_only: the retailer serves
             ev_kw.append(-ev.dispatch(-curves[0].dispatch(bought[0]).get("ev", 0.0), t0, t1))
             settlement = settle(-bought, [], 0.30, 0.08)
-            fees = tariff.fees(_inputs([], bought_retail=settlement.bought_retail_kwh, interval=k)).household_eur
+            fees = tariff.fees(
+                _inputs([], bought_retail=settlement.bought_retail_kwh, interval=k)
+            ).household_eur
             bills += settlement.retail_payment_eur + fees[:2]
             dso += float(fees.sum())
         return ev_kw, bills, dso
