@@ -82,7 +82,7 @@ SCENARIO_FILES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "unknown tariff field": ("tariff: {kind: none, fee: 1}\n", ("'tariff.fee'", "unknown field", "kind")),
     "dynamic tariff threshold zero": (
         "tariff: {kind: dynamic, dynamic_threshold_percent: 0}\n",
-        ("tariff.dynamic.dynamic_threshold_percent", "greater than 0"),
+        ("'tariff.dynamic_threshold_percent' = 0", "greater than 0"),
     ),
     "network time-of-use window past 24 h": (
         "tariff: {kind: time_of_use, network_time_of_use: "
