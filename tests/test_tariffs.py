@@ -9,6 +9,7 @@ import pytest
 from lemgrid.agents.bids import BidCurve
 from lemgrid.agents.device_curves import base_step, ev_steps
 from lemgrid.agents.devices.ev import EV, ChargingSession
+from lemgrid.model import Model
 from lemgrid.model.bidding import fallback_positions
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.market import Trade
@@ -281,3 +282,23 @@ def test_the_lp_forecast_values_an_import_at_the_retail_price_plus_the_published
     forecast = forecaster(0, iv)  # type: ignore[arg-type]
     np.testing.assert_allclose(forecast.buy_eur_per_kwh, [0.40, 0.50, 0.60])
     np.testing.assert_allclose(forecast.sell_eur_per_kwh, [0.08, 0.08, 0.08])
+
+
+@pytest.mark.slow  # two 2-day runs: about 70 s on the shared machine
+def test_households_move_ev_charging_out_of_a_network_charges_hours_in_a_run() -> None:
+    keys = {"days": 2, "grid.solver": "power_grid_model", "penetration.ev": 0.8, "bidding.mode": "curves"}
+    keys |= {"market.pricing": "retail_only", "tariff.import_eur_per_kwh": 0.0}
+    window = "[{start_hour: 17, end_hour: 24, price_eur_per_kwh: 0.30}]"
+    evening_kwh = {}
+    for kind in ("none", "time_of_use"):
+        model = Model(hourly(**keys, **{"tariff.kind": kind, "tariff.network_time_of_use": window}))
+        while model.running:
+            model.step()
+        rows = pd.DataFrame(model.interval_rows)
+        evening = pd.DatetimeIndex(model.times).hour >= 17
+        evening_kwh[kind] = -rows.ev_kw[evening].sum()
+        assert model.end_of_run_tables()["ev_sessions"].unmet_kwh.dropna().sum() == 0  # moved, not dropped
+        if kind == "time_of_use":  # the DSO collected the charge on the evening's retail imports
+            due = 0.30 * rows.retail_import_kwh[evening].sum()
+            assert model.summary["dso_revenue_eur"] == pytest.approx(due)
+    assert evening_kwh["time_of_use"] < 0.5 * evening_kwh["none"]
