@@ -90,7 +90,7 @@ class DSO(mesa.Agent):
         curtailed_export_kwh, curtailed_import_kwh: energy the constraint mode has cut so far.
         last_vuf_percent: the highest VUF of the last interval (None before the first).
         flexibility: the DSO's flexibility market (None unless the scenario enables it).
-        flexibility_kwh, flexibility_cost_eur: flexibility bought and paid for so far.
+        flexibility_cost_eur: flexibility paid for so far.
     """
 
     def __init__(
@@ -110,7 +110,6 @@ class DSO(mesa.Agent):
         self.constraint_method = constraint_method
         self.solver = solver
         self.last_vuf_percent: float | None = None
-        self.flexibility_kwh = 0.0
         self.flexibility_cost_eur = 0.0
         cfg = getattr(model, "config", None)
         self.flexibility: FlexibilityMarket | None = None
@@ -212,9 +211,8 @@ class DSO(mesa.Agent):
         self.curtailed_export_kwh += float(export_cut_kw.sum() * hours)
         self.curtailed_import_kwh += float(import_cut_kw.sum() * hours)
 
-    def pay_flexibility(self, bought: Procurement, hours: float) -> None:
-        """Book one interval's flexibility purchase: energy bought (both directions) and its cost."""
-        self.flexibility_kwh += float((bought.down_kw.sum() + bought.up_kw.sum()) * hours)
+    def pay_flexibility(self, bought: Procurement) -> None:
+        """Book one interval's flexibility purchase: its cost."""
         self.flexibility_cost_eur += bought.cost_eur
 
     def cost_recovery(self, hours: float) -> float | None:

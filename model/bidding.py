@@ -190,7 +190,7 @@ def bid(
     ``day_ahead``: per household, what the day-ahead market fixed for this interval.
     """
     future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours))) * iv.price_signal
-    retail = iv.retail_price_eur_per_kwh * iv.price_signal
+    retail = iv.import_price_eur_per_kwh * iv.price_signal
     feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
     base_kw, pv_kw, unscheduled = iv.base_load_kw.tolist(), iv.pv_kw.tolist(), Scheduled()
     curves = [
@@ -296,7 +296,7 @@ def flexibility_stage(
     if market.dso.flexibility is None:
         return clearing, plans, None, {}
     plans, bought = procure(market.dso.flexibility, plans, curves, iv, market.where)
-    market.dso.pay_flexibility(bought, iv.hours)
+    market.dso.pay_flexibility(bought)
     as_cut = Curtailment(bought.up_kw, bought.down_kw, [f"flexibility for {r}" for r in bought.reason])
     trades, cuts = cut_trades(clearing.trades, as_cut, iv.hours)
     return ClearingResult(trades, clearing.price_eur_per_kwh, clearing.zone_prices), plans, bought, cuts

@@ -280,7 +280,8 @@ def forecasting(
         run = lambda prices: cleared_prices(model_class(cfg, foreseen_prices=prices))  # noqa: E731
         foreseen = foreseen_prices(run, (retail + feed_in) / 2, bidding.foresight_passes)
     per_day = 1440 // cfg.interval_minutes
-    prices = PriceForecast(bidding.forecast, retail, feed_in, per_day, bidding.ema_weight, foreseen)
+    charge = model.tariff.import_charge_eur_per_kwh
+    prices = PriceForecast(bidding.forecast, retail, feed_in, per_day, bidding.ema_weight, foreseen, charge)
     load, pv = forecast_profiles(model.load_kw, model.pv_kw, bidding, cfg.seed)
     forecaster = Forecaster.of(cfg, load, pv, model.tariff, prices)
     if not bidding.day_ahead:

@@ -94,7 +94,7 @@ def request(decided: Decided, iv: Interval, market: Market) -> Request:
     export_flex = np.clip(np.minimum(planned_kw, [p.pv_kw for p in plans]), 0, None)
     import_flex = np.clip(np.minimum(-planned_kw, np.clip(-battery_kw, 0, None) + ev_reducible), 0, None)
     export_cost, import_cost = cut_costs(
-        decided.orders, n, iv.feed_in_tariff_eur_per_kwh, iv.retail_price_eur_per_kwh
+        decided.orders, n, iv.feed_in_tariff_eur_per_kwh, iv.import_price_eur_per_kwh
     )
     # a cut of PV or battery lands on the household's phase; of a three-phase charger, on all three
     where = market.where

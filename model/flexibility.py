@@ -36,13 +36,10 @@ import numpy as np
 
 from lemgrid.agents.bids import BidCurve
 from lemgrid.agents.policies import DevicePlan
-from lemgrid.grid.congestion import PhaseRatings
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
 from lemgrid.model.interval import Connections, Interval, injections, reactive
-
-DEVICES = ("ev", "battery", "heat_pump:space", "heat_pump:water")  # and "appliance:<i>"
 
 
 @dataclass(frozen=True)
@@ -96,20 +93,18 @@ def buy(need_kw: float, offers: Sequence[Offer], relief: np.ndarray) -> np.ndarr
 
 @dataclass(frozen=True)
 class Elements:
-    """The lines and transformers the DSO watches, with who is downstream and their per-phase ratings.
+    """The lines and transformers the DSO watches, with who is downstream.
 
     Attributes:
         names: one label per element ('line <name>' / 'transformer <name>').
         kind, position: 'line' or 'trafo' and its row in the feeder's table.
         below: (n_elements, n_households) whether the household is downstream of it.
-        rating_kva: each element's rating per phase (line: max current at nominal phase voltage).
     """
 
     names: list[str]
     kind: list[str]
     position: np.ndarray
     below: np.ndarray
-    rating_kva: np.ndarray
 
 
 def element_index(feeder: Feeder) -> dict[str, tuple[str, int]]:
@@ -146,8 +141,6 @@ def watched_elements(feeder: Feeder, tree: Tree, names: Sequence[str]) -> Elemen
     branch_of = {(b.kind, b.position): k for k, b in enumerate(tree.branches)}
     chosen = [c for c in chosen if c in branch_of]  # out-of-service elements carry nothing
     below = tree.downstream[[branch_of[c] for c in chosen]][:, tree.household_bus]
-    ratings = PhaseRatings.of(feeder)
-    rating = [ratings.line_kva[p] if kind == "line" else ratings.trafo_kva[p] for kind, p in chosen]
     names_out = [
         f"line {net.line.index[p]}" if kind == "line" else f"transformer {net.trafo.index[p]}"
         for kind, p in chosen
@@ -157,7 +150,6 @@ def watched_elements(feeder: Feeder, tree: Tree, names: Sequence[str]) -> Elemen
         [c[0] for c in chosen],
         np.array([c[1] for c in chosen], dtype=int),
         below,
-        np.array(rating),
     )
 
 
@@ -261,7 +253,8 @@ class Procurement:
         payment_eur: per household, what the DSO pays it (pay as bid).
         requested_kw: the relief the DSO asked for over all rounds (kW at the elements).
         shortfall_kw: relief still needed to bring every watched element to its limit
-            after the last round (the overload no offer could remove; 0 when met).
+            after the last round (the overload no offer could remove; 0 when met; NaN when
+            the last forecast power flow did not converge, so the DSO cannot know).
         reason: per household, which element it relieved ('' if none).
         power_flows: forecast power flows run.
     """
@@ -344,7 +337,7 @@ class FlexibilityMarket:
         shortfall = (
             sum(w.kw for w in needs(self.elements, state, p_kw, q_kvar, self.limit_percent))
             if state.converged
-            else 0.0
+            else np.nan  # unknown, not met: the run metric counts these intervals
         )
         down, up, pay = np.zeros(n), np.zeros(n), np.zeros(n)
         for o, kw in zip(offers, taken, strict=True):
@@ -417,5 +410,5 @@ def procure(
         return np.eye(3)[where.phase_col[h]]
 
     return market.procure(
-        plans, curves, flows, phase_share, iv.hours, iv.retail_price_eur_per_kwh * iv.price_signal
+        plans, curves, flows, phase_share, iv.hours, iv.import_price_eur_per_kwh * iv.price_signal
     )

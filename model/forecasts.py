@@ -18,6 +18,10 @@ if they bought, feed-in if they sold), which is what a kWh then really cost or
 earned. A time of day not yet seen falls back to ``retail_midpoint``, so
 every kind has a value for every interval; the retailer's prices over the run
 are known in advance (a tariff is published).
+
+A network tariff's import charge (:mod:`model.tariffs`, kinds ``time_of_use``
+and ``dynamic``) is added to every kind's forecast as far as it is published:
+the kinds learn the energy price, the charge is known, not learnt.
 """
 
 from collections.abc import Callable
@@ -36,6 +40,8 @@ class PriceForecast:
         intervals_per_day: intervals in a day.
         ema_weight: weight of the newest day in ``ema``.
         foreseen_eur_per_kwh: ``perfect``: the local price of every interval of the run (NaN: no trade).
+        network_eur_per_kwh: the network import charge published for every interval of the run
+            (the tariff's array, read at each forecast: a dynamic tariff fills it as it publishes).
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class PriceForecast:
         intervals_per_day: int,
         ema_weight: float = 0.5,
         foreseen_eur_per_kwh: np.ndarray | None = None,
+        network_eur_per_kwh: np.ndarray | None = None,
     ) -> None:
         if kind not in FORECAST_KINDS:
             raise ValueError(f"forecast kind {kind!r} does not exist; allowed: {', '.join(FORECAST_KINDS)}")
@@ -65,6 +72,7 @@ class PriceForecast:
             "perfect": self._ignore,
         }[kind]
         self._foreseen = foreseen_eur_per_kwh
+        self._network = network_eur_per_kwh
 
     def observe(self, k: int, price_eur_per_kwh: float | None) -> None:
         """The price interval ``k`` cleared at (None or NaN: nothing to learn)."""
@@ -98,4 +106,5 @@ class PriceForecast:
             learnt = self._foreseen[inside]
         else:
             learnt = self._by_time_of_day[idx % self.per_day]
-        return np.where(np.isnan(learnt), self.midpoint[inside], learnt)
+        energy = np.where(np.isnan(learnt), self.midpoint[inside], learnt)
+        return energy if self._network is None else energy + self._network[inside]

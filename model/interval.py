@@ -29,6 +29,8 @@ class Interval:
         load_kvar: each household's reactive load (kvar, drawn at a fixed power factor).
         price_signal: the factor on every price the households see (1 unless attacked).
         retail_price_eur_per_kwh, feed_in_tariff_eur_per_kwh: the retailer's prices.
+        network_import_eur_per_kwh: the network tariff's import charge published for the interval
+            (paid to the DSO on top of the retail price on each kWh bought from the retailer).
         last_price_eur_per_kwh: the last local price (None before the first trade).
         last_supply_voltage_pu: each household's supply voltage in the previous interval (NaN at first).
     """
@@ -46,6 +48,12 @@ class Interval:
     feed_in_tariff_eur_per_kwh: float
     last_price_eur_per_kwh: float | None
     last_supply_voltage_pu: np.ndarray
+    network_import_eur_per_kwh: float = 0.0
+
+    @property
+    def import_price_eur_per_kwh(self) -> float:
+        """What a kWh bought from the retailer costs: the retail price and the network charge."""
+        return self.retail_price_eur_per_kwh + self.network_import_eur_per_kwh
 
 
 @dataclass(frozen=True)

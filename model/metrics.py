@@ -195,7 +195,8 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         "flexibility_shortfall_kw",
         "kW",
         F64,
-        "relief the watched elements still needed after the flexibility market (forecast; 0: met)",
+        "relief the watched elements still needed after the flexibility market (forecast; 0: met; "
+        "NaN: its forecast power flow did not converge)",
         lambda o: _flexibility(o, lambda b: b.shortfall_kw),
     ),
     _M(
@@ -894,7 +895,13 @@ RUN_METRICS: list[RunMetric] = [
         "flexibility_shortfall_kwh",
         "kWh",
         "relief the flexibility market could not buy, over the run",
-        lambda r: float(r.col("flexibility_shortfall_kw").sum() * r.config.interval_hours),
+        lambda r: float(np.nansum(r.col("flexibility_shortfall_kw")) * r.config.interval_hours),
+    ),
+    _R(
+        "flexibility_unknown_intervals",
+        "",
+        "intervals whose flexibility forecast power flow did not converge (shortfall unknown)",
+        lambda r: int(np.isnan(r.col("flexibility_shortfall_kw")).sum()),
     ),
     # the example of README "Add a metric"
     _R(

@@ -43,7 +43,7 @@ from lemgrid.model.scenario import Scenario
 from lemgrid.model.settle import Billing, learn, settle_interval
 from lemgrid.model.settlement import Settlement
 from lemgrid.model.summary import summarise
-from lemgrid.model.tariffs import make_tariff
+from lemgrid.model.tariffs import RunClock, make_tariff
 
 PHASES_TIMED = ("decide", "clear", "grid", "record")
 
@@ -131,9 +131,8 @@ class Model(mesa.Model):
     def _add_market(self, streams: dict[str, np.random.Generator], foreseen: np.ndarray | None) -> None:
         """The network tariff, the clearing mechanism, the attack, the forecasts and the day-ahead stage."""
         cfg, pop = self.config, self.population
-        self.tariff = make_tariff(
-            cfg.tariff, len(pop), cfg.interval_hours, lambda: self.distance_ohm, pop.zone.to_numpy()
-        )
+        clock = RunClock(self.times, cfg.interval_hours)
+        self.tariff = make_tariff(cfg.tariff, len(pop), clock, lambda: self.distance_ohm, pop.zone.to_numpy())
         preference = lambda: build.p2p_preference(cfg, pop, self.distance_ohm, self.tariff, streams["market"])  # noqa: E731
         self.mechanism = build.make_mechanism(cfg, pop, streams["market"], preference, self.households)
         self._attack = Attack.of(cfg.attack, self._attacked)
@@ -233,6 +232,7 @@ class Model(mesa.Model):
             float(self.feed_in_eur_per_kwh[k]),
             self.last_price_eur_per_kwh,
             self.last_supply_voltage_pu,
+            float(self.tariff.import_charge_eur_per_kwh[k]),
         )
 
     def _book(self, iv: Interval, cleared: Any, settled: Any) -> None:

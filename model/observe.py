@@ -94,8 +94,9 @@ class Forecaster:
         k = iv.k
         end = min(k + self.horizon, self.n_intervals)
         fee = self.tariff.forecast_import_eur_per_kwh
-        buy, sell = self.retail_eur_per_kwh[k:end], self.feed_in_eur_per_kwh[k:end]
-        if self.local is not None:
+        buy = self.retail_eur_per_kwh[k:end] + self.tariff.import_charge_eur_per_kwh[k:end]
+        sell = self.feed_in_eur_per_kwh[k:end]
+        if self.local is not None:  # it adds the published import charge itself
             buy = sell = self.local.ahead(k, end - k)
         return Forecast(
             load_kw=self.load_kw[i, k:end],
@@ -148,7 +149,7 @@ def _observation(h: Household, iv: Interval, plan: DevicePlan, reported_kwh: flo
         household=h.index,
         interval=iv.k,
         net_energy_kwh=reported_kwh,
-        retail_price_eur_per_kwh=iv.retail_price_eur_per_kwh * signal,
+        retail_price_eur_per_kwh=iv.import_price_eur_per_kwh * signal,
         feed_in_tariff_eur_per_kwh=iv.feed_in_tariff_eur_per_kwh * signal,
         last_price_eur_per_kwh=None
         if iv.last_price_eur_per_kwh is None

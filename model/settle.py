@@ -98,7 +98,7 @@ def settle_interval(
     loss_kwh = losses_kw * hours
     retailer_only_bill = np.where(
         net_kwh < 0,
-        -net_kwh * iv.retail_price_eur_per_kwh,
+        -net_kwh * iv.import_price_eur_per_kwh,
         -net_kwh * iv.feed_in_tariff_eur_per_kwh,
     )
     wear = np.array(

@@ -8,16 +8,25 @@ returns, per interval, every household's fee and every local trade's fee
 (already included in the households' fees). Fees that depend on
 the grid (congestion, loss) use sensitivities at the interval's measured
 operating point, computed only when such a tariff is chosen.
+
+Two kinds are import charges the households know before they bid
+(``time_of_use``, ``dynamic``): ``import_charge_eur_per_kwh`` holds, per
+interval of the run, the charge published so far. The households' curves,
+their local-price forecast and the LP forecast add it to the retail price of
+an imported kWh (:class:`model.interval.Interval`), and it is billed, on the
+energy bought from the retailer, to the DSO, not the retailer.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from lemgrid.grid.sensitivity import Sensitivities
 from lemgrid.grid.state import GridState
 from lemgrid.model.market import Trade
+from lemgrid.model.prices import TimeOfUseWindow, time_of_use
 from lemgrid.model.scenario import Tariff
 
 
@@ -63,7 +72,9 @@ class NetworkTariff:
       imported), ``forecast_peak_eur_per_kw`` (the price of a higher household
       import peak) and ``forecast_peak_so_far_kw`` (the peak already billed);
     - ``pair_fee_eur_per_kwh``: a fixed [buyer, seller] fee per kWh traded, if the
-      tariff has one (bilateral preferences count it).
+      tariff has one (bilateral preferences count it);
+    - ``import_charge_eur_per_kwh``: per interval of the run, the import charge
+      published before the households bid (zero for the kinds billed only after delivery).
     """
 
     kind = "none"
@@ -73,6 +84,7 @@ class NetworkTariff:
     forecast_import_eur_per_kwh = 0.0
     forecast_peak_eur_per_kw = 0.0
     pair_fee_eur_per_kwh: np.ndarray | None = None
+    import_charge_eur_per_kwh: np.ndarray = np.zeros(0)
 
     def trade_fees(self, x: TariffInputs) -> np.ndarray:
         """Each delivered trade's fee (EUR)."""
@@ -294,30 +306,145 @@ class LossCharge(NetworkTariff):
         return np.array([self.price * t.energy_kwh * (plsf[t.seller] - plsf[t.buyer]) for t in x.trades])
 
 
-TariffBuilder = Callable[[Tariff, int, float, Callable[[], np.ndarray], np.ndarray], NetworkTariff]
+class ImportCharge(NetworkTariff):
+    """A network charge per kWh bought from the retailer, known per interval before the households bid.
 
-# kind -> builder(config, n households, interval hours, distance matrix (lazy), zones)
+    ``time_of_use``: by local clock time for the whole run (published in advance,
+    like the time-variable grid fee of Germany's section 14a EnWG, module 3).
+    """
+
+    kind = "time_of_use"
+
+    def __init__(self, n: int, import_charge_eur_per_kwh: np.ndarray) -> None:
+        self.n = n
+        self.import_charge_eur_per_kwh = np.asarray(import_charge_eur_per_kwh, dtype=float)
+
+    def interval_charge(self, x: TariffInputs) -> np.ndarray:
+        """The interval's published charge on the energy each household bought from the retailer."""
+        return x.bought_retail_kwh * self.import_charge_eur_per_kwh[x.interval]
+
+
+class DynamicImportCharge(ImportCharge):
+    """An import charge the DSO publishes for each day at its start, from its forecast of congestion.
+
+    The DSO's forecast of an interval's loading is persistence: the highest
+    line or transformer-phase loading it measured at that time of day in the
+    last ``memory_days`` days. Where that reaches ``threshold_percent`` the
+    charge is ``base + surcharge``, elsewhere ``base``. The first day has no
+    measurements and no surcharge. Until the next publication the days after
+    repeat the published one, which is what the households' forecasts see.
+    """
+
+    kind = "dynamic"
+
+    def __init__(
+        self,
+        n: int,
+        n_intervals: int,
+        intervals_per_day: int,
+        base_eur_per_kwh: float,
+        surcharge_eur_per_kwh: float,
+        threshold_percent: float,
+        memory_days: int,
+    ) -> None:
+        super().__init__(n, np.full(n_intervals, base_eur_per_kwh))
+        self.per_day = intervals_per_day
+        self.base, self.surcharge = base_eur_per_kwh, surcharge_eur_per_kwh
+        self.threshold, self.memory_days = threshold_percent, memory_days
+        self.loading_percent = np.full(n_intervals, np.nan)  # measured, highest element per interval
+
+    def interval_charge(self, x: TariffInputs) -> np.ndarray:
+        """Bill the interval, record its measured loading, and at the day's end publish the next day."""
+        state = x.state
+        if state.converged:
+            self.loading_percent[x.interval] = max(
+                np.nanmax(state.line_loading_percent, initial=0.0),
+                np.nanmax(state.trafo_loading_percent, initial=0.0),
+            )
+        if (x.interval + 1) % self.per_day == 0:
+            self.publish((x.interval + 1) // self.per_day)
+        return super().interval_charge(x)
+
+    def forecast_loading_percent(self, day: int) -> np.ndarray:
+        """The DSO's forecast of each interval of ``day``: the highest loading measured then in the memory."""
+        days = [d for d in range(day - self.memory_days, day) if d >= 0]
+        if not days:
+            return np.full(self.per_day, np.nan)
+        past = np.array([self.loading_percent[d * self.per_day : (d + 1) * self.per_day] for d in days])
+        return np.fmax.reduce(past, axis=0)  # NaN only where no day of the memory was measured
+
+    def publish(self, day: int) -> None:
+        """Set the charge of ``day`` (and of the days after, until the next publication) from the forecast."""
+        start = day * self.per_day
+        if start >= len(self.import_charge_eur_per_kwh):
+            return
+        congested = np.nan_to_num(self.forecast_loading_percent(day)) >= self.threshold
+        one_day = self.base + self.surcharge * congested
+        rest = len(self.import_charge_eur_per_kwh) - start
+        self.import_charge_eur_per_kwh[start:] = np.resize(one_day, rest)
+
+
+@dataclass(frozen=True)
+class RunClock:
+    """What a tariff may need of the run's time: local interval starts and interval length."""
+
+    times: pd.DatetimeIndex
+    interval_hours: float
+
+    @property
+    def intervals_per_day(self) -> int:
+        """Intervals in a day."""
+        return max(1, round(24 / self.interval_hours))
+
+
+def _time_of_use(cfg: Tariff, n: int, clock: RunClock) -> ImportCharge:
+    windows = [
+        TimeOfUseWindow(w.start_hour, w.end_hour, w.price_eur_per_kwh) for w in cfg.network_time_of_use
+    ]
+    return ImportCharge(n, time_of_use(clock.times, cfg.import_eur_per_kwh, windows))
+
+
+def _dynamic(cfg: Tariff, n: int, clock: RunClock) -> DynamicImportCharge:
+    return DynamicImportCharge(
+        n,
+        len(clock.times),
+        clock.intervals_per_day,
+        cfg.import_eur_per_kwh,
+        cfg.dynamic_surcharge_eur_per_kwh,
+        cfg.dynamic_threshold_percent,
+        cfg.dynamic_memory_days,
+    )
+
+
+TariffBuilder = Callable[[Tariff, int, RunClock, Callable[[], np.ndarray], np.ndarray], NetworkTariff]
+
+# kind -> builder(config, n households, the run's clock, distance matrix (lazy), zones)
 TARIFFS: dict[str, TariffBuilder] = {
-    "none": lambda cfg, n, h, dist, zone: NoTariff(n),
-    "volumetric": lambda cfg, n, h, dist, zone: Volumetric(
+    "none": lambda cfg, n, c, dist, zone: NoTariff(n),
+    "volumetric": lambda cfg, n, c, dist, zone: Volumetric(
         n, cfg.import_eur_per_kwh, cfg.local_trade_eur_per_kwh
     ),
-    "capacity": lambda cfg, n, h, dist, zone: Capacity(
-        n, cfg.capacity_eur_per_kw, cfg.capacity_level, cfg.billing_days, h
+    "capacity": lambda cfg, n, c, dist, zone: Capacity(
+        n, cfg.capacity_eur_per_kw, cfg.capacity_level, cfg.billing_days, c.interval_hours
     ),
-    "distance": lambda cfg, n, h, dist, zone: PairFee("distance", cfg.distance_eur_per_kwh_per_ohm * dist()),
-    "zonal": lambda cfg, n, h, dist, zone: PairFee(
+    "distance": lambda cfg, n, c, dist, zone: PairFee("distance", cfg.distance_eur_per_kwh_per_ohm * dist()),
+    "zonal": lambda cfg, n, c, dist, zone: PairFee(
         "zonal", cfg.zonal_eur_per_kwh * (zone[:, None] != zone[None, :])
     ),
-    "congestion": lambda cfg, n, h, dist, zone: Congestion(
+    "congestion": lambda cfg, n, c, dist, zone: Congestion(
         n, cfg.congestion_eur_per_kwh, cfg.congestion_threshold_percent
     ),
-    "loss": lambda cfg, n, h, dist, zone: LossCharge(n, cfg.loss_price_eur_per_kwh),
+    "loss": lambda cfg, n, c, dist, zone: LossCharge(n, cfg.loss_price_eur_per_kwh),
+    "time_of_use": lambda cfg, n, c, dist, zone: _time_of_use(cfg, n, c),
+    "dynamic": lambda cfg, n, c, dist, zone: _dynamic(cfg, n, c),
 }
 
 
 def make_tariff(
-    cfg: Tariff, n: int, interval_hours: float, distance_ohm: Callable[[], np.ndarray], zone: np.ndarray
+    cfg: Tariff, n: int, clock: RunClock, distance_ohm: Callable[[], np.ndarray], zone: np.ndarray
 ) -> NetworkTariff:
-    """Build the tariff the scenario names, for ``n`` households."""
-    return TARIFFS[cfg.kind](cfg, n, interval_hours, distance_ohm, zone)
+    """Build the tariff the scenario names, for ``n`` households over the run's ``clock``."""
+    tariff = TARIFFS[cfg.kind](cfg, n, clock, distance_ohm, zone)
+    if len(tariff.import_charge_eur_per_kwh) != len(clock.times):
+        tariff.import_charge_eur_per_kwh = np.zeros(len(clock.times))  # billed after delivery only
+    return tariff

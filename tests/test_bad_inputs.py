@@ -80,6 +80,15 @@ SCENARIO_FILES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "unknown tariff kind": ("tariff: {kind: flat}\n", ("'tariff.kind' = 'flat'", "'volumetric'")),
     "unknown attack kind": ("attack: {kind: virus}\n", ("'attack.kind' = 'virus'", "'demand'")),
     "unknown tariff field": ("tariff: {kind: none, fee: 1}\n", ("'tariff.fee'", "unknown field", "kind")),
+    "dynamic tariff threshold zero": (
+        "tariff: {kind: dynamic, dynamic_threshold_percent: 0}\n",
+        ("'tariff.dynamic_threshold_percent' = 0", "greater than 0"),
+    ),
+    "network time-of-use window past 24 h": (
+        "tariff: {kind: time_of_use, network_time_of_use: "
+        "[{start_hour: 17, end_hour: 25, price_eur_per_kwh: 0.2}]}\n",
+        ("network_time_of_use", "end_hour", "less than or equal to 24"),
+    ),
     "unknown section": ("weather_station: {}\n", ("'weather_station'", "unknown field")),
     "negative days": ("days: -1\n", ("'days'",)),
     "huge file": ("#" + "x" * 1_100_000 + "\n", ("larger than",)),

@@ -29,9 +29,7 @@ def one_line_grid(p_kw: np.ndarray, q_kvar: np.ndarray) -> GridState:
 
 
 def market(margin_percent: float = 0.0) -> FlexibilityMarket:
-    elements = Elements(
-        ["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA])
-    )
+    elements = Elements(["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool))
     return FlexibilityMarket(elements, one_line_grid, 100.0, margin_percent, 0.02, 1.0, 4)
 
 
@@ -85,6 +83,15 @@ def test_what_the_deadline_needs_is_not_offered_and_the_overload_left_is_reporte
     np.testing.assert_allclose(bought.down_kw, [1.4, 3.0])
     assert bought.shortfall_kw == pytest.approx(2.0)  # 12 kW left on a 10 kVA line
     assert [p.ev_kw for p in plans] == pytest.approx([-6.0, 0.0])
+
+
+def test_a_forecast_power_flow_that_fails_leaves_the_shortfall_unknown_not_met() -> None:
+    a_curve, a_plan = household(4.0, 7.4, ev_value=0.40)
+    b_curve, b_plan = household(2.0, 3.0, ev_value=0.33)
+    failing = replace(market(), solve=lambda p, q: GridState.failed("did not converge", 1, 1, 0))
+    plans, bought = procure([a_curve, b_curve], [a_plan, b_plan], [4.0, 2.0], failing)
+    assert math.isnan(bought.shortfall_kw)  # 13.4 kW on a 10 kVA line: not "met"
+    assert bought.cost_eur == 0 and plans == [a_plan, b_plan] and bought.power_flows == 1
 
 
 def test_offers_ask_the_value_given_up_less_the_retail_price_saved() -> None:

@@ -6,13 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lemgrid.agents.bids import BidCurve
+from lemgrid.agents.device_curves import base_step, ev_steps
+from lemgrid.agents.devices.ev import EV, ChargingSession
+from lemgrid.model import Model
+from lemgrid.model.bidding import fallback_positions
+from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.market import Trade
+from lemgrid.model.observe import Forecaster
 from lemgrid.model.scenario import Tariff
+from lemgrid.model.settlement import settle
 from lemgrid.model.tariffs import (
     Capacity,
     Congestion,
+    DynamicImportCharge,
+    ImportCharge,
     LossCharge,
     PairFee,
+    RunClock,
     TariffInputs,
     Volumetric,
     daily_capacity_eur,
@@ -92,7 +103,8 @@ def test_distance_and_zonal_fees_are_zero_for_colocated_or_same_zone_parties() -
     np.testing.assert_allclose(fees.trade_eur, [0.0, 2.0 * 0.2 * 0.2])
     np.testing.assert_allclose(fees.household_eur, [0.04, 0, 0, 0.04])  # split buyer / seller
     zone = np.array([0, 0, 1, 1])
-    zonal = make_tariff(Tariff(kind="zonal"), 4, 0.25, lambda: distance, zone)
+    clock = RunClock(pd.date_range("2026-01-12", periods=4, freq="15min", tz="Europe/London"), 0.25)
+    zonal = make_tariff(Tariff(kind="zonal"), 4, clock, lambda: distance, zone)
     fees = zonal.fees(_inputs([Trade(0, 1, 1.0, 0.2), Trade(0, 3, 1.0, 0.2)]))
     np.testing.assert_allclose(fees.trade_eur, [0.0, 0.02])
 
@@ -133,6 +145,13 @@ def test_loss_charge_follows_the_loss_sensitivities() -> None:
         {"tariff.kind": "zonal"},
         {"tariff.kind": "congestion", "tariff.congestion_threshold_percent": 5},
         {"tariff.kind": "loss"},
+        {"tariff.kind": "time_of_use", "bidding.mode": "curves", "market.pricing": "retail_only"},
+        {
+            "tariff.kind": "dynamic",
+            "days": 2,
+            "tariff.dynamic_threshold_percent": 5,
+            "bidding.mode": "curves",
+        },
     ],
 )
 def test_dso_revenue_is_the_sum_of_the_fees_charged(tariff: dict, tmp_path) -> None:
@@ -151,7 +170,7 @@ def test_dso_revenue_is_the_sum_of_the_fees_charged(tariff: dict, tmp_path) -> N
     # bills include the fees; the money is conserved between households, retailer and DSO
     bills = households.bill_eur.sum()
     assert bills == pytest.approx(model.summary["retailer_revenue_eur"] + fees, rel=1e-9)
-    expected = 200.0 * 55 / 365
+    expected = 200.0 * 55 * scenario.days / 365
     assert model.summary["dso_cost_recovery"] == pytest.approx(fees / expected)
 
 
@@ -160,3 +179,126 @@ def test_every_tariff_kind_of_the_scenario_has_a_builder_and_no_builder_lacks_a_
     from lemgrid.model.tariffs import TARIFFS
 
     assert set(TARIFFS) == set(TARIFF_KINDS)
+
+
+def _state(loading_percent: float, converged: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(
+        converged=converged,
+        line_loading_percent=np.array([loading_percent / 2, loading_percent]),
+        trafo_loading_percent=np.array([[10.0, 20.0, 30.0]]),
+    )
+
+
+def test_a_time_of_use_network_charge_is_known_ahead_and_billed_on_retail_imports() -> None:
+    times = pd.date_range("2026-01-12", periods=24, freq="1h", tz="Europe/London")
+    cfg = Tariff(
+        kind="time_of_use",
+        import_eur_per_kwh=0.05,
+        network_time_of_use=[{"start_hour": 17, "end_hour": 21, "price_eur_per_kwh": 0.25}],
+    )
+    tariff = make_tariff(cfg, 4, RunClock(times, 1.0), lambda: np.zeros((4, 4)), np.zeros(4))
+    np.testing.assert_allclose(
+        tariff.import_charge_eur_per_kwh[[0, 16, 17, 20, 21]], [0.05, 0.05, 0.25, 0.25, 0.05]
+    )
+    fees = tariff.fees(_inputs([Trade(0, 1, 1.0, 0.2)], bought_retail=[2.0, 0, 1.0, 0], interval=18))
+    np.testing.assert_allclose(fees.household_eur, [0.50, 0, 0.25, 0])  # local trades pay nothing
+
+
+def test_the_dynamic_charge_surcharges_the_intervals_the_last_days_loaded_above_the_threshold() -> None:
+    # 4 intervals a day; loading measured day 0: 50, 95, 120, 80 %; day 1: 95, 50, 50, 50 %
+    tariff = DynamicImportCharge(2, 12, 4, 0.05, 0.20, 90.0, memory_days=1)
+    np.testing.assert_allclose(tariff.import_charge_eur_per_kwh, 0.05)  # no measurements, no surcharge
+    loading = [50, 95, 120, 80, 95, 50, 50, 50]
+    for k in range(4):
+        tariff.fees(_inputs([], bought_retail=[1.0, 0], state=_state(loading[k]), interval=k))
+    day1 = [0.05, 0.25, 0.25, 0.05]
+    np.testing.assert_allclose(tariff.import_charge_eur_per_kwh[4:8], day1)  # published at midnight
+    np.testing.assert_allclose(tariff.import_charge_eur_per_kwh[8:], day1)  # repeated until the next one
+    paid = [
+        tariff.fees(_inputs([], bought_retail=[1.0, 2.0], state=_state(loading[k]), interval=k)).household_eur
+        for k in range(4, 8)
+    ]
+    np.testing.assert_allclose(sum(paid), [sum(day1), 2 * sum(day1)])
+    np.testing.assert_allclose(
+        tariff.import_charge_eur_per_kwh[8:], [0.25, 0.05, 0.05, 0.05]
+    )  # memory: 1 day
+    two_days = DynamicImportCharge(2, 12, 4, 0.0, 0.20, 90.0, memory_days=2)
+    for k in range(8):  # day 1's interval 3 fails: the DSO forecasts it from day 0 alone
+        two_days.fees(_inputs([], state=_state(loading[k], converged=k != 7), interval=k))
+    np.testing.assert_allclose(two_days.import_charge_eur_per_kwh[8:], [0.20, 0.20, 0.20, 0.0])
+
+
+def test_a_network_charge_moves_an_ev_out_of_the_charged_hours_and_bills_as_by_hand() -> None:
+    # Two households, four 1-hour intervals, retail 0.30, feed-in 0.08, a network charge of 0.20
+    # in the last two.
+    # A: an EV (4 kW charger) plugged 0-4 h needing 8 kWh; B: a 1 kW base load.
+    # The forecast (retail midpoint 0.19 plus the published charge) makes the EV's second-cheapest slot cost
+    # 0.39 >= 0.30 at hours 0 and 1, so it charges then; without the charge it waits (willingness 0.19)
+    # until its deadline forces 4 kW at hours 2 and 3.
+    def run(charge: np.ndarray) -> tuple[list[float], np.ndarray, float]:
+        tariff = ImportCharge(2, charge)
+        forecast = PriceForecast(
+            "retail_midpoint", np.full(4, 0.30), np.full(4, 0.08), 4, network_eur_per_kwh=charge
+        )
+        ev = EV(4.0, [ChargingSession(0.0, 4 * 3600.0, 8.0)], charging="deadline")
+        ev_kw, bills, dso = [], np.zeros(2), 0.0
+        for k in range(4):
+            t0, t1 = k * 3600.0, (k + 1) * 3600.0
+            import_price = 0.30 + tariff.import_charge_eur_per_kwh[k]
+            curves = [
+                BidCurve(
+                    [*base_step(0.0), *ev_steps(ev, t0, t1, forecast.ahead(k + 1, 3))], import_price, 0.08
+                ),
+                BidCurve(base_step(1.0), import_price, 0.08),
+            ]
+            bought, _ = fallback_positions(
+                [c.orders(1.0) for c in curves]
+            )  # retail_only: the retailer serves
+            ev_kw.append(-ev.dispatch(-curves[0].dispatch(bought[0]).get("ev", 0.0), t0, t1))
+            settlement = settle(-bought, [], 0.30, 0.08)
+            fees = tariff.fees(
+                _inputs([], bought_retail=settlement.bought_retail_kwh, interval=k)
+            ).household_eur
+            bills += settlement.retail_payment_eur + fees[:2]
+            dso += float(fees.sum())
+        return ev_kw, bills, dso
+
+    flat, flat_bills, flat_dso = run(np.zeros(4))
+    assert flat == pytest.approx([0, 0, 4, 4]) and flat_dso == 0
+    np.testing.assert_allclose(flat_bills, [8 * 0.30, 4 * 0.30])
+    moved, bills, dso = run(np.array([0, 0, 0.20, 0.20]))
+    assert moved == pytest.approx([4, 4, 0, 0])
+    np.testing.assert_allclose(bills, [8 * 0.30, 4 * 0.30 + 2 * 0.20])  # only B's base load pays the charge
+    assert dso == pytest.approx(0.40)
+    assert bills.sum() == pytest.approx(12 * 0.30 + dso)  # the retailer's 3.60 and the DSO's 0.40
+
+
+def test_the_lp_forecast_values_an_import_at_the_retail_price_plus_the_published_charge() -> None:
+    tariff = ImportCharge(1, np.array([0.0, 0.1, 0.2, 0.3]))
+    forecaster = Forecaster(
+        np.ones((1, 4)), np.zeros((1, 4)), 3, 4, tariff, np.full(4, 0.30), np.full(4, 0.08), None
+    )
+    iv = SimpleNamespace(k=1, price_signal=1.0, hours=1.0)
+    forecast = forecaster(0, iv)  # type: ignore[arg-type]
+    np.testing.assert_allclose(forecast.buy_eur_per_kwh, [0.40, 0.50, 0.60])
+    np.testing.assert_allclose(forecast.sell_eur_per_kwh, [0.08, 0.08, 0.08])
+
+
+@pytest.mark.slow  # two 2-day runs: about 70 s on the shared machine
+def test_households_move_ev_charging_out_of_a_network_charges_hours_in_a_run() -> None:
+    keys = {"days": 2, "grid.solver": "power_grid_model", "penetration.ev": 0.8, "bidding.mode": "curves"}
+    keys |= {"market.pricing": "retail_only", "tariff.import_eur_per_kwh": 0.0}
+    window = "[{start_hour: 17, end_hour: 24, price_eur_per_kwh: 0.30}]"
+    evening_kwh = {}
+    for kind in ("none", "time_of_use"):
+        model = Model(hourly(**keys, **{"tariff.kind": kind, "tariff.network_time_of_use": window}))
+        while model.running:
+            model.step()
+        rows = pd.DataFrame(model.interval_rows)
+        evening = pd.DatetimeIndex(model.times).hour >= 17
+        evening_kwh[kind] = -rows.ev_kw[evening].sum()
+        assert model.end_of_run_tables()["ev_sessions"].unmet_kwh.dropna().sum() == 0  # moved, not dropped
+        if kind == "time_of_use":  # the DSO collected the charge on the evening's retail imports
+            due = 0.30 * rows.retail_import_kwh[evening].sum()
+            assert model.summary["dso_revenue_eur"] == pytest.approx(due)
+    assert evening_kwh["time_of_use"] < 0.5 * evening_kwh["none"]

@@ -13,8 +13,11 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BeforeValidator, Field
 
 from lemgrid.model.scenario._base import _Section
+from lemgrid.model.scenario.prices import TimeOfUseWindowSection
 
-TariffKind = Literal["none", "volumetric", "capacity", "distance", "zonal", "congestion", "loss"]
+TariffKind = Literal[
+    "none", "volumetric", "capacity", "distance", "zonal", "congestion", "loss", "time_of_use", "dynamic"
+]
 TARIFF_KINDS: tuple[str, ...] = get_args(TariffKind)
 
 
@@ -38,7 +41,19 @@ class Tariff(_Section):
       PTDFs, in the direction of the flow on lines and transformers loaded above
       ``congestion_threshold_percent`` (Guerrero et al., Paudel et al.);
     - ``loss``: ``loss_price_eur_per_kwh`` on the losses a local trade causes by the loss
-      sensitivity factors (negative, a credit, when it reduces them).
+      sensitivity factors (negative, a credit, when it reduces them);
+    - ``time_of_use``: a network import charge per kWh bought from the retailer, by local
+      clock time: the first of ``network_time_of_use`` windows that holds it, else
+      ``import_eur_per_kwh`` (published a year ahead, like Germany's section 14a EnWG
+      module 3 grid fee);
+    - ``dynamic``: a network import charge per kWh bought from the retailer, published by
+      the DSO each day at noon for the next day: ``import_eur_per_kwh`` plus
+      ``dynamic_surcharge_eur_per_kwh`` in the intervals whose forecast loading (the highest
+      line or transformer-phase loading measured at that time of day in the last
+      ``dynamic_memory_days`` days) is at least ``dynamic_threshold_percent``.
+
+    The two import-charge kinds are known before the households bid: they enter the
+    price their curves and forecasts put on an imported kWh, and are paid to the DSO.
 
     Per-trade fees are split equally between buyer and seller. The DSO's revenue is
     compared with ``network_cost_eur_per_household_year`` over the run's length.
@@ -55,6 +70,12 @@ class Tariff(_Section):
     congestion_eur_per_kwh: float = Field(0.05, ge=0, le=10)
     congestion_threshold_percent: float = Field(80.0, ge=0, le=500)
     loss_price_eur_per_kwh: float = Field(0.10, ge=0, le=10)
+    network_time_of_use: list[TimeOfUseWindowSection] = Field(
+        default_factory=lambda: [TimeOfUseWindowSection(start_hour=17, end_hour=21, price_eur_per_kwh=0.20)]
+    )
+    dynamic_surcharge_eur_per_kwh: float = Field(0.20, ge=0, le=10)
+    dynamic_threshold_percent: float = Field(90.0, gt=0, le=500)
+    dynamic_memory_days: int = Field(7, ge=1, le=366)
     network_cost_eur_per_household_year: float = Field(200.0, ge=0, le=1e5)
 
     parameters: ClassVar[tuple[str, ...]] = ()
@@ -112,6 +133,25 @@ class LossTariff(Tariff):
     parameters = ("loss_price_eur_per_kwh",)
 
 
+class TimeOfUseNetworkTariff(Tariff):
+    """A network import charge by local clock time, known in advance."""
+
+    kind: Literal["time_of_use"] = "time_of_use"
+    parameters = ("import_eur_per_kwh", "network_time_of_use")
+
+
+class DynamicNetworkTariff(Tariff):
+    """A network import charge the DSO publishes a day ahead, higher where it forecasts congestion."""
+
+    kind: Literal["dynamic"] = "dynamic"
+    parameters = (
+        "import_eur_per_kwh",
+        "dynamic_surcharge_eur_per_kwh",
+        "dynamic_threshold_percent",
+        "dynamic_memory_days",
+    )
+
+
 def _kind_none_by_default(value: Any) -> Any:
     """A section without ``kind`` is of kind ``none``, as before kinds were classes."""
     return {"kind": "none", **value} if isinstance(value, dict) and "kind" not in value else value
@@ -124,7 +164,9 @@ AnyTariff = Annotated[
     | DistanceTariff
     | ZonalTariff
     | CongestionTariff
-    | LossTariff,
+    | LossTariff
+    | TimeOfUseNetworkTariff
+    | DynamicNetworkTariff,
     Field(discriminator="kind"),
     BeforeValidator(_kind_none_by_default),
 ]
