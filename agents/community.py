@@ -27,9 +27,8 @@ off against arbitrage. Objectives:
   is dispatched as bought and is not re-dispatched after the DSO.
 """
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -170,7 +169,7 @@ class CommunityManager(Household):
 
     @property
     def redispatches(self) -> bool:
-        """Whether it re-sets its battery after the market and the DSO (a flexibility seller delivers as sold)."""
+        """Whether it re-sets its battery after the market and the DSO (a seller delivers what it sold)."""
         return self.objective != SELLS_FLEXIBILITY
 
     @property
@@ -217,7 +216,9 @@ class CommunityManager(Household):
         """Its asks to the DSO, priced from the price forecast its policy received this interval."""
         f = self.policy.forecast  # type: ignore[attr-defined]
         assert f is not None, "a flexibility seller's policy receives the forecast"
-        return flexibility_asks(f.buy_eur_per_kwh, float(f.sell_eur_per_kwh[0]), self.battery, premium_eur_per_kwh)
+        return flexibility_asks(
+            f.buy_eur_per_kwh, float(f.sell_eur_per_kwh[0]), self.battery, premium_eur_per_kwh
+        )
 
     def _count_peak(self, k: int) -> None:
         """At a new interval, count the last one's import (last seen, after the battery) in today's peak."""

@@ -163,8 +163,10 @@ def network(cfg: Scenario, pop: pd.DataFrame, feeder: Feeder, where: Connections
 
 
 def measures(cfg: Scenario, feeder: Feeder, pop: pd.DataFrame, congested_lines: np.ndarray) -> RunMeasures:
-    """What the grid stage accumulates over the run: the households' voltage quality (the community
-    manager is no customer), the lines ever congested and an empty log of congested elements."""
+    """What the grid stage accumulates: voltage quality, lines ever congested, a log of congested elements.
+
+    The voltage quality counts the households only: the community manager is no customer.
+    """
     customers = np.flatnonzero(~community.is_manager(pop))
     quality = VoltageQuality(len(customers), cfg.grid.v_min_pu, cfg.grid.v_max_pu)
     log = CongestionLog.for_feeder(feeder, cfg.grid.line_loading_limit_percent)

@@ -65,7 +65,7 @@ def _check_flexibility(scenario: Scenario, feeder: Feeder) -> None:
 
 
 def _check_community_alone(scenario: Scenario) -> None:
-    """A re-dispatching manager would undo the DSO's cuts and bought flexibility; a seller needs the market."""
+    """A re-dispatching manager would undo the DSO's cuts and purchases; a seller needs the market."""
     community = scenario.community
     if not community.enabled:
         return
@@ -78,7 +78,7 @@ def _check_community_alone(scenario: Scenario) -> None:
                 "the manager would have nobody to sell to; allowed: dso.flexibility.enabled: true, or "
                 "objective self_consumption or peak_shaving"
             )
-        return  # it delivers what the DSO bought and takes its cuts like a household: it re-dispatches nothing
+        return  # it delivers what the DSO bought and takes its cuts like a household: no re-dispatch
     acting = [f"market.constraint_mode: {mode}"] if mode != "none" else []
     if flexibility:
         acting.append("dso.flexibility.enabled: true")

@@ -85,7 +85,7 @@ def clear(decided: Decided, iv: Interval, market: Market) -> Cleared:
 
 
 def directions(where: Connections) -> np.ndarray:
-    """(n, 3) how one kW of each row splits over the phases: its own, or a third each on a three-phase connection."""
+    """(n, 3) how one kW of each row splits over the phases: its own, or a third each if three-phase."""
     own = one_hot(where.phase_col)
     return own if where.three_phase is None else np.where(where.three_phase[:, None], 1 / 3, own)
 

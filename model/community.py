@@ -157,7 +157,9 @@ def redispatch(
     return manage([h for h in managers(households) if h.redispatches], plans, net_kw, k, hours)[0]
 
 
-def offers(households: Iterable[Household], plans: list[DevicePlan], hours: float, premium: float) -> list[Offer]:
+def offers(
+    households: Iterable[Household], plans: list[DevicePlan], hours: float, premium: float
+) -> list[Offer]:
     """A flexibility seller's offers to the DSO at its scheduled battery power, over its whole power range.
 
     Downward (less import): the charging it could give up, then discharging up to its

@@ -403,7 +403,7 @@ def procure(
     where: Connections,
     aggregator_offers: Sequence[Offer] = (),
 ) -> tuple[list[DevicePlan], Procurement]:
-    """Run the interval's flexibility market on the households' scheduled ``plans`` (and an aggregator's offers)."""
+    """Run the interval's flexibility market on the households' ``plans`` and an aggregator's offers."""
 
     def flows(plans: list[DevicePlan]) -> tuple[np.ndarray, np.ndarray]:
         net = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])

@@ -30,12 +30,14 @@ RATING_KVA = 10.0  # one line, 10 kVA per phase (as tests/test_flexibility.py)
 
 
 def manager(buy_eur_per_kwh: list[float], wear: float = 0.0) -> CommunityManager:
-    """A flexibility seller at row 1 with a 100 kWh / 30 kW battery at 50 %, round trip 0.81, and a forecast."""
+    """A flexibility seller at row 1: a 100 kWh / 30 kW battery at 50 %, round trip 0.81; its forecast."""
     battery = Battery(100.0, 30.0, 0.81, 0.1, 0.95, 0.5, wear)
     strategy = make_strategy("truthful", Scenario().strategies, np.random.default_rng(0))
     m = CommunityManager(mesa.Model(), 1, 0, "a", strategy, battery, "sell_flexibility", np.zeros(4), 4)
     buy = np.array(buy_eur_per_kwh)
-    m.policy.forecast = Forecast(np.zeros(len(buy)), np.zeros(len(buy)), buy, np.full(len(buy), FEED_IN), HOURS)  # type: ignore[attr-defined]
+    m.policy.forecast = Forecast(
+        np.zeros(len(buy)), np.zeros(len(buy)), buy, np.full(len(buy), FEED_IN), HOURS
+    )  # type: ignore[attr-defined]
     return m
 
 
@@ -79,7 +81,9 @@ def congested_line(buy_eur_per_kwh: list[float]):  # noqa: ANN201 - (plans, purc
         net = np.array([p.net_kw(b) for p, b in zip(plans, base_kw, strict=True)])
         return net[:, None] * share, np.zeros((2, 3))
 
-    elements = Elements(["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA]))
+    elements = Elements(
+        ["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA])
+    )
     market = FlexibilityMarket(elements, one_line_grid, 100.0, 0.0, PREMIUM, 1.0, 4)
     idle = BidCurve([Step("battery", 6.0, math.inf)], RETAIL, FEED_IN)  # its scheduled charging: inelastic
     offered = community.offers([m], plans, HOURS, PREMIUM)
@@ -107,7 +111,7 @@ def test_the_dso_buys_the_managers_cheaper_charging_first_a_third_per_phase_by_h
 
 
 def test_the_dso_buys_the_household_when_the_managers_charging_is_dearer_by_hand() -> None:
-    """The forecast rises (0.45 later): less charging now asks 0.45 - 0.30 + 0.02 = 0.17, 0.51 per kW of relief.
+    """The forecast rises (0.45 later): less charging asks 0.45 - 0.30 + 0.02 = 0.17, 0.51 per kW of relief.
 
     The EV's 0.12 is cheaper: 3.4 kW of it; the manager sells nothing. Phase a: 4 + 4.0 + 2 = 10 kW.
     """
@@ -120,7 +124,9 @@ def test_the_dso_buys_the_household_when_the_managers_charging_is_dearer_by_hand
 
 def test_directions_split_a_three_phase_connection_in_thirds() -> None:
     """Row 1 (the community battery, listed on phase a) relieves a third of a kW on each phase."""
-    where = Connections(np.array([1, 0]), np.array([False, False]), np.array([3, 7]), None, np.array([False, True]))
+    where = Connections(
+        np.array([1, 0]), np.array([False, False]), np.array([3, 7]), None, np.array([False, True])
+    )
     np.testing.assert_allclose(directions(where), [[0, 1, 0], [1 / 3, 1 / 3, 1 / 3]])
     plain = Connections(np.array([2, 0]), np.array([False, False]), np.array([3, 7]))
     np.testing.assert_allclose(directions(plain), [[0, 0, 1], [1, 0, 0]])
@@ -141,7 +147,7 @@ SELLER = {
 
 @pytest.fixture(scope="module")
 def seller_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Model]:
-    """The congestion preset's first two days at 2-hour intervals, the manager selling its battery's flexibility."""
+    """The congestion preset's first two days at 2-hour intervals, the manager selling flexibility."""
     out = tmp_path_factory.mktemp("seller")
     model = run_to_end(Scenario.load(PRESET, [f"{k}={v}" for k, v in SELLER.items()]), out)
     return out, model
@@ -160,7 +166,9 @@ def test_balances_hold_with_the_dso_paying_the_manager(seller_run: tuple[Path, M
     np.testing.assert_allclose(per.flexibility_payment_eur.sum(), intervals.flexibility_cost_eur, atol=1e-12)
     summary = pd.read_json(out / "summary.json", typ="series")
     assert summary.community_manager_flexibility_eur == pytest.approx(mine.flexibility_payment_eur.sum())
-    bill = mine.local_payment_eur + mine.retail_payment_eur + mine.network_fee_eur - mine.flexibility_payment_eur
+    bill = (
+        mine.local_payment_eur + mine.retail_payment_eur + mine.network_fee_eur - mine.flexibility_payment_eur
+    )
     assert summary.community_manager_bill_eur == pytest.approx(bill.sum())
     # energy: injections + feeder import = losses, every interval
     injected = households.groupby("interval").net_injection_kw.sum()
@@ -179,7 +187,12 @@ def test_only_the_flexibility_seller_gets_a_forecast_and_it_needs_the_market() -
 
 
 def test_adding_a_manager_changes_no_households_attack_draw_zone_or_customer_count() -> None:
-    sets = {"attack.kind": "demand", "attack.share": "0.3", "market.pricing": "zonal", "grid.solver": "power_grid_model"}
+    sets = {
+        "attack.kind": "demand",
+        "attack.share": "0.3",
+        "market.pricing": "zonal",
+        "grid.solver": "power_grid_model",
+    }
     plain = Model(hourly(**sets))
     managed = Model(hourly(**sets, **{"community.enabled": "true", "community.battery.bus": "100"}))
     n = len(plain.population)
