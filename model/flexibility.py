@@ -311,20 +311,10 @@ class FlexibilityMarket:
         """
         n = len(plans)
         plans = list(plans)
-        offers = [
-            o
-            for h in range(n)
-            for o in offers_of(
-                h,
-                curves[h],
-                plans[h],
-                retail_eur_per_kwh,
-                self.premium_eur_per_kwh,
-                self.pv_curtailment_eur_per_kwh,
-            )
-            if o.price_eur_per_kwh <= self.max_price_eur_per_kwh
-        ]
-        offers += [o for o in aggregator_offers if o.price_eur_per_kwh <= self.max_price_eur_per_kwh]
+        prices = (retail_eur_per_kwh, self.premium_eur_per_kwh, self.pv_curtailment_eur_per_kwh)
+        households = [o for h in range(n) for o in offers_of(h, curves[h], plans[h], *prices)]
+        cap = self.max_price_eur_per_kwh
+        offers = [o for o in [*households, *aggregator_offers] if o.price_eur_per_kwh <= cap]
         taken = np.zeros(len(offers))
         share = np.array([phase_share(o) for o in offers]).reshape(len(offers), 3)
         reason = [""] * n

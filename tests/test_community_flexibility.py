@@ -23,7 +23,7 @@ from lemgrid.model.clear import directions
 from lemgrid.model.flexibility import Elements, FlexibilityMarket, Offer
 from lemgrid.model.interval import Connections
 from tests.helpers import assert_money_balances, hourly, run_to_end
-from tests.test_flexibility import PRESET, one_line_grid
+from tests.test_flexibility import one_line_grid
 
 RETAIL, FEED_IN, PREMIUM, HOURS = 0.30, 0.08, 0.02, 0.25
 RATING_KVA = 10.0  # one line, 10 kVA per phase (as tests/test_flexibility.py)
