@@ -18,8 +18,16 @@ off against arbitrage. Objectives:
   can give, discharge above it and charge below it (classic threshold
   control, e.g. Oudalov et al. 2007, "Sizing and optimal operation of battery
   energy storage system for peak shaving application").
+- ``sell_flexibility``: the battery stands by for the DSO's flexibility market
+  (``dso.flexibility``). Unless the DSO buys, it charges in the community's
+  valley (the mirror of peak shaving: up to the import level below which the
+  24 h forecast holds just the room left in the battery) and never discharges
+  on its own, so it holds its energy for the evening. After the market it offers
+  the DSO its whole power range (:meth:`CommunityManager.asks`),
+  is dispatched as bought and is not re-dispatched after the DSO.
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,13 +41,20 @@ if TYPE_CHECKING:
     from mesa import Model
 
 MANAGER_NAME = "community_manager"
+SELLS_FLEXIBILITY = "sell_flexibility"
 
 
 class Idle:
-    """The manager's device policy before its own decision: nothing planned (it has no load or PV)."""
+    """The manager's device policy before its own decision: nothing planned (it has no load or PV).
+
+    Only a flexibility seller reads the price forecast (its asks are priced from it); it keeps the last one.
+    """
 
     name = "community_manager"
-    needs_forecast = True  # its battery power is fixed before the market: the curve bids it inelastically
+
+    def __init__(self, needs_forecast: bool = False) -> None:
+        self.needs_forecast = needs_forecast
+        self.forecast: Forecast | None = None
 
     def plan(
         self,
@@ -51,7 +66,47 @@ class Idle:
         forecast: Forecast | None = None,
     ) -> DevicePlan:
         """An empty plan; :meth:`CommunityManager.plan_battery` sets the battery."""
+        self.forecast = forecast
         return DevicePlan()
+
+
+@dataclass(frozen=True)
+class FlexibilityAsks:
+    """What the manager's battery asks the DSO per kWh (AC) delivered, per kind of move.
+
+    Attributes:
+        charge_less: less charging now (downward: less import).
+        discharge: discharging (downward).
+        charge_more: more charging now (upward: less export).
+    """
+
+    charge_less: float
+    discharge: float
+    charge_more: float
+
+
+def flexibility_asks(
+    buy_eur_per_kwh: np.ndarray, sell_now_eur_per_kwh: float, battery: Battery, premium_eur_per_kwh: float
+) -> FlexibilityAsks:
+    """The battery's marginal value of each move: its opportunity cost at the forecast price, wear, a premium.
+
+    ``buy_eur_per_kwh``: the forecast purchase price from now on (now first). Energy moved
+    now is bought back (or not bought) at the cheapest later price ``p``: charging less
+    now saves the price now and costs ``p`` later; a kWh discharged now takes ``1/eta_d``
+    from storage, refilled with ``1/eta`` kWh at ``p`` (round trip ``eta``), earns the sale
+    price now and wears ``1 + 1/eta`` kWh of throughput; charging more now costs the price
+    now and saves ``p`` later. Each energy term is floored at 0 (a move that pays for
+    itself asks only the premium).
+    """
+    now = float(buy_eur_per_kwh[0])
+    later = float(buy_eur_per_kwh[1:].min()) if len(buy_eur_per_kwh) > 1 else now
+    eta = battery.eta_charge * battery.eta_discharge
+    wear = battery.degradation_cost_eur_per_kwh
+    return FlexibilityAsks(
+        charge_less=max(later - now, 0.0) + premium_eur_per_kwh,
+        discharge=max(later / eta - sell_now_eur_per_kwh, 0.0) + (1 + 1 / eta) * wear + premium_eur_per_kwh,
+        charge_more=max(now - later, 0.0) + premium_eur_per_kwh,
+    )
 
 
 def peak_threshold_kw(
@@ -83,7 +138,7 @@ class CommunityManager(Household):
     """A community aggregator with one battery, in the market as a participant at row ``index``.
 
     Args:
-        objective: ``self_consumption`` or ``peak_shaving``.
+        objective: ``self_consumption``, ``peak_shaving`` or ``sell_flexibility``.
         base_net_kw: the community's forecast base-load-and-PV net injection per interval of the run
             (PV minus base load, summed over the households).
         intervals_per_day: the persistence horizon of the device-demand forecast.
@@ -101,7 +156,8 @@ class CommunityManager(Household):
         base_net_kw: np.ndarray,
         intervals_per_day: int,
     ) -> None:
-        super().__init__(model, index, MANAGER_NAME, bus, phase, strategy, Idle(), Devices(battery=battery))
+        policy = Idle(needs_forecast=objective == SELLS_FLEXIBILITY)
+        super().__init__(model, index, MANAGER_NAME, bus, phase, strategy, policy, Devices(battery=battery))
         self.objective = objective
         self.base_net_kw = base_net_kw
         self.per_day = intervals_per_day
@@ -109,6 +165,12 @@ class CommunityManager(Household):
         self.threshold_kw = np.nan  # the last peak-shaving threshold (import, kW)
         self.peak_today_kw = 0.0  # the community's highest import so far today, battery included
         self._seen = (-1, 0.0)  # the interval last decided and the community import then (kW)
+        self.flexibility_eur = 0.0  # what the DSO paid it for flexibility so far
+
+    @property
+    def redispatches(self) -> bool:
+        """Whether it re-sets its battery after the market and the DSO (a seller delivers what it sold)."""
+        return self.objective != SELLS_FLEXIBILITY
 
     @property
     def battery(self) -> Battery:
@@ -123,6 +185,8 @@ class CommunityManager(Household):
             want = community_kw  # absorb the export (charge), supply the import (discharge)
             return DevicePlan(battery_kw=self.battery.flexibility(hours).clip(-want))
         import_kw = -community_kw
+        if self.objective == SELLS_FLEXIBILITY:
+            return DevicePlan(battery_kw=-self._valley_charge_kw(k, import_kw, hours))
         self._count_peak(k)
         forecast = self._forecast_import_kw(k, import_kw)
         b = self.battery
@@ -135,6 +199,26 @@ class CommunityManager(Household):
         battery_kw = b.flexibility(hours).clip(import_kw - self.threshold_kw)
         self._seen = (k, import_kw - battery_kw)
         return DevicePlan(battery_kw=battery_kw)
+
+    def _valley_charge_kw(self, k: int, import_kw: float, hours: float) -> float:
+        """Charging that fills the battery in the community's lowest-import intervals of the coming 24 h.
+
+        The level L below which the forecast import leaves just the battery's room (AC) is
+        the peak-shaving threshold of the negated forecast; it charges up to L, never discharges.
+        """
+        b = self.battery
+        room_kwh = max(b.soc_max * b.capacity_kwh - b.energy_kwh, 0.0) / b.eta_charge
+        forecast = -self._forecast_import_kw(k, import_kw)
+        level_kw = -peak_threshold_kw(forecast, room_kwh, hours, b.power_kw)
+        return float(np.clip(level_kw - import_kw, 0.0, -b.flexibility(hours).p_min_kw))
+
+    def asks(self, premium_eur_per_kwh: float) -> FlexibilityAsks:
+        """Its asks to the DSO, priced from the price forecast its policy received this interval."""
+        f = self.policy.forecast  # type: ignore[attr-defined]
+        assert f is not None, "a flexibility seller's policy receives the forecast"
+        return flexibility_asks(
+            f.buy_eur_per_kwh, float(f.sell_eur_per_kwh[0]), self.battery, premium_eur_per_kwh
+        )
 
     def _count_peak(self, k: int) -> None:
         """At a new interval, count the last one's import (last seen, after the battery) in today's peak."""

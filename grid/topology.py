@@ -160,7 +160,7 @@ class Tree:
                 stack.extend((k, False) for k in reversed(kids))
         return np.column_stack([self.z_from_root_ohm, y])
 
-    def zones(self, n_zones: int) -> np.ndarray:
+    def zones(self, n_zones: int, counted: np.ndarray | None = None) -> np.ndarray:
         """Split the households into ``n_zones`` connected zones of the feeder; returns a zone per household.
 
         Rule (deterministic, topology only): ``n_zones - 1`` times, cut the
@@ -168,18 +168,21 @@ class Tree:
         ``n_households / n_zones`` (ties: the branch nearest the source, then
         the lower position); those households form the next zone. What is
         left, around the transformer, is zone 0. Zones are numbered in the
-        order they are cut.
+        order they are cut. ``counted``: which connections count as households
+        (default all); the others (a community battery) join the zone they sit in.
         """
-        n_households = len(self.household_bus)
+        n_connections = len(self.household_bus)
+        counted = np.ones(n_connections, dtype=bool) if counted is None else np.asarray(counted, dtype=bool)
+        n_households = int(counted.sum())
         if not 1 <= n_zones <= n_households:
             raise ValueError(f"n_zones must be between 1 and the {n_households} households, got {n_zones}")
-        zone = np.zeros(n_households, dtype=int)
-        free = np.ones(n_households, dtype=bool)
-        below = self.downstream[:, self.household_bus]  # (n_branches, n_households)
+        zone = np.zeros(n_connections, dtype=int)
+        free = np.ones(n_connections, dtype=bool)
+        below = self.downstream[:, self.household_bus]  # (n_branches, n_connections)
         depth = np.array([self.z_from_root_ohm[b.upstream] for b in self.branches])
         target = n_households / n_zones
         for z in range(1, n_zones):
-            counts = (below & free).sum(axis=1)
+            counts = (below & free & counted).sum(axis=1)
             gap = np.where(counts > 0, np.abs(counts - target), np.inf)
             k = int(np.lexsort((np.arange(len(gap)), depth, gap))[0])
             members = below[k] & free

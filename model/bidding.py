@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from lemgrid.agents.bids import BidCurve, CurveOrder, Step
+from lemgrid.agents.community import CommunityManager
 from lemgrid.agents.device_curves import (
     appliance_steps,
     base_step,
@@ -28,6 +29,7 @@ from lemgrid.agents.device_curves import (
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan, Devices
 from lemgrid.agents.strategies import Order
+from lemgrid.model import community
 from lemgrid.model.clear import Cleared, Market, TradeCuts, clear, cut_trades, request
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.decide import Decided
@@ -207,7 +209,7 @@ def bid(
             day_ahead[h.index]
             if day_ahead is not None
             else Scheduled(battery_kw=plans[h.index].battery_kw)
-            if h.policy.needs_forecast
+            if h.policy.needs_forecast or isinstance(h, CommunityManager)  # planned before the market
             else unscheduled,
         )
         for h in households
@@ -295,7 +297,10 @@ def flexibility_stage(
     """
     if market.dso.flexibility is None:
         return clearing, plans, None, {}
-    plans, bought = procure(market.dso.flexibility, plans, curves, iv, market.where)
+    flexibility = market.dso.flexibility
+    offered = community.offers(market.households, plans, iv.hours, flexibility.premium_eur_per_kwh)
+    plans, bought = procure(flexibility, plans, curves, iv, market.where, offered)
+    community.book_flexibility(market.households, bought.payment_eur)
     market.dso.pay_flexibility(bought)
     as_cut = Curtailment(bought.up_kw, bought.down_kw, [f"flexibility for {r}" for r in bought.reason])
     trades, cuts = cut_trades(clearing.trades, as_cut, iv.hours)

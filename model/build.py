@@ -50,10 +50,14 @@ def times(cfg: Scenario) -> tuple[pd.DatetimeIndex, np.ndarray]:
     return local, local.tz_convert("UTC").tz_localize(None).to_numpy()
 
 
-def zones(cfg: Scenario, n: int, tree: Callable[[], Tree]) -> np.ndarray:
-    """Each household's zone: by the feeder's topology for a zonal design or fee, else all in zone 0."""
+def zones(cfg: Scenario, pop: pd.DataFrame, tree: Callable[[], Tree]) -> np.ndarray:
+    """Each participant's zone: by the feeder's topology for a zonal design or fee, else all in zone 0.
+
+    The zones split the households; the community manager joins the zone its battery sits in.
+    """
     zoned = cfg.market.pricing == "zonal" or cfg.tariff.kind == "zonal"
-    return tree().zones(cfg.market.zonal.n_zones) if zoned else np.zeros(n, int)
+    counted = ~community.is_manager(pop)
+    return tree().zones(cfg.market.zonal.n_zones, counted) if zoned else np.zeros(len(pop), int)
 
 
 def add_households(
@@ -158,13 +162,15 @@ def network(cfg: Scenario, pop: pd.DataFrame, feeder: Feeder, where: Connections
     )
 
 
-def measures(
-    cfg: Scenario, feeder: Feeder, quality: VoltageQuality, congested_lines: np.ndarray
-) -> RunMeasures:
-    """What the grid stage accumulates over the run, with an empty log of congested elements."""
-    return RunMeasures(
-        quality, congested_lines, CongestionLog.for_feeder(feeder, cfg.grid.line_loading_limit_percent)
-    )
+def measures(cfg: Scenario, feeder: Feeder, pop: pd.DataFrame, congested_lines: np.ndarray) -> RunMeasures:
+    """What the grid stage accumulates: voltage quality, lines ever congested, a log of congested elements.
+
+    The voltage quality counts the households only: the community manager is no customer.
+    """
+    customers = np.flatnonzero(~community.is_manager(pop))
+    quality = VoltageQuality(len(customers), cfg.grid.v_min_pu, cfg.grid.v_max_pu)
+    log = CongestionLog.for_feeder(feeder, cfg.grid.line_loading_limit_percent)
+    return RunMeasures(quality, congested_lines, log, customers)
 
 
 def open_recorder(

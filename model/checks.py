@@ -65,18 +65,29 @@ def _check_flexibility(scenario: Scenario, feeder: Feeder) -> None:
 
 
 def _check_community_alone(scenario: Scenario) -> None:
-    """The manager re-dispatches its battery after the DSO acts, so it would undo the DSO's cuts."""
-    if not scenario.community.enabled:
+    """A re-dispatching manager would undo the DSO's cuts and purchases; a seller needs the market."""
+    community = scenario.community
+    if not community.enabled:
         return
     mode = scenario.market.constraint_mode
+    flexibility = scenario.dso.flexibility.enabled
+    if community.objective == "sell_flexibility":
+        if not flexibility:
+            raise ScenarioError(
+                "scenario field 'community.objective' = 'sell_flexibility' without a DSO flexibility market: "
+                "the manager would have nobody to sell to; allowed: dso.flexibility.enabled: true, or "
+                "objective self_consumption or peak_shaving"
+            )
+        return  # it delivers what the DSO bought and takes its cuts like a household: no re-dispatch
     acting = [f"market.constraint_mode: {mode}"] if mode != "none" else []
-    if scenario.dso.flexibility.enabled:
+    if flexibility:
         acting.append("dso.flexibility.enabled: true")
     if acting:
         raise ScenarioError(
             f"scenario field 'community.enabled' = true with {' and '.join(acting)}: the community manager "
-            "re-dispatches its battery after the DSO's cuts and bought flexibility and would undo them; "
-            "allowed: the community manager with market.constraint_mode: none and no DSO flexibility market"
+            f"({community.objective}) re-dispatches its battery after the DSO's cuts and bought flexibility "
+            "and would undo them; allowed: market.constraint_mode: none, and a DSO flexibility market only "
+            "with community.objective: sell_flexibility"
         )
 
 

@@ -84,6 +84,12 @@ def clear(decided: Decided, iv: Interval, market: Market) -> Cleared:
     return Cleared(market.mechanism.clear(cut_orders(decided.orders, cut, hours)), cut)
 
 
+def directions(where: Connections) -> np.ndarray:
+    """(n, 3) how one kW of each row splits over the phases: its own, or a third each if three-phase."""
+    own = one_hot(where.phase_col)
+    return own if where.three_phase is None else np.where(where.three_phase[:, None], 1 / 3, own)
+
+
 def request(decided: Decided, iv: Interval, market: Market) -> Request:
     """The reported positions and what each household could shed, as the DSO's constraint mode sees them."""
     plans, planned_kw = decided.plans, decided.planned_kw
@@ -98,7 +104,7 @@ def request(decided: Decided, iv: Interval, market: Market) -> Request:
     )
     # a cut of PV or battery lands on the household's phase; of a three-phase charger, on all three
     where = market.where
-    own_phase = one_hot(where.phase_col)
+    own_phase = directions(where)
     battery_share = np.divide(
         np.minimum(np.clip(-battery_kw, 0, None), import_flex),
         import_flex,

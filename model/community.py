@@ -3,7 +3,9 @@
 The manager takes the last row of the population (so every household keeps
 its row, draws and results), on its battery's bus, with no load, PV or other
 device; :func:`manage` sets its battery each interval from the other
-participants' planned net position, before anyone bids.
+participants' planned net position, before anyone bids, and again after the
+market and the DSO (:func:`redispatch`) unless it sells flexibility; a flexibility
+seller's offers to the DSO are :func:`offers`.
 """
 
 from collections.abc import Iterable
@@ -19,6 +21,7 @@ from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
 from lemgrid.agents.strategies import make_strategy
 from lemgrid.grid.feeders import Feeder
+from lemgrid.model.flexibility import Offer
 from lemgrid.model.scenario import Scenario, ScenarioError
 
 MANAGER_STRATEGY = "truthful"  # it bids its battery's power at its marginal value (the retailer's prices)
@@ -126,12 +129,59 @@ def add_manager(model: Any, cfg: Scenario, row: Any, rng: np.random.Generator) -
     )
 
 
+def managers(households: Iterable[Household]) -> list[CommunityManager]:
+    """The community managers among ``households`` (none or one)."""
+    return [h for h in households if isinstance(h, CommunityManager)]
+
+
 def manage(
+    households: Iterable[Household], plans: list[DevicePlan], net_kw: np.ndarray, k: int, hours: float
+) -> tuple[list[DevicePlan], np.ndarray]:
+    """The plans and net injections (kW) with the manager's battery set from everyone else's net injection."""
+    plans, net_kw = list(plans), net_kw.copy()
+    for h in managers(households):
+        battery_kw = plans[h.index].battery_kw
+        others_kw = float(net_kw.sum() - net_kw[h.index])
+        plans[h.index] = h.plan_battery(others_kw, k, hours)
+        net_kw[h.index] += plans[h.index].battery_kw - battery_kw  # it has no load or PV
+    return plans, net_kw
+
+
+def redispatch(
     households: Iterable[Household], plans: list[DevicePlan], base_kw: np.ndarray, k: int, hours: float
 ) -> list[DevicePlan]:
-    """The plans with the manager's battery set from everyone else's planned net injection."""
-    for h in households:
-        if isinstance(h, CommunityManager):
-            others = sum(p.net_kw(float(base_kw[i])) for i, p in enumerate(plans) if i != h.index)
-            plans = [*plans[: h.index], h.plan_battery(others, k, hours), *plans[h.index + 1 :]]
-    return plans
+    """After the market and the DSO: a manager that re-dispatches answers the positions as cleared and cut."""
+    if not any(h.redispatches for h in managers(households)):
+        return plans
+    net_kw = np.array([p.net_kw(float(b)) for p, b in zip(plans, base_kw, strict=True)])
+    return manage([h for h in managers(households) if h.redispatches], plans, net_kw, k, hours)[0]
+
+
+def offers(
+    households: Iterable[Household], plans: list[DevicePlan], hours: float, premium: float
+) -> list[Offer]:
+    """A flexibility seller's offers to the DSO at its scheduled battery power, over its whole power range.
+
+    Downward (less import): the charging it could give up, then discharging up to its
+    limit; upward (less export): charging more, up to its limit. Priced by
+    :meth:`CommunityManager.asks`.
+    """
+    out = []
+    for h in managers(households):
+        if h.redispatches:
+            continue
+        flex, now = h.battery.flexibility(hours), plans[h.index].battery_kw
+        asks = h.asks(premium)
+        moves = (
+            (max(-now, 0.0), asks.charge_less, False),
+            (flex.p_max_kw - max(now, 0.0), asks.discharge, False),
+            (now - flex.p_min_kw, asks.charge_more, True),
+        )
+        out += [Offer(h.index, "battery", kw, price, upward) for kw, price, upward in moves if kw > 1e-9]
+    return out
+
+
+def book_flexibility(households: Iterable[Household], payment_eur: np.ndarray) -> None:
+    """Add what the DSO paid each manager for flexibility this interval to its running total."""
+    for h in managers(households):
+        h.flexibility_eur += float(payment_eur[h.index])

@@ -12,7 +12,7 @@ import numpy as np
 
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
-from lemgrid.model.community import manage
+from lemgrid.model.community import redispatch
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.interval import Interval
 
@@ -41,7 +41,7 @@ def dispatch(
         for h, plan in zip(households, plans, strict=True)
     ]
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
-    cut_plans = manage(households, cut_plans, iv.base_load_kw, iv.k, iv.hours)
+    cut_plans = redispatch(households, cut_plans, iv.base_load_kw, iv.k, iv.hours)
     done = [h.dispatch(cut_plans[h.index], iv.t0_s, iv.t1_s) for h in households]
     columns = stack(done, iv.base_load_kw)
     columns["battery_soc"] = np.array(

@@ -233,7 +233,7 @@ def delivered(plan: DevicePlan, offer: Offer, kw: float) -> DevicePlan:
     elif offer.device == "ev":
         out.ev_kw += kw
     elif offer.device == "battery":
-        out.battery_kw += kw
+        out.battery_kw += -kw if offer.upward else kw  # upward: the aggregator's battery charges more
     elif offer.device == "heat_pump:space":
         out.heat_pump_kw += kw
     elif offer.device == "heat_pump:water":
@@ -294,27 +294,20 @@ class FlexibilityMarket:
         phase_share: Callable[[Offer], np.ndarray],
         hours: float,
         retail_eur_per_kwh: float,
+        aggregator_offers: Sequence[Offer] = (),
     ) -> tuple[list[DevicePlan], Procurement]:
         """Buy the flexibility the schedules ``plans`` need; returns the plans as delivered and the purchase.
 
         ``injections(plans)``: the (n, 3) active and reactive injections the plans give;
-        ``phase_share(offer)``: how one kW of the offer splits over the phases a, b, c.
+        ``phase_share(offer)``: how one kW of the offer splits over the phases a, b, c;
+        ``aggregator_offers``: offers besides the households' curves (the community manager's).
         """
         n = len(plans)
         plans = list(plans)
-        offers = [
-            o
-            for h in range(n)
-            for o in offers_of(
-                h,
-                curves[h],
-                plans[h],
-                retail_eur_per_kwh,
-                self.premium_eur_per_kwh,
-                self.pv_curtailment_eur_per_kwh,
-            )
-            if o.price_eur_per_kwh <= self.max_price_eur_per_kwh
-        ]
+        prices = (retail_eur_per_kwh, self.premium_eur_per_kwh, self.pv_curtailment_eur_per_kwh)
+        households = [o for h in range(n) for o in offers_of(h, curves[h], plans[h], *prices)]
+        cap = self.max_price_eur_per_kwh
+        offers = [o for o in [*households, *aggregator_offers] if o.price_eur_per_kwh <= cap]
         taken = np.zeros(len(offers))
         share = np.array([phase_share(o) for o in offers]).reshape(len(offers), 3)
         reason = [""] * n
@@ -391,8 +384,9 @@ def procure(
     curves: Sequence[BidCurve],
     iv: Interval,
     where: Connections,
+    aggregator_offers: Sequence[Offer] = (),
 ) -> tuple[list[DevicePlan], Procurement]:
-    """Run the interval's flexibility market on the households' scheduled ``plans``."""
+    """Run the interval's flexibility market on the households' ``plans`` and an aggregator's offers."""
 
     def flows(plans: list[DevicePlan]) -> tuple[np.ndarray, np.ndarray]:
         net = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])
@@ -407,8 +401,16 @@ def procure(
             offer.device.startswith("heat_pump") and hp3 is not None and hp3[h]
         ):
             return np.full(3, 1 / 3)
+        if where.three_phase is not None and where.three_phase[h]:
+            return np.full(3, 1 / 3)  # a three-phase connection (the community battery)
         return np.eye(3)[where.phase_col[h]]
 
     return market.procure(
-        plans, curves, flows, phase_share, iv.hours, iv.import_price_eur_per_kwh * iv.price_signal
+        plans,
+        curves,
+        flows,
+        phase_share,
+        iv.hours,
+        iv.import_price_eur_per_kwh * iv.price_signal,
+        aggregator_offers,
     )

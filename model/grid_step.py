@@ -34,11 +34,16 @@ class Network:
 
 @dataclass
 class RunMeasures:
-    """What the grid stage accumulates over a run: EN 50160 check, lines ever above limit, congestion log."""
+    """What the grid stage accumulates over a run: EN 50160 check, lines ever above limit, congestion log.
+
+    ``customers``: the rows whose supply voltage the EN 50160 check counts (the households, not the
+    community manager's battery).
+    """
 
     voltage_quality: VoltageQuality
     congested_lines: np.ndarray
     congestion: CongestionLog
+    customers: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class GridResult:
         phase_switches: how many households the DSO moved.
         metrics: the interval's grid metrics.
         overload_kva: apparent power above the limits over all lines and transformer phases.
+        customers: the rows that are customers (households; not the community manager's battery).
     """
 
     operated: Operated
@@ -61,6 +67,7 @@ class GridResult:
     phase_switches: int
     metrics: IntervalMetrics
     overload_kva: float = 0.0
+    customers: np.ndarray | None = None
 
 
 def grid_step(
@@ -102,8 +109,8 @@ def grid_step(
     metrics = interval_metrics(
         state, network.lv_bus_pos, network.v_min_pu, network.v_max_pu, network.line_loading_limit_percent
     )
-    customer_vm = state.vm_pu[where.bus_pos, phases_used]
-    measures.voltage_quality.add(iv.t0_s, iv.t1_s, customer_vm)
+    supply_vm = state.vm_pu[where.bus_pos, phases_used]
+    measures.voltage_quality.add(iv.t0_s, iv.t1_s, supply_vm[measures.customers])
     measures.congested_lines |= state.line_loading_percent > network.line_loading_limit_percent
     measures.congestion.add(iv.t0_s, iv.t1_s, state.line_loading_percent, state.trafo_loading_percent)
     dso.observe(metrics.vuf_max_percent)
@@ -114,4 +121,5 @@ def grid_step(
         if network.ratings is not None
         else 0.0
     )
-    return GridResult(operated, {**columns, "vm_pu": customer_vm}, phases_used, switches, metrics, overload)
+    columns = {**columns, "vm_pu": supply_vm}
+    return GridResult(operated, columns, phases_used, switches, metrics, overload, measures.customers)

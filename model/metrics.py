@@ -52,6 +52,8 @@ def _n_customers_outside(o: "Outcome") -> int | None:
     if not o.state.converged:
         return None
     vm = o.columns["vm_pu"]
+    if o.grid.customers is not None:
+        vm = vm[o.grid.customers]  # the community manager's battery is no customer
     return int(((vm < o.v_min_pu) | (vm > o.v_max_pu)).sum())
 
 
@@ -424,6 +426,7 @@ class Run:
         ev_sessions, voltage_quality: the end-of-run tables.
         congested_lines: lines above their limit in at least one interval.
         manager_bill_eur: the community manager's bill over the run (0 without one).
+        manager_flexibility_eur: what the DSO paid the community manager for flexibility.
     """
 
     config: Any
@@ -435,6 +438,7 @@ class Run:
     voltage_quality: Any
     congested_lines: np.ndarray
     manager_bill_eur: float = 0.0
+    manager_flexibility_eur: float = 0.0
 
     def col(self, name: str) -> np.ndarray:
         """One interval column over the run, as floats (None as NaN)."""
@@ -833,6 +837,13 @@ RUN_METRICS: list[RunMetric] = [
         "the community manager's bill for its battery's energy and fees (negative: it earned)",
         lambda r: float(r.manager_bill_eur),
         "community manager's bill (EUR)",
+    ),
+    _R(
+        "community_manager_flexibility_eur",
+        "EUR",
+        "what the DSO paid the community manager for its battery's flexibility (in its bill; 0 without one)",
+        lambda r: float(r.manager_flexibility_eur),
+        "community manager's flexibility revenue (EUR)",
     ),
     _R("retailer_revenue_eur", "EUR", "the retailer's net revenue", lambda r: float(r.retailer_revenue_eur)),
     _R(

@@ -22,7 +22,7 @@ from lemgrid.agents.household import Household, Retailer
 from lemgrid.agents.policies import Devices
 from lemgrid.agents.strategies import Order
 from lemgrid.grid.feeders import PHASES
-from lemgrid.grid.metrics import IntervalMetrics, VoltageQuality
+from lemgrid.grid.metrics import IntervalMetrics
 from lemgrid.grid.solver import make_solver
 from lemgrid.grid.state import GridState
 from lemgrid.grid.topology import Tree
@@ -82,7 +82,7 @@ class Model(mesa.Model):
         self.feeder = population.feeder_for(scenario)
         streams = population.random_streams(self.rng)
         self.population = population.draw_population(scenario, self.feeder, streams)
-        self.population["zone"] = build.zones(scenario, len(self.population), lambda: self.tree)
+        self.population["zone"] = build.zones(scenario, self.population, lambda: self.tree)
         self._attacked = population.attack_targets(
             scenario, self.population, self.feeder.name, streams["attack"]
         )
@@ -150,12 +150,12 @@ class Model(mesa.Model):
         cost = cfg.tariff.network_cost_eur_per_household_year * int((~community.is_manager(pop)).sum())
         self.dso = DSO(self, cost, Controls.from_scenario(cfg.dso), method, self.solver)
         self._network = build.network(cfg, pop, self.feeder, self._where)
-        self.voltage_quality = VoltageQuality(len(pop), cfg.grid.v_min_pu, cfg.grid.v_max_pu)
         self.congested_lines = np.zeros(self.feeder.n_lines, dtype=bool)  # ever above the limit
-        self._measures = build.measures(cfg, self.feeder, self.voltage_quality, self.congested_lines)
+        self._measures = build.measures(cfg, self.feeder, pop, self.congested_lines)
+        self.voltage_quality = self._measures.voltage_quality  # the households' (not the manager's)
         self._market = Market(self.mechanism, self.dso, list(self.households), self._where)
         self._billing = Billing(
-            self.tariff, cfg.market.loss_allocation, self.solver, lambda: self.tree, self._phase_col
+            self.tariff, cfg.market.loss_allocation, self.solver, lambda: self.tree, self._where
         )
 
     @cached_property

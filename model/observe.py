@@ -132,8 +132,8 @@ def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster,
         )
         for h in households
     ]
-    plans = manage(households, plans, base_kw, iv.k, iv.hours)  # the community manager's battery
     planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
+    plans, planned_kw = manage(households, plans, planned_kw, iv.k, iv.hours)  # the community battery
     reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
     observations = [_observation(h, iv, plans[h.index], float(reported_kwh[h.index])) for h in households]
     return Observed(plans, planned_kw, reported_kwh, observations)

@@ -372,12 +372,11 @@ def draw_profiles(
 def attack_targets(
     cfg: Scenario, pop: pd.DataFrame, feeder_name: str, rng: np.random.Generator
 ) -> np.ndarray:
-    """Which households' demand reports the attack manipulates."""
+    """Which households' demand reports the attack manipulates (never the community manager's)."""
     attack = cfg.attack
-    n = len(pop)
     names = pop.household.to_numpy()
     if attack.kind != "demand":
-        return np.zeros(n, dtype=bool)
+        return np.zeros(len(pop), dtype=bool)
     if attack.households:
         unknown = sorted(set(attack.households) - set(names))
         if unknown:
@@ -386,6 +385,9 @@ def attack_targets(
                 f"{feeder_name!r} does not have; its households are {list(names[:5])}..."
             )
         return np.isin(names, attack.households)
-    chosen = np.zeros(n, dtype=bool)
-    chosen[rng.permutation(n)[: int(round(attack.share * n))]] = True
+    # drawn among the households only (the manager's row is the last): a manager changes nobody's draw
+    households = np.flatnonzero(~community.is_manager(pop))
+    n = len(households)
+    chosen = np.zeros(len(pop), dtype=bool)
+    chosen[households[rng.permutation(n)[: int(round(attack.share * n))]]] = True
     return chosen

@@ -46,7 +46,7 @@ def end_of_run(
         "ev_sessions": ev_sessions(households, start, end_s, run_s),
         "appliance_cycles": appliance_cycles(households, start, end_s),
         "voltage_quality": voltage_quality_table(
-            measures.voltage_quality, np.array([h.name for h in households], dtype=object)
+            measures.voltage_quality, np.array([h.name for h in households], dtype=object)[measures.customers]
         ),
         "learning_curves": learning_curves(households),
         "congestion": measures.congestion.table(start),

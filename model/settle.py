@@ -17,13 +17,13 @@ import numpy as np
 from lemgrid.agents.household import Household
 from lemgrid.agents.strategies import Feedback, Observation
 from lemgrid.grid.losses import allocate_losses
-from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, one_hot, sensitivities
+from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, sensitivities
 from lemgrid.grid.state import PowerFlowSolver
 from lemgrid.grid.topology import Tree
-from lemgrid.model.clear import Cleared
+from lemgrid.model.clear import Cleared, directions
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
-from lemgrid.model.interval import Interval
+from lemgrid.model.interval import Connections, Interval
 from lemgrid.model.market import Trade
 from lemgrid.model.settlement import Settlement, settle
 from lemgrid.model.tariffs import NetworkTariff, TariffInputs
@@ -50,7 +50,7 @@ class Billing:
     loss_allocation: str
     solver: PowerFlowSolver
     tree: Callable[[], Tree]  # built on first use
-    phase_col: np.ndarray
+    where: Connections  # its phase columns follow the DSO's phase switching
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def settle_interval(
     hours = iv.hours
     net_kwh = columns["net_injection_kw"] * hours
     trades = cleared.trades  # both stages' trades
-    measured = _Lazy(lambda: sensitivities(billing.solver, p_kw, q_kvar, one_hot(billing.phase_col)))
+    measured = _Lazy(lambda: sensitivities(billing.solver, p_kw, q_kvar, directions(billing.where)))
     settlement = settle(net_kwh, trades, iv.retail_price_eur_per_kwh, iv.feed_in_tariff_eur_per_kwh)
     fees = billing.tariff.fees(
         TariffInputs(iv.k, trades, settlement.bought_retail_kwh, net_kwh, state, measured.get)
@@ -90,7 +90,7 @@ def settle_interval(
             columns["net_injection_kw"],
             state,
             billing.tree,
-            lambda: loss_sensitivity_factors(billing.tree(), p_kw, q_kvar, one_hot(billing.phase_col), state),
+            lambda: loss_sensitivity_factors(billing.tree(), p_kw, q_kvar, directions(billing.where), state),
         )
         if state.converged
         else np.full(len(net_kwh), np.nan)

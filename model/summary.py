@@ -54,6 +54,7 @@ def summarise(
     participants = list(households)
     bills = np.array([h.bill_eur for h in participants if not isinstance(h, CommunityManager)])
     manager_eur = sum(h.bill_eur for h in participants if isinstance(h, CommunityManager))
+    manager_flexibility_eur = sum(h.flexibility_eur for h in participants if isinstance(h, CommunityManager))
     run = Run(
         config,
         rows,
@@ -64,5 +65,6 @@ def summarise(
         voltage_quality,
         congested_lines,
         manager_eur,
+        manager_flexibility_eur,
     )
     return summarise_run(run)

@@ -173,7 +173,15 @@ BAD = {
     ),
     "unknown objective": (
         ["community.objective=arbitrage"],
-        ("'community.objective' = 'arbitrage'", "'self_consumption' or 'peak_shaving'"),
+        ("'community.objective' = 'arbitrage'", "'self_consumption', 'peak_shaving' or 'sell_flexibility'"),
+    ),
+    "a self-consumption manager beside the DSO's flexibility market": (
+        ["community.enabled=true", "dso.flexibility.enabled=true"],
+        ("'community.enabled' = true", "dso.flexibility.enabled: true", "only with community.objective"),
+    ),
+    "a flexibility seller without the DSO's market": (
+        ["community.enabled=true", "community.objective=sell_flexibility"],
+        ("'community.objective' = 'sell_flexibility'", "nobody to sell to", "dso.flexibility.enabled: true"),
     ),
 }
 

@@ -32,7 +32,7 @@ def test_the_wheel_holds_one_namespace_and_the_study_files(tmp_path: Path) -> No
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"lemgrid"}
     studies = [n for n in names if n.startswith("lemgrid/experiments/studies/") and n.endswith(".yaml")]
-    assert len(studies) == len(list((ROOT / "experiments" / "studies").glob("*.yaml"))) == 12
+    assert len(studies) == len(list((ROOT / "experiments" / "studies").glob("*.yaml"))) == 13
     assert "lemgrid/experiments/pricing_designs.yaml" in names
     assert "lemgrid/experiments/heat_pumps_winter.yaml" in names
     assert "lemgrid/experiments/presets/congested_suburb_ev_winter.yaml" in names

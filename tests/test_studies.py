@@ -26,8 +26,8 @@ STUDIES = sorted(
 )
 
 
-def test_there_are_twelve_studies() -> None:
-    assert [p.name.split("_")[0] for p in STUDIES] == [str(i) for i in range(1, 13)]
+def test_there_are_thirteen_studies() -> None:
+    assert [p.name.split("_")[0] for p in STUDIES] == [str(i) for i in range(1, 14)]
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

@@ -26,9 +26,13 @@ class CommunityManagerSection(_Section):
     ``objective``: ``self_consumption`` charges from the community's net export and
     discharges into its net import; ``peak_shaving`` keeps the community's import
     below a threshold set from a 24 h forecast (the households' own base-load and PV
-    forecasts plus yesterday's device demand; there is no perfect-foresight option).
+    forecasts plus yesterday's device demand; there is no perfect-foresight option);
+    ``sell_flexibility`` holds the battery for the DSO's flexibility market
+    (``dso.flexibility``, required): it charges in the community's forecast valley,
+    never discharges on its own, offers the DSO its power range at its marginal
+    value (agents/community.py) and delivers what the DSO buys.
     """
 
     enabled: bool = False
-    objective: Literal["self_consumption", "peak_shaving"] = "self_consumption"
+    objective: Literal["self_consumption", "peak_shaving", "sell_flexibility"] = "self_consumption"
     battery: CommunityBatterySection = Field(default_factory=CommunityBatterySection)
