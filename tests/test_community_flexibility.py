@@ -81,9 +81,7 @@ def congested_line(buy_eur_per_kwh: list[float]):  # noqa: ANN201 - (plans, purc
         net = np.array([p.net_kw(b) for p, b in zip(plans, base_kw, strict=True)])
         return net[:, None] * share, np.zeros((2, 3))
 
-    elements = Elements(
-        ["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool), np.array([RATING_KVA])
-    )
+    elements = Elements(["line 0"], ["line"], np.array([0]), np.ones((1, 2), dtype=bool))
     market = FlexibilityMarket(elements, one_line_grid, 100.0, 0.0, PREMIUM, 1.0, 4)
     idle = BidCurve([Step("battery", 6.0, math.inf)], RETAIL, FEED_IN)  # its scheduled charging: inelastic
     offered = community.offers([m], plans, HOURS, PREMIUM)
