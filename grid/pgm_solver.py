@@ -90,11 +90,11 @@ class PowerGridModelSolver:
         upd["q_specified"] = -q_kvar * 1000.0
         return upd
 
-    def _calculate(self, update: np.ndarray | None) -> dict:
-        # a batch runs on every core (threading=0); a single interval needs no threads
+    def _calculate(self, update: np.ndarray | None, threading: int = 0) -> dict:
+        # a batch runs on every core (threading=0; -1: sequential); a single interval needs no threads
         kwargs: dict[str, Any] = {}
         if update is not None:
-            kwargs = {"update_data": {ComponentType.asym_load: update}, "threading": 0}
+            kwargs = {"update_data": {ComponentType.asym_load: update}, "threading": threading}
         last: Exception | None = None
         for method in (CalculationMethod.iterative_current, CalculationMethod.newton_raphson):
             try:
