@@ -158,12 +158,14 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
         fast.append("interval_minutes=240")
     year = measure([*fast, f"days={year_days}"], True)
     floor_ratio = year["run_cpu_s"] / year["floor_cpu_s"]
+    split = year["timings"]
+    shares = ", ".join(f"{k} {v / sum(split.values()):.0%}" for k, v in split.items())
     memory_days = ["--short", "1", "--long", "2"] if args.quick else ["--short", "1", "--long", "14"]
     memory_ratio = memory.main(memory_days)
     year_rows = [
         (
             f"year vs power-grid-model batch floor ({year['intervals']} intervals)",
-            f"{year['run_cpu_s']:.1f} s CPU vs {year['floor_cpu_s']:.1f} s",
+            f"{year['run_cpu_s']:.1f} s CPU ({shares}) vs {year['floor_cpu_s']:.1f} s",
             f"{floor_ratio:.2f}x",
             "<= 2x",
         ),
@@ -212,9 +214,6 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
     per_household = scaling.main(sizes)
     option_rows = options.main(["--intervals", "1", "--skip", "1"] if args.quick else [])
 
-    split = year["timings"]
-    total = sum(split.values())
-    shares = ", ".join(f"{k} {v / total:.0%}" for k, v in split.items())
     rows = [
         (
             f"year on the default feeder ({year['intervals']} intervals)",
