@@ -34,6 +34,13 @@ class PhaseRatings:
         line_kva = line.max_i_ka.to_numpy() * line.parallel.to_numpy() * df * vn_kv / np.sqrt(3) * 1000
         return cls(line_kva, net.trafo.sn_mva.to_numpy() * 1000 / 3)
 
+    def per_branch(self, is_line: np.ndarray, position: np.ndarray) -> np.ndarray:
+        """The ratings of branches given as (is a line, row position in its table), e.g. a tree's."""
+        out = np.empty(len(is_line))
+        out[is_line] = self.line_kva[position[is_line]]
+        out[~is_line] = self.trafo_kva[position[~is_line]]
+        return out
+
     def overload_kva(
         self, line_percent: np.ndarray, trafo_percent: np.ndarray, line_limit_percent: float
     ) -> float:

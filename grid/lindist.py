@@ -26,18 +26,14 @@ interval's operating point instead.
 """
 
 import numpy as np
-from scipy import sparse
 
-from lemgrid.grid.topology import Tree
+from lemgrid.grid.congestion import PhaseRatings
+from lemgrid.grid.topology import Tree, phase_impedance
+
+__all__ = ["GAMMA", "LinDist3Flow", "phase_impedance"]
 
 ALPHA = np.exp(-2j * np.pi / 3)
 GAMMA = np.array([[ALPHA ** ((p - q) % 3) for q in range(3)] for p in range(3)])
-
-
-def phase_impedance(z0: complex, z1: complex) -> np.ndarray:
-    """3x3 phase impedance matrix of a transposed branch from its sequence impedances."""
-    self_z, mutual_z = (z0 + 2 * z1) / 3, (z0 - z1) / 3
-    return np.full((3, 3), mutual_z) + np.eye(3) * (self_z - mutual_z)
 
 
 class LinDist3Flow:
@@ -53,40 +49,27 @@ class LinDist3Flow:
             household injects on its phase (rows bus-major: bus 0 a, b, c, bus 1 a, ...).
         flow: (n_branches, n_households) sparse, 1 where the household is below the branch:
             the branch's downstream flow on the household's phase is ``-flow @ p``.
-        s_max_kva: (n_branches,) per-phase apparent power limit at 100 % loading.
+        s_max_kva: (n_branches,) per-phase apparent power limit at 100 % loading
+            (:class:`~grid.congestion.PhaseRatings` in branch order).
         downstream_bus: (n_branches,) the bus each branch feeds.
     """
 
     def __init__(self, tree: Tree, household_phase: np.ndarray, v_noload_pu: np.ndarray) -> None:
-        net = tree.feeder.net
         self.tree = tree
         self.household_phase = np.asarray(household_phase)
         self.v_noload_pu = v_noload_pu
-        vb_kv = net.bus.vn_kv.to_numpy() / np.sqrt(3)  # phase-to-neutral base at each bus
+        z = tree.phase_impedance_ohm
         # per branch: Re/Im of gamma o conj(Z) over the squared base voltage (kV^2 -> p.u. per kVA)
-        kp = np.empty((len(tree.branches), 3, 3))
-        kq = np.empty_like(kp)
-        s_max = np.empty(len(tree.branches))
-        r_phase = np.empty(len(tree.branches))  # self resistance of a phase conductor, ohm
-        self._vb_kv = np.array([vb_kv[b.downstream] for b in tree.branches])
-        for k, branch in enumerate(tree.branches):
-            z0, z1 = tree.branch_impedance_ohm(branch)
-            m = GAMMA * np.conj(phase_impedance(z0, z1)) / (vb_kv[branch.downstream] ** 2 * 1000)
-            kp[k], kq[k] = m.real, -m.imag
-            r_phase[k] = phase_impedance(z0, z1)[0, 0].real
-            if branch.kind == "line":
-                row = net.line.iloc[branch.position]
-                s_max[k] = row.max_i_ka * row.parallel * row.df * vb_kv[branch.downstream] * 1000
-            else:
-                s_max[k] = net.trafo.sn_mva.iloc[branch.position] * 1000 / 3
-        self.s_max_kva = s_max
+        m = GAMMA * np.conj(z) / (tree.branch_vb_kv**2 * 1000)[:, None, None]
+        kp, kq = m.real, -m.imag
+        self._vb_kv = tree.branch_vb_kv
+        self.s_max_kva = PhaseRatings.of(tree.feeder).per_branch(tree.branch_is_line, tree.branch_position)
         self._kp, self._kq = kp, kq
-        self._r_phase = r_phase
-        below = sparse.csr_matrix(tree.downstream.astype(float))  # (n_branches, n_bus)
-        self._below = below
-        self.downstream_bus = np.array([b.downstream for b in tree.branches])
-        self._carries = below[:, self.downstream_bus]  # [k, j]: branch j lies below (or is) branch k
-        self.flow = below[:, tree.household_bus]  # (n_branches, n_households)
+        self._r_phase = z[:, 0, 0].real  # self resistance of a phase conductor, ohm
+        self._below = tree.below  # (n_branches, n_bus)
+        self.downstream_bus = tree.downstream_bus
+        self._carries = tree.carries  # [k, j]: branch j lies below (or is) branch k
+        self.flow = tree.households_below  # (n_branches, n_households)
         self._v0 = np.where(v_noload_pu > 0, v_noload_pu, 1.0)
         own_phase = np.eye(3)[self.household_phase]
         self.vp = self._columns(own_phase, kp)

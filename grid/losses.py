@@ -21,7 +21,6 @@ losses the power flow measured:
 """
 
 from collections.abc import Callable
-from functools import cache
 
 import numpy as np
 from scipy import sparse
@@ -101,15 +100,9 @@ def _trace(to: np.ndarray, frm: np.ndarray, f: np.ndarray, local: np.ndarray) ->
     return np.asarray(sparse_linalg.spsolve(system.tocsc(), local)).reshape(n, -1)
 
 
-@cache
-def _branch_kind(tree: Tree) -> tuple[np.ndarray, np.ndarray]:
-    """Per branch of the tree: whether it is a line, and its position in its table."""
-    return np.array([b.kind == "line" for b in tree.branches]), np.array([b.position for b in tree.branches])
-
-
 def _branch_losses(tree: Tree, state: GridState) -> np.ndarray:
     """Measured loss of every branch, in the tree's branch order."""
-    is_line, position = _branch_kind(tree)
+    is_line, position = tree.branch_is_line, tree.branch_position
     out = np.empty(len(is_line))
     out[is_line] = np.asarray(state.line_losses_kw)[position[is_line]]
     out[~is_line] = np.asarray(state.trafo_losses_kw)[position[~is_line]]

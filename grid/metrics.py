@@ -128,26 +128,26 @@ def interval_metrics(
     v = phasors(vm, state.va_degree[lv_buses])
     outside = ((vm < v_min_pu) | (vm > v_max_pu)).any(axis=1)
     trafo = state.trafo_loading_percent.max(axis=0)
+    vm_min, vm_max = vm.min(axis=0), vm.max(axis=0)  # the extremes over phases are exact maxima too
+    line_max = state.line_loading_percent.max()
     return IntervalMetrics(
-        vm_min_pu=tuple(float(x) for x in vm.min(axis=0)),  # type: ignore[arg-type]
-        vm_max_pu=tuple(float(x) for x in vm.max(axis=0)),  # type: ignore[arg-type]
+        vm_min_pu=tuple(vm_min.tolist()),  # type: ignore[arg-type]
+        vm_max_pu=tuple(vm_max.tolist()),  # type: ignore[arg-type]
         vuf_max_percent=float(_vuf(v).max()),
         pvur_max_percent=float(pvur_percent(vm).max()),
         lvur_max_percent=float(_lvur(v).max()),
         n_buses_outside_limits=int(outside.sum()),
-        trafo_loading_percent=tuple(float(x) for x in trafo),  # type: ignore[arg-type]
+        trafo_loading_percent=tuple(trafo.tolist()),  # type: ignore[arg-type]
         # the unbalance the transformer carries: PVUR's formula on its per-phase current loading
         trafo_unbalance_percent=float(pvur_percent(state.trafo_loading_percent).max()),
-        line_loading_max_percent=float(state.line_loading_percent.max()),
+        line_loading_max_percent=float(line_max),
         n_lines_overloaded=int((state.line_loading_percent > line_loading_limit_percent).sum()),
         losses_kw=state.losses_kw,
         ext_grid_import_kw=state.ext_grid_import_kw,
         # hosting-capacity style margins: distance to the nearest limit (negative = violated)
-        overvoltage_headroom_pu=float(v_max_pu - vm.max()),
-        undervoltage_headroom_pu=float(vm.min() - v_min_pu),
-        thermal_headroom_percent=float(
-            line_loading_limit_percent - max(state.line_loading_percent.max(), trafo.max())
-        ),
+        overvoltage_headroom_pu=float(v_max_pu - vm_max.max()),
+        undervoltage_headroom_pu=float(vm_min.min() - v_min_pu),
+        thermal_headroom_percent=float(line_loading_limit_percent - max(line_max, trafo.max())),
     )
 
 

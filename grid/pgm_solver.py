@@ -90,17 +90,24 @@ class PowerGridModelSolver:
         upd["q_specified"] = -q_kvar * 1000.0
         return upd
 
-    def _calculate(self, update: np.ndarray | None) -> dict:
-        # a batch runs on every core (threading=0); a single interval needs no threads
-        kwargs: dict[str, Any] = {}
+    def _calculate(self, update: np.ndarray | None, threading: int = 0) -> dict:
+        # a batch runs on every core (threading=0; -1: sequential); a single interval needs no threads
+        # One interval: row-based output of the four component types, whose one buffer each
+        # costs less to set up per call than a columnar buffer per attribute (2.2 ms against
+        # 2.7 ms per solve on the IEEE feeder); a batch is faster columnar (157 ms against
+        # 198 ms for 110 cases): only the attributes GridState needs are written.
+        kwargs: dict[str, Any] = {"output_component_types": set(_OUTPUTS)}
         if update is not None:
-            kwargs = {"update_data": {ComponentType.asym_load: update}, "threading": 0}
+            kwargs = {
+                "update_data": {ComponentType.asym_load: update},
+                "threading": threading,
+                "output_component_types": _OUTPUTS,
+            }
         last: Exception | None = None
         for method in (CalculationMethod.iterative_current, CalculationMethod.newton_raphson):
             try:
                 return self.model.calculate_power_flow(  # type: ignore[call-overload]
                     symmetric=False,
-                    output_component_types=_OUTPUTS,
                     calculation_method=method,
                     error_tolerance=self.tolerance_pu,
                     max_iterations=self.max_iteration,

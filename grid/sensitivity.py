@@ -15,12 +15,9 @@ flow, without perturbed ones: the derivative of every branch's ``I^H R I``
 """
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
-from scipy import sparse
 
-from lemgrid.grid.lindist import phase_impedance
 from lemgrid.grid.state import GridState, PowerFlowSolver
 from lemgrid.grid.topology import Tree
 
@@ -95,30 +92,6 @@ def sensitivities(
     )
 
 
-@dataclass(frozen=True)
-class _Branches:
-    """What the analytic PLSF needs of a feeder's branches, computed once per tree."""
-
-    r_ohm: np.ndarray  # (n_branches, 3, 3) phase resistance matrix
-    downstream_bus: np.ndarray  # (n_branches,)
-    vb_kv: np.ndarray  # (n_branches,) phase-to-neutral base voltage at the downstream bus
-    below: sparse.csr_matrix  # (n_branches, n_households): 1 where the household is below the branch
-    carries: sparse.csr_matrix  # (n_branches, n_branches): 1 where the second branch is below the first
-
-
-@cache
-def _branches(tree: Tree) -> _Branches:
-    down = np.array([b.downstream for b in tree.branches])
-    downstream = sparse.csr_matrix(tree.downstream.astype(float))
-    return _Branches(
-        r_ohm=np.array([phase_impedance(*tree.branch_impedance_ohm(b)).real for b in tree.branches]),
-        downstream_bus=down,
-        vb_kv=tree.feeder.net.bus.vn_kv.to_numpy()[down] / np.sqrt(3),
-        below=downstream[:, tree.household_bus].tocsr(),
-        carries=downstream[:, down].tocsr(),
-    )
-
-
 def loss_sensitivity_factors(
     tree: Tree, p_kw: np.ndarray, q_kvar: np.ndarray, directions: np.ndarray, state: GridState
 ) -> np.ndarray:
@@ -147,12 +120,11 @@ def loss_sensitivity_factors(
         directions: (n, 3) how each household's extra kW splits over the phases.
         state: the power flow at that operating point (its voltages are used).
     """
-    b = _branches(tree)
-    down = b.downstream_bus
-    s_kva = -(b.below @ (p_kw + 1j * q_kvar))  # flowing downstream, per branch and phase
-    v_kv = state.vm_pu[down] * np.exp(1j * np.deg2rad(state.va_degree[down])) * b.vb_kv[:, None]
+    down, below, r_ohm = tree.downstream_bus, tree.households_below, tree.phase_resistance_ohm
+    s_kva = -(below @ (p_kw + 1j * q_kvar))  # flowing downstream, per branch and phase
+    v_kv = state.vm_pu[down] * np.exp(1j * np.deg2rad(state.va_degree[down])) * tree.branch_vb_kv[:, None]
     i_a = np.conj(s_kva / v_kv)
-    loss_kw = np.real(np.conj(i_a) * np.einsum("kpq,kq->kp", b.r_ohm, i_a)) / 1000
-    i_a = np.conj((s_kva + b.carries @ loss_kw) / v_kv)  # the losses below are carried too
-    per_kw = -2 * np.real(np.einsum("kpq,kq->kp", b.r_ohm, i_a) / v_kv) / 1000  # (V / kV) / 1000
-    return (b.below.T @ per_kw * directions).sum(axis=1)
+    loss_kw = np.real(np.conj(i_a) * np.einsum("kpq,kq->kp", r_ohm, i_a)) / 1000
+    i_a = np.conj((s_kva + tree.carries @ loss_kw) / v_kv)  # the losses below are carried too
+    per_kw = -2 * np.real(np.einsum("kpq,kq->kp", r_ohm, i_a) / v_kv) / 1000  # (V / kV) / 1000
+    return (below.T @ per_kw * directions).sum(axis=1)

@@ -14,10 +14,17 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from lemgrid.grid.feeders import Feeder
+
+
+def phase_impedance(z0: complex, z1: complex) -> np.ndarray:
+    """3x3 phase impedance matrix of a transposed branch from its sequence impedances."""
+    self_z, mutual_z = (z0 + 2 * z1) / 3, (z0 - z1) / 3
+    return np.full((3, 3), mutual_z) + np.eye(3) * (self_z - mutual_z)
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,12 @@ class Branch:
 
 
 class Tree:
-    """The radial structure of a feeder, in the feeder's bus order (``net.bus.index`` positions)."""
+    """The radial structure of a feeder, in the feeder's bus order (``net.bus.index`` positions).
+
+    Per-branch arrays that LinDist3Flow, the loss sensitivities and the loss
+    allocation share are built on first use and kept here, so they live as long
+    as the run's tree and no longer.
+    """
 
     def __init__(self, feeder: Feeder) -> None:
         net = feeder.net
@@ -115,6 +127,51 @@ class Tree:
             below[:, bus] = below[:, self.parent[bus]]
             below[self.branch_into[bus], bus] = True
         return below
+
+    @cached_property
+    def downstream_bus(self) -> np.ndarray:
+        """(n_branches,) the bus each branch feeds."""
+        return np.array([b.downstream for b in self.branches])
+
+    @cached_property
+    def branch_is_line(self) -> np.ndarray:
+        """(n_branches,) whether each branch is a line (else a transformer)."""
+        return np.array([b.kind == "line" for b in self.branches])
+
+    @cached_property
+    def branch_position(self) -> np.ndarray:
+        """(n_branches,) each branch's row position in net.line or net.trafo."""
+        return np.array([b.position for b in self.branches])
+
+    @cached_property
+    def phase_impedance_ohm(self) -> np.ndarray:
+        """(n_branches, 3, 3) phase impedance matrix of each branch (ohm, transposed)."""
+        return np.array([phase_impedance(*self.branch_impedance_ohm(b)) for b in self.branches])
+
+    @cached_property
+    def phase_resistance_ohm(self) -> np.ndarray:
+        """(n_branches, 3, 3) real part of :attr:`phase_impedance_ohm`."""
+        return self.phase_impedance_ohm.real
+
+    @cached_property
+    def branch_vb_kv(self) -> np.ndarray:
+        """(n_branches,) phase-to-neutral base voltage at each branch's downstream bus."""
+        return (self.feeder.net.bus.vn_kv.to_numpy() / np.sqrt(3))[self.downstream_bus]
+
+    @cached_property
+    def below(self) -> sparse.csr_matrix:
+        """Sparse (n_branches, n_bus), 1.0 where the bus is fed through the branch (``downstream``)."""
+        return sparse.csr_matrix(self.downstream.astype(float))
+
+    @cached_property
+    def carries(self) -> sparse.csr_matrix:
+        """Sparse (n_branches, n_branches), [k, j] 1.0 where branch j lies below (or is) branch k."""
+        return self.below[:, self.downstream_bus]
+
+    @cached_property
+    def households_below(self) -> sparse.csr_matrix:
+        """Sparse (n_branches, n_households), 1.0 where the household is below the branch."""
+        return self.below[:, self.household_bus]
 
     def distance_ohm(self, buses_a: np.ndarray, buses_b: np.ndarray) -> np.ndarray:
         """Electrical distance between every bus of ``buses_a`` and every bus of ``buses_b``.

@@ -97,7 +97,7 @@ class Output:
 
 def record(recorder: Recorder, out: Outcome, row: dict[str, Any], output: Output) -> None:
     """Queue the interval's rows in every table the recorder writes; end the interval."""
-    recorder.add("intervals", {key: np.array([value]) for key, value in row.items()})
+    recorder.add("intervals", row)  # scalars: a block of one row
     recorder.add("households", _households(out, output.names))
     trades = out.cleared.clearing.trades
     if trades:

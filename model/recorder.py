@@ -158,11 +158,9 @@ class Recorder:
             if not blocks:
                 continue
             schema = SCHEMAS[table]
-            data = {
-                f.name: np.concatenate([np.atleast_1d(_broadcast(b, f.name)) for b in blocks]) for f in schema
-            }
+            lengths = [_length(b) for b in blocks]
             arrow = pa.Table.from_pydict(
-                {name: _to_arrow(values, schema.field(name).type) for name, values in data.items()},
+                {f.name: _to_arrow(_column([b[f.name] for b in blocks], lengths), f.type) for f in schema},
                 schema=schema,
             )
             self._writer(table).write_table(arrow)
@@ -200,17 +198,44 @@ class Recorder:
         return self._writers[table]
 
 
-def _broadcast(block: dict[str, Any], name: str) -> Any:
+_SCALARS = (int, float, str, np.generic, type(None))
+
+
+def _is_array(value: Any) -> bool:
+    """Whether a block's column value is an array of rows (else a scalar for every row)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return not isinstance(value, _SCALARS) and np.ndim(value) > 0
+
+
+def _length(block: dict[str, Any]) -> int:
+    """Rows in a block: the length of its array columns (1 if every column is a scalar)."""
+    return max((len(v) for v in block.values() if _is_array(v)), default=1)
+
+
+def _column(values: list[Any], lengths: list[int]) -> np.ndarray:
+    """One column over the blocks, a scalar value repeated to its block's length.
+
+    A column of scalars in every block (an interval number, a row of the intervals
+    table) is one array repeated; strings and None make it an object array.
+    """
+    if not any(_is_array(v) for v in values):
+        text = any(isinstance(v, str) or v is None for v in values)
+        return np.repeat(np.array(values, dtype=object if text else None), lengths)
+    return np.concatenate([np.atleast_1d(_broadcast(v, n)) for v, n in zip(values, lengths, strict=True)])
+
+
+def _broadcast(value: Any, length: int) -> Any:
     """A scalar column value is repeated to the block's length."""
-    value = block[name]
-    if np.ndim(value) == 0:
-        length = max((len(v) for v in block.values() if np.ndim(v) > 0), default=1)
+    if not _is_array(value):
         return np.full(length, value, dtype=object if isinstance(value, str) or value is None else None)
     return value
 
 
 def _to_arrow(values: np.ndarray, typ: pa.DataType) -> pa.Array:
     """Convert a column, turning None (and NaN in integer columns) into nulls."""
+    if pa.types.is_integer(typ) and values.dtype.kind in "iub":
+        return pa.array(values.astype(np.int64), type=typ)  # no None or NaN in a numeric integer array
     if pa.types.is_integer(typ):
         mask = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
         clean = np.where(mask, 0, values).astype(np.int64) if mask.any() else values.astype(np.int64)

@@ -38,7 +38,7 @@ def test_solver_benchmark_and_cross_validation_run() -> None:
 @pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_performance_targets_benchmark_runs() -> None:
     out = _run("targets.py", "--quick")
-    targets = ("year on the default feeder", "1,022 households", "peak memory", "sweep of 2 runs")
+    targets = ("year on the default feeder", "batch floor", "1,022 households", "peak memory", "sweep of 2")
     options = ("per-household cost", "constraint_mode=opf", "loss_allocation=marginal", "lp_optimiser")
     for target in (*targets, *options):
         assert target in out

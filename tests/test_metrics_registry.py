@@ -29,6 +29,49 @@ def test_a_column_the_schema_lacks_is_refused_not_dropped(tmp_path: Path) -> Non
         recorder.add("curtailments", {k: v for k, v in block.items() if k != "reason"})
 
 
+def test_the_recorder_writes_scalars_arrays_and_nulls_row_for_row(tmp_path: Path) -> None:
+    """Blocks mix scalars (repeated to the block) and arrays; None and NaN become nulls, ints stay exact."""
+    recorder = Recorder(tmp_path, ["curtailments", "zone_prices"], flush_every=2)
+    recorder.add(
+        "curtailments",
+        {
+            "interval": 7,
+            "household": np.array(["a", "b"]),
+            "export_kwh": 1.5,
+            "import_kwh": np.array([0.0, 2.0]),
+            "reason": "voltage",
+        },
+    )
+    recorder.add(
+        "zone_prices", {"interval": 7, "zone": np.array([0, 1]), "price_eur_per_kwh": np.array([0.2, np.nan])}
+    )
+    recorder.end_interval()
+    recorder.add(
+        "curtailments",
+        {
+            "interval": np.array([8]),
+            "household": "c",
+            "export_kwh": np.array([0.25]),
+            "import_kwh": 0.0,
+            "reason": np.array([None], dtype=object),
+        },
+    )
+    recorder.add(
+        "zone_prices", {"interval": 8, "zone": np.array([None], dtype=object), "price_eur_per_kwh": 0.3}
+    )
+    recorder.end_interval()  # flushes both intervals
+    recorder.close()
+    cuts = pd.read_parquet(tmp_path / "curtailments.parquet")
+    assert cuts.interval.tolist() == [7, 7, 8] and cuts.household.tolist() == ["a", "b", "c"]
+    assert cuts.export_kwh.tolist() == [1.5, 1.5, 0.25] and cuts.import_kwh.tolist() == [0.0, 2.0, 0.0]
+    assert cuts.reason.tolist() == ["voltage", "voltage", None]
+    zones = pd.read_parquet(tmp_path / "zone_prices.parquet")
+    assert zones.interval.tolist() == [7, 7, 8]
+    assert zones.zone.tolist()[:2] == [0, 1] and pd.isna(zones.zone.iloc[2])
+    assert zones.price_eur_per_kwh.iloc[0] == 0.2 and pd.isna(zones.price_eur_per_kwh.iloc[1])
+    assert zones.price_eur_per_kwh.iloc[2] == 0.3
+
+
 def test_the_readme_metric_table_is_the_registry() -> None:
     text = README.read_text()
     assert START in text and END in text, "README's Metrics section lost its generated table"

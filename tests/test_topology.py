@@ -77,3 +77,57 @@ def test_lindist3flow_tracks_the_three_phase_power_flow(name: str) -> None:
     trafo = next(k for k, b in enumerate(tree.branches) if b.kind == "trafo")
     flows = lindist.flows_kw(p)
     np.testing.assert_allclose(flows[trafo], -p.sum(axis=0) if len(feeder.net.trafo) == 1 else flows[trafo])
+
+
+def test_the_loss_methods_keep_no_tree_alive_after_its_run(ieee: Tree) -> None:
+    """Branch arrays live on the tree: once a run drops its tree, its feeder is freed (sweep workers)."""
+    import copy
+    import gc
+    import weakref
+
+    from lemgrid.grid.losses import proportional_sharing
+    from lemgrid.grid.sensitivity import loss_sensitivity_factors, one_hot
+    from lemgrid.grid.state import GridState
+
+    tree = Tree(copy.deepcopy(ieee.feeder))
+    n, n_bus = len(tree.household_bus), len(tree.parent)
+    state = GridState(
+        True,
+        "",
+        np.ones((n_bus, 3)),
+        np.tile([0.0, -120.0, 120.0], (n_bus, 1)),
+        np.zeros(tree.feeder.n_lines),
+        np.zeros((1, 3)),
+        1.0,
+        0.0,
+        np.zeros(tree.feeder.n_lines),
+        np.zeros(1),
+        np.full(tree.feeder.n_lines, 1.0 / tree.feeder.n_lines),
+        np.zeros(1),
+    )
+    p = np.zeros((n, 3))
+    p[:, 0] = -1.0
+    assert loss_sensitivity_factors(tree, p, np.zeros((n, 3)), one_hot(np.zeros(n, int)), state).shape == (n,)
+    assert proportional_sharing(tree, p.sum(axis=1), state).sum() == pytest.approx(1.0)
+    LinDist3Flow(tree, np.zeros(n, int), np.ones((n_bus, 3)))
+    alive = weakref.ref(tree)
+    del tree
+    gc.collect()
+    assert alive() is None
+
+
+def test_lindist_ratings_are_the_congestion_ratings_in_branch_order(ieee: Tree) -> None:
+    from lemgrid.grid.congestion import PhaseRatings
+
+    lindist = LinDist3Flow(ieee, np.zeros(55, int), np.ones((len(ieee.parent), 3)))
+    ratings = PhaseRatings.of(ieee.feeder)
+    net = ieee.feeder.net
+    for k, branch in enumerate(ieee.branches):  # independent: the feeder's own tables, branch by branch
+        if branch.kind == "line":
+            row = net.line.iloc[branch.position]
+            assert lindist.s_max_kva[k] == ratings.line_kva[branch.position]
+            vn_kv = net.bus.vn_kv.iloc[branch.downstream]
+            expected = row.max_i_ka * row.parallel * row.df * vn_kv / np.sqrt(3) * 1000
+            assert lindist.s_max_kva[k] == pytest.approx(expected)
+        else:
+            assert lindist.s_max_kva[k] == pytest.approx(net.trafo.sn_mva.iloc[branch.position] * 1000 / 3)
