@@ -4,6 +4,7 @@ A :class:`Feeder` is read-only data: solvers copy the net before they change it.
 """
 
 import copy
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
@@ -222,19 +223,39 @@ def _from_symmetric(name: str, net: pp.pandapowerNet) -> Feeder:
     return Feeder(name=name, net=net, households=households)
 
 
+KERBER_CABLE_SEED = 0
+
+
+def _kerber(build: Callable[[], pp.pandapowerNet]) -> pp.pandapowerNet:
+    """A Kerber net whose house-connection cable types are the same in every process.
+
+    pandapower draws each house connection's cable type of the Kerber village and
+    suburban nets at random (50 % each of two types) from Python's global ``random``,
+    unseeded, so without this every process built another feeder (line loading up to
+    2 points apart on kerber_substation). The draw now comes from ``KERBER_CABLE_SEED``
+    and the caller's random state is left as it was.
+    """
+    state = random.getstate()
+    random.seed(KERBER_CABLE_SEED)
+    try:
+        return build()
+    finally:
+        random.setstate(state)
+
+
 def _kerber_landnetz() -> Feeder:
     """Kerber rural overhead-line network 1: 13 households on 0.27 km, 160 kVA (Kerber, 2011)."""
-    return _from_symmetric("kerber_landnetz", pn.create_kerber_landnetz_freileitung_1())
+    return _from_symmetric("kerber_landnetz", _kerber(pn.create_kerber_landnetz_freileitung_1))
 
 
 def _kerber_dorfnetz() -> Feeder:
     """Kerber village cable network: 57 households on 3.4 km of cable, 400 kVA (Kerber, 2011)."""
-    return _from_symmetric("kerber_dorfnetz", pn.create_kerber_dorfnetz())
+    return _from_symmetric("kerber_dorfnetz", _kerber(pn.create_kerber_dorfnetz))
 
 
 def _kerber_vorstadtnetz() -> Feeder:
     """Kerber suburban cable network 1: 146 households on 4.5 km of cable, 630 kVA (Kerber, 2011)."""
-    return _from_symmetric("kerber_vorstadtnetz", pn.create_kerber_vorstadtnetz_kabel_1())
+    return _from_symmetric("kerber_vorstadtnetz", _kerber(pn.create_kerber_vorstadtnetz_kabel_1))
 
 
 def _simbench(name: str) -> Feeder:

@@ -9,7 +9,7 @@ import pytest
 
 from lemgrid.experiments.cli import main
 from lemgrid.grid import FEEDERS, load_feeder
-from lemgrid.grid.feeders import R0_PER_R1, X0_PER_X1, feeder_from_files, make_three_phase
+from lemgrid.grid.feeders import R0_PER_R1, X0_PER_X1, _kerber, feeder_from_files, make_three_phase
 from lemgrid.model import Model, ScenarioError
 from tests.helpers import hourly, run_to_end
 
@@ -159,3 +159,17 @@ def test_the_shipped_simbench_grids_are_what_simbench_converts_to() -> None:
         for table in ("bus", "line", "trafo", "load", "ext_grid"):
             a, b = (f[table].astype(object).where(f[table].notna(), None) for f in (shipped, fresh))
             pd.testing.assert_frame_equal(a, b, check_dtype=False, check_like=True, obj=f"{name}.{table}")
+
+
+def test_kerber_cable_types_do_not_depend_on_the_global_random_state() -> None:
+    """pandapower draws the house connections' cable types from Python's unseeded ``random``."""
+    import random
+
+    random.seed(1)
+    first = _kerber(pp.networks.create_kerber_dorfnetz).line
+    random.seed(2)
+    state = random.getstate()
+    second = _kerber(pp.networks.create_kerber_dorfnetz).line
+    assert random.getstate() == state  # the caller's draws are left alone
+    pd.testing.assert_frame_equal(first, second)
+    assert first.std_type.nunique() == 3  # the main cable and both house-connection types
