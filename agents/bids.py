@@ -82,11 +82,12 @@ class BidCurve:
     """
 
     def __init__(self, steps: Iterable[Step], retail_eur_per_kwh: float, feed_in_eur_per_kwh: float) -> None:
-        given = list(steps)
-        for s in given:
+        self.steps: list[Step] = []
+        for s in steps:
             if not math.isfinite(s.kw) or math.isnan(s.price_eur_per_kwh):
                 raise CurveError(f"device {s.device!r}: step {s.kw} kW at {s.price_eur_per_kwh} EUR/kWh")
-        self.steps = [s for s in given if abs(s.kw) > EPS_KW]
+            if abs(s.kw) > EPS_KW:
+                self.steps.append(s)
         if not retail_eur_per_kwh >= feed_in_eur_per_kwh:
             raise CurveError(
                 f"the retail price {retail_eur_per_kwh} is below the feed-in tariff {feed_in_eur_per_kwh}: "
