@@ -44,7 +44,8 @@ def dispatch(
     households = list(households)  # iterated five times: a Mesa AgentSet walks its weak references each time
     export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
     cut_plans = [
-        cut_plan(plan, export_kw[h.index], import_kw[h.index]) for h, plan in zip(households, plans, strict=True)
+        cut_plan(plan, export_kw[h.index], import_kw[h.index])
+        for h, plan in zip(households, plans, strict=True)
     ]
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
     cut_plans = manage(households, cut_plans, iv.base_load_kw, iv.k, iv.hours)
