@@ -28,8 +28,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,9 +39,8 @@ class CurveError(ValueError):
     """A bid curve that is not a valid price-quantity curve (e.g. not monotone, or NaN)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One price-quantity point of a device's bid.
+class Step(NamedTuple):
+    """One price-quantity point of a device's bid (a named tuple: thousands are made per interval).
 
     Attributes:
         device: which device ('base', 'pv', 'battery', 'ev', 'appliance:<i>').
@@ -62,8 +60,7 @@ class Step:
         return self.kw > 0
 
 
-@dataclass(frozen=True, slots=True)
-class CurveOrder:
+class CurveOrder(NamedTuple):
     """A limit order from a curve: ``kwh`` > 0, bought at a price up to ``price`` (sold: at least it).
 
     ``retail_fallback``: the retailer takes what the market does not (the household
@@ -85,11 +82,12 @@ class BidCurve:
     """
 
     def __init__(self, steps: Iterable[Step], retail_eur_per_kwh: float, feed_in_eur_per_kwh: float) -> None:
-        given = list(steps)
-        for s in given:
-            if math.isnan(s.kw) or math.isinf(s.kw) or math.isnan(s.price_eur_per_kwh):
+        self.steps: list[Step] = []
+        for s in steps:
+            if not math.isfinite(s.kw) or math.isnan(s.price_eur_per_kwh):
                 raise CurveError(f"device {s.device!r}: step {s.kw} kW at {s.price_eur_per_kwh} EUR/kWh")
-        self.steps = [s for s in given if abs(s.kw) > EPS_KW]
+            if abs(s.kw) > EPS_KW:
+                self.steps.append(s)
         if not retail_eur_per_kwh >= feed_in_eur_per_kwh:
             raise CurveError(
                 f"the retail price {retail_eur_per_kwh} is below the feed-in tariff {feed_in_eur_per_kwh}: "
@@ -97,6 +95,7 @@ class BidCurve:
             )
         self.retail = retail_eur_per_kwh
         self.feed_in = feed_in_eur_per_kwh
+        self._table = self._tabulate()  # every curve is turned into orders: tabulated once, here
 
     def net_kw(self, price: float) -> float:
         """Net consumption at ``price``: buy steps valued at least it, sell steps asking at most it."""
@@ -110,32 +109,32 @@ class BidCurve:
         """The prices in the band where the curve can change, ascending (band ends included)."""
         return self._table[0]
 
-    @cached_property
-    def _table(self) -> tuple[list[float], list[float], list[float], list[float]]:
+    def _tabulate(self) -> tuple[list[float], list[float], list[float], list[float]]:
         """Per band level: the level, q there (both kinds of step at it on), buys valued it, sells asking it.
 
         One pass over the steps with a difference array (a step is on over a
         contiguous run of levels), instead of evaluating :meth:`net_kw` per level.
         """
-        inside = {s.price_eur_per_kwh for s in self.steps if self.feed_in < s.price_eur_per_kwh < self.retail}
-        levels = sorted(inside | {self.feed_in, self.retail})
+        feed_in, retail = self.feed_in, self.retail
+        inside = {s.price_eur_per_kwh for s in self.steps if feed_in < s.price_eur_per_kwh < retail}
+        levels = sorted(inside | {feed_in, retail})
         n = len(levels)
         delta = [0.0] * (n + 1)
         buys_at = [0.0] * n
         sells_at = [0.0] * n
         for st in self.steps:
-            price = st.price_eur_per_kwh
-            if st.buys:  # on at every level <= price
+            price, kw = st.price_eur_per_kwh, st.kw
+            if kw > 0:  # a buy step: on at every level <= price
                 end = bisect.bisect_right(levels, price)
-                delta[0] += st.kw
-                delta[end] -= st.kw
+                delta[0] += kw
+                delta[end] -= kw
                 if end and levels[end - 1] == price:
-                    buys_at[end - 1] += st.kw
-            else:  # on at every level >= price
+                    buys_at[end - 1] += kw
+            else:  # a sell step: on at every level >= price
                 start = bisect.bisect_left(levels, price)
-                delta[start] += st.kw
+                delta[start] += kw
                 if start < n and levels[start] == price:
-                    sells_at[start] -= st.kw
+                    sells_at[start] -= kw
         at = list(itertools.accumulate(delta[:n]))
         return levels, at, buys_at, sells_at
 
@@ -165,7 +164,7 @@ class BidCurve:
             raw.append(("buy", demand[j - 1] - demand[j], levels[j], False))
             raw.append(("sell", supply[j] - supply[j - 1], levels[j], False))
         dust = EPS_KW * hours
-        return [CurveOrder(side, kwh, price, fallback) for side, kwh, price, fallback in raw if kwh > dust]
+        return [CurveOrder._make(r) for r in raw if r[1] > dust]
 
     def range_kw(self) -> tuple[float, float]:
         """The least and the most net consumption the curve allows inside the band."""
@@ -196,7 +195,7 @@ class BidCurve:
         out: dict[str, float] = {}
         for s in self.steps:
             p = s.price_eur_per_kwh
-            if s.buys:
+            if s.kw > 0:  # a buy step
                 share = 1.0 if p > p_star else (fraction_buy if p == p_star else 0.0)
             else:
                 share = 1.0 if p < p_star else (fraction_sell if p == p_star else 0.0)

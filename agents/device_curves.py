@@ -24,11 +24,34 @@ agents, which bid from a price forecast and their state):
 """
 
 import math
+from functools import cached_property
 
 import numpy as np
 
 from lemgrid.agents.bids import Step
 from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
+
+
+class Outlook:
+    """The price forecast ``future`` and what the devices read of it, computed once for all households."""
+
+    def __init__(self, future: np.ndarray) -> None:
+        self.prices = future
+
+    @cached_property
+    def best_first(self) -> np.ndarray:
+        """The forecast prices, highest first (where a battery sells its stored kWh)."""
+        return np.sort(self.prices)[::-1]
+
+    @cached_property
+    def running_min(self) -> np.ndarray:
+        """``running_min[j]``: the cheapest of the first ``j + 1`` prices (an appliance's cheapest start)."""
+        return np.minimum.accumulate(self.prices)
+
+
+def outlook(future: "np.ndarray | Outlook") -> Outlook:
+    """``future`` as an :class:`Outlook` (shared by every household that is given the same one)."""
+    return future if isinstance(future, Outlook) else Outlook(future)
 
 
 def base_step(kw: float) -> list[Step]:
@@ -41,7 +64,7 @@ def pv_step(kw: float, curtailment_eur_per_kwh: float) -> list[Step]:
     return [Step("pv", -kw, curtailment_eur_per_kwh)]
 
 
-def battery_steps(battery: Battery, hours: float, future: np.ndarray) -> list[Step]:
+def battery_steps(battery: Battery, hours: float, future: "np.ndarray | Outlook") -> list[Step]:
     """Charge below, discharge above the forecast value of the marginal stored kWh.
 
     The stored energy is sold in the best forecast slots first, at most one
@@ -52,9 +75,10 @@ def battery_steps(battery: Battery, hours: float, future: np.ndarray) -> list[St
     ``eta`` of its price; throughput wear is paid on the way in and out.
     """
     flex = battery.flexibility(hours)
-    if len(future) == 0:
+    ahead = outlook(future)
+    if len(ahead.prices) == 0:
         return []
-    best = np.sort(future)[::-1]
+    best = ahead.best_first
     stored_kwh = max(battery.energy_kwh - battery.soc_min * battery.capacity_kwh, 0.0)
     per_slot_kwh = battery.power_kw * hours / battery.eta_discharge
     eta = battery.eta_charge * battery.eta_discharge
@@ -72,8 +96,9 @@ def battery_steps(battery: Battery, hours: float, future: np.ndarray) -> list[St
     return steps
 
 
-def ev_steps(ev: EV, t0_s: float, t1_s: float, future: np.ndarray) -> list[Step]:
+def ev_steps(ev: EV, t0_s: float, t1_s: float, future: "np.ndarray | Outlook") -> list[Step]:
     """What the deadline needs now (inelastic), and the rest at the n-th cheapest slot before departure."""
+    future = outlook(future).prices
     flex = ev.flexibility(t0_s, t1_s)
     must_kw, can_kw = -flex.p_max_kw, -flex.p_min_kw
     steps = [Step("ev", must_kw, math.inf)]
@@ -92,7 +117,7 @@ def ev_steps(ev: EV, t0_s: float, t1_s: float, future: np.ndarray) -> list[Step]
 
 
 def appliance_steps(
-    appliance: ShiftableAppliance, i: int, t0_s: float, t1_s: float, future: np.ndarray
+    appliance: ShiftableAppliance, i: int, t0_s: float, t1_s: float, future: "np.ndarray | Outlook"
 ) -> list[Step]:
     """A running or due cycle is inelastic; a cycle that may wait starts if now is its cheapest start."""
     name = f"appliance:{i}"
@@ -103,12 +128,13 @@ def appliance_steps(
     cycle = appliance.startable(t0_s)
     interval_s = t1_s - t0_s
     later = int((cycle.window_end_s - appliance.duration_s - t1_s) // interval_s) + 1 if cycle else 0
-    later = min(later, len(future))
-    deferral = float(np.min(future[:later])) if later > 0 else math.inf
+    ahead = outlook(future)
+    later = min(later, len(ahead.prices))
+    deferral = float(ahead.running_min[later - 1]) if later > 0 else math.inf  # min(future[:later])
     return [*running, Step(name, flex.p_max_kw - flex.p_min_kw, deferral, discrete=True)]
 
 
-def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: np.ndarray) -> list[Step]:
+def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: "np.ndarray | Outlook") -> list[Step]:
     """Space heating and the tank: each store's need now inelastic, the rest at its value of waiting.
 
     A kWh of heat stored now replaces heat bought in a later slot ``j`` before the
@@ -117,6 +143,7 @@ def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: np.ndarray) 
     (stored heat leaks away with its time constant ``tau``; the tank has no losses).
     The willingness is the cheapest such alternative.
     """
+    future = outlook(future).prices
     space, water = hp.ranges(t0_s, t1_s)
     hours = (t1_s - t0_s) / 3600
     k = hp.index(t0_s)

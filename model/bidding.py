@@ -19,11 +19,13 @@ import numpy as np
 from lemgrid.agents.bids import BidCurve, CurveOrder, Step
 from lemgrid.agents.community import CommunityManager
 from lemgrid.agents.device_curves import (
+    Outlook,
     appliance_steps,
     base_step,
     battery_steps,
     ev_steps,
     heat_pump_steps,
+    outlook,
     pv_step,
 )
 from lemgrid.agents.household import Household
@@ -78,7 +80,7 @@ def household_curve(
     pv_kw: float,
     t0_s: float,
     t1_s: float,
-    future: np.ndarray,
+    future: np.ndarray | Outlook,
     retail: float,
     feed_in: float,
     pv_curtailment_eur_per_kwh: float,
@@ -93,6 +95,7 @@ def household_curve(
     household's deviation from its day-ahead position.
     """
     hours = (t1_s - t0_s) / 3600
+    future = outlook(future)  # the forecast's ranks, once for all the household's devices
     steps: list[Step] = [*base_step(base_kw), *pv_step(pv_kw, pv_curtailment_eur_per_kwh)]
     fixed = scheduled or Scheduled()
     if devices.battery is not None and fixed.battery_kw is not None:
@@ -191,7 +194,8 @@ def bid(
 
     ``day_ahead``: per household, what the day-ahead market fixed for this interval.
     """
-    future = forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours))) * iv.price_signal
+    # one forecast, ranked once, for every household (not once per battery or appliance)
+    future = Outlook(forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours))) * iv.price_signal)
     retail = iv.import_price_eur_per_kwh * iv.price_signal
     feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
     base_kw, pv_kw, unscheduled = iv.base_load_kw.tolist(), iv.pv_kw.tolist(), Scheduled()

@@ -28,14 +28,15 @@ class Decided:
 
 def decide(households: Iterable[Household], observed: Observed, hours: float) -> Decided:
     """Ask every strategy for its decision; apply any battery power it chose (within the battery's limits)."""
+    households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
     decisions: list[Decision] = [h.decide(observed.observations[h.index]) for h in households]
     orders = [o for d in decisions for o in d.orders]
-    plans = [replace(p) for p in observed.plans]
+    plans = list(observed.plans)  # a plan is copied only where a strategy changes it
     planned_kw = observed.planned_kw.copy()
     reported_kwh = observed.reported_kwh.copy()
     for h, decision in zip(households, decisions, strict=True):
         if decision.battery_kw is not None and h.devices.battery is not None:
-            plan = plans[h.index]
+            plan = plans[h.index] = replace(plans[h.index])
             before = plan.battery_kw
             plan.battery_kw = h.devices.battery.flexibility(hours).clip(decision.battery_kw)
             planned_kw[h.index] += plan.battery_kw - before

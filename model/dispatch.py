@@ -20,7 +20,12 @@ Columns = dict[str, np.ndarray]  # per-household column name -> values, in house
 
 
 def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan:
-    """A plan changed by the DSO's cuts: export by curtailing PV, import by less battery, then EV charging."""
+    """A plan changed by the DSO's cuts: export by curtailing PV, import by less battery, then EV charging.
+
+    Without a cut it is ``plan`` itself (plans are not changed in place after they are made).
+    """
+    if not (export_kw > 0 or import_kw > 0):
+        return plan
     out = replace(plan)
     if export_kw > 0:
         out.pv_curtailed_kw += export_kw
@@ -36,8 +41,10 @@ def dispatch(
     households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
 ) -> tuple[list[DevicePlan], Columns]:
     """Run every household's devices; returns what each did and the per-household columns."""
+    households = list(households)  # iterated five times: a Mesa AgentSet walks its weak references each time
+    export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
     cut_plans = [
-        cut_plan(plan, float(cut.export_kw[h.index]), float(cut.import_kw[h.index]))
+        cut_plan(plan, export_kw[h.index], import_kw[h.index])
         for h, plan in zip(households, plans, strict=True)
     ]
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
@@ -65,6 +72,6 @@ def stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> Columns:
         "appliance_kw": np.array([sum(d.appliance_kw) for d in done]),
         "heat_pump_kw": np.array([d.heat_pump_kw + d.hot_water_kw for d in done]),
         "net_injection_kw": np.array(
-            [d.net_kw(float(b)) for d, b in zip(done, base_load_kw, strict=True)]
+            [d.net_kw(b) for d, b in zip(done, base_load_kw.tolist(), strict=True)]
         ),  # one definition of the net position: DevicePlan.net_kw
     }

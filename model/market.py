@@ -33,11 +33,11 @@ class Trade:
 
 def traded_kwh(trades: Iterable[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Energy each of ``n`` households bought and sold locally in ``trades`` (kWh, in trade order)."""
-    bought = np.zeros(n)
-    sold = np.zeros(n)
-    for t in trades:
-        bought[t.buyer] += t.energy_kwh
-        sold[t.seller] += t.energy_kwh
+    trades = list(trades)
+    kwh = [t.energy_kwh for t in trades]
+    # bincount adds the weights in trade order, as a loop of += would (bit for bit)
+    bought = np.bincount([t.buyer for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
+    sold = np.bincount([t.seller for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
     return bought, sold
 
 
@@ -105,12 +105,12 @@ def _pair(
     """
     trades: list[Trade] = []
     i = j = 0
-    b_left = bid_fill.copy()
-    a_left = ask_fill.copy()
+    b_left = bid_fill.tolist()  # Python floats: the same arithmetic, without numpy's per-element cost
+    a_left = ask_fill.tolist()
     while i < len(bids) and j < len(asks):
         q = min(b_left[i], a_left[j])
         if q > 0:
-            trades.append(Trade(bids[i].household, asks[j].household, float(q), price(bids[i], asks[j])))
+            trades.append(Trade(bids[i].household, asks[j].household, q, price(bids[i], asks[j])))
             b_left[i] -= q
             a_left[j] -= q
         if b_left[i] <= 1e-12:

@@ -6,6 +6,7 @@ net energy (the demand attack may change some reports), and each strategy gets
 an :class:`~agents.strategies.Observation` of its position and the prices.
 """
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -121,30 +122,36 @@ class Observed:
 
 def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster, attack: Attack) -> Observed:
     """Plan every household's devices, take its report and build its strategy's observation."""
+    households = list(households)  # iterated three times: a Mesa AgentSet walks its weak references each time
     base_kw, pv_kw = iv.base_load_kw, iv.pv_kw
+    base, pv = base_kw.tolist(), pv_kw.tolist()  # Python floats, as float(base_kw[i]) gives
     plans = [
         h.plan(
-            float(base_kw[h.index]),
-            float(pv_kw[h.index]),
+            base[h.index],
+            pv[h.index],
             iv.t0_s,
             iv.t1_s,
             forecast(h.index, iv) if h.policy.needs_forecast else None,
         )
         for h in households
     ]
-    planned_kw = np.array([p.net_kw(float(base_kw[i])) for i, p in enumerate(plans)])
+    planned_kw = np.array([p.net_kw(base[i]) for i, p in enumerate(plans)])
     plans, planned_kw = manage(households, plans, planned_kw, iv.k, iv.hours)  # the community battery
     reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
-    observations = [_observation(h, iv, plans[h.index], float(reported_kwh[h.index])) for h in households]
+    reported, voltages = reported_kwh.tolist(), iv.last_supply_voltage_pu.tolist()
+    observations = [
+        _observation(h, iv, plans[h.index], reported[h.index], voltages[h.index]) for h in households
+    ]
     return Observed(plans, planned_kw, reported_kwh, observations)
 
 
-def _observation(h: Household, iv: Interval, plan: DevicePlan, reported_kwh: float) -> Observation:
+def _observation(
+    h: Household, iv: Interval, plan: DevicePlan, reported_kwh: float, voltage: float
+) -> Observation:
     """What household ``h``'s strategy sees: its reported position, the prices and its battery's room."""
     signal = iv.price_signal
     battery = h.devices.battery
     flex = battery.flexibility(iv.hours) if battery is not None else None
-    voltage = iv.last_supply_voltage_pu[h.index]
     return Observation(
         household=h.index,
         interval=iv.k,
@@ -161,5 +168,5 @@ def _observation(h: Household, iv: Interval, plan: DevicePlan, reported_kwh: flo
         battery_planned_kw=plan.battery_kw,
         battery_min_kw=0.0 if flex is None else flex.p_min_kw,
         battery_max_kw=0.0 if flex is None else flex.p_max_kw,
-        voltage_pu=None if np.isnan(voltage) else float(voltage),
+        voltage_pu=None if math.isnan(voltage) else voltage,
     )

@@ -116,16 +116,15 @@ def learn(
     households: Sequence[Household], observations: list[Observation], settled: Settled, cleared: Cleared
 ) -> np.ndarray:
     """Book each household's bill and pass its reward to its strategy; returns what each strategy chose."""
-    bills = settled.settlement.bill_eur
-    reward = settled.columns["reward_eur"]
-    traded = settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh
+    households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
+    bills = settled.settlement.bill_eur.tolist()
+    reward = settled.columns["reward_eur"].tolist()
+    traded = (settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh).tolist()
+    price = cleared.clearing.mean_price_eur_per_kwh  # one market price for all: read once
     for household in households:
         i = household.index
-        household.bill_eur += float(bills[i])
-        household.learn(
-            observations[i],
-            Feedback(float(reward[i]), float(traded[i]), cleared.clearing.mean_price_eur_per_kwh),
-        )
+        household.bill_eur += bills[i]
+        household.learn(observations[i], Feedback(reward[i], traded[i], price))
     return np.array([h.strategy.last_action for h in households], dtype=object)
 
 

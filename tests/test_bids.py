@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lemgrid.agents.bids import BidCurve, CurveError, Step, check_monotone
-from lemgrid.agents.device_curves import appliance_steps, battery_steps, ev_steps, pv_step
+from lemgrid.agents.device_curves import Outlook, appliance_steps, battery_steps, ev_steps, pv_step
 from lemgrid.agents.devices import EV, ApplianceCycle, Battery, ChargingSession, ShiftableAppliance
 
 H = 0.25  # hours per interval
@@ -147,3 +147,22 @@ def test_bad_curves_are_named():
         BidCurve([Step("battery", float("nan"), 0.1)], RETAIL, FEED_IN)
     with pytest.raises(CurveError, match="below the feed-in"):
         BidCurve([], 0.05, 0.08)
+
+
+def test_one_outlook_shared_by_all_households_gives_each_device_the_steps_of_its_own_forecast():
+    # the interval's forecast is ranked once for every household (bid): a battery's sale slot and an
+    # appliance's cheapest start must equal what each finds in the plain forecast, bit for bit
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        future = rng.choice([0.05, 0.08, 0.11, 0.2, 0.31], size=int(rng.integers(1, 12)))
+        shared = Outlook(future)
+        for soc in (0.0, 0.35, 0.8, 1.0):
+            b = Battery(10.0, 4.0, 0.81, 0.1, 0.95, soc, degradation_cost_eur_per_kwh=0.01)
+            assert battery_steps(b, H, shared) == battery_steps(b, H, future.copy())
+        end_s = float(rng.integers(2, 14)) * 900.0
+        a = ShiftableAppliance("dishwasher", 2.0, 900.0, [ApplianceCycle(0.0, end_s)])
+        with_outlook = appliance_steps(a, 0, 0.0, 900.0, shared)
+        waits = [s.price_eur_per_kwh for s in with_outlook if s.discrete]
+        later = min(int((end_s - 900.0 - 900.0) // 900.0) + 1, len(future))
+        assert waits == ([float(min(future[:later]))] if later > 0 else [math.inf])
+        assert with_outlook == appliance_steps(a, 0, 0.0, 900.0, future.copy())

@@ -14,6 +14,7 @@ from lemgrid.model.market import (
     PayAsClear,
     Trade,
     ZonalClearing,
+    traded_kwh,
 )
 from lemgrid.model.pricing import mechanism_for
 from lemgrid.model.settlement import settle
@@ -320,3 +321,22 @@ def test_a_book_crossing_only_numerical_dust_trades_nothing(mechanism) -> None:
 def test_settlement_refuses_a_trade_without_a_finite_price() -> None:
     with pytest.raises(ValueError, match="no finite value"):
         settle(np.zeros(2), [Trade(0, 1, 1.0, float("inf"))], 0.30, 0.08)
+
+
+def test_traded_energy_per_household_adds_each_trade_in_trade_order():
+    # bincount must add as a loop of += in trade order does, bit for bit (the settlement's sums rely on it)
+    rng = np.random.default_rng(3)
+    trades = [
+        Trade(int(b), int(s), float(e), 0.1)
+        for b, s, e in zip(
+            rng.integers(0, 6, 40), rng.integers(0, 6, 40), rng.random(40) * 1e-3 + 0.1, strict=True
+        )
+    ]
+    loop_bought, loop_sold = [0.0] * 7, [0.0] * 7
+    for t in trades:
+        loop_bought[t.buyer] += t.energy_kwh
+        loop_sold[t.seller] += t.energy_kwh
+    bought, sold = traded_kwh(trades, 7)
+    assert bought.tolist() == loop_bought and sold.tolist() == loop_sold
+    assert bought[6] == 0.0 and bought.sum() == pytest.approx(sum(t.energy_kwh for t in trades))
+    assert traded_kwh([], 3)[0].tolist() == [0.0, 0.0, 0.0]

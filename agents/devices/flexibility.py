@@ -1,11 +1,12 @@
 """What a device can do in the coming interval."""
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Flexibility:
+class Flexibility(NamedTuple):
     """Feasible average power of a device over the coming interval (injection positive).
+
+    A named tuple: every device states one or more per interval.
 
     Attributes:
         p_min_kw: the most the device can consume (most negative injection).
