@@ -599,15 +599,16 @@ def test_the_run_limit_can_be_raised(
     assert main(["sweep", path, "--dry-run"]) == 0
 
 
-def test_dry_run_of_4096_combinations_is_linear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_of_4096_combinations_lists_every_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wide grid expands and validates without running anything (its time is a benchmark matter)."""
     values = ", ".join(str(i / 1000) for i in range(64))
     text = f"name: wide\naxes:\n  penetration.pv: [{values}]\n  penetration.battery: [{values}]\nseeds: 1\n"
-    started = time.perf_counter()
     assert (
         main(["sweep", str(write_file(tmp_path, text)), "--dry-run", "--results", str(tmp_path / "r")]) == 0
     )
     assert capsys.readouterr().out.strip().endswith(f"4096 runs in {tmp_path / 'r'}")
-    assert time.perf_counter() - started < 60  # measured: a few seconds
 
 
 # --- results folders for the report --------------------------------------------------------
