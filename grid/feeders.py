@@ -4,14 +4,15 @@ A :class:`Feeder` is read-only data: solvers copy the net before they change it.
 """
 
 import copy
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
+from random import Random
 
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandapower.networks.kerber_networks as kerber_networks
 import pandas as pd
 
 from lemgrid.grid.simbench import DATA
@@ -230,17 +231,18 @@ def _kerber(build: Callable[[], pp.pandapowerNet]) -> pp.pandapowerNet:
     """A Kerber net whose house-connection cable types are the same in every process.
 
     pandapower draws each house connection's cable type of the Kerber village and
-    suburban nets at random (50 % each of two types) from Python's global ``random``,
-    unseeded, so without this every process built another feeder (line loading up to
-    2 points apart on kerber_substation). The draw now comes from ``KERBER_CABLE_SEED``
-    and the caller's random state is left as it was.
+    suburban nets at random (50 % each of two types) from Python's global ``random``
+    module, unseeded, so without this every process built another feeder (line
+    loading up to 2 points apart on kerber_substation). While it builds, its module
+    draws from a generator of its own seeded with ``KERBER_CABLE_SEED``; the global
+    random state is neither read nor changed.
     """
-    state = random.getstate()
-    random.seed(KERBER_CABLE_SEED)
+    module_random = kerber_networks.rd
+    kerber_networks.rd = Random(KERBER_CABLE_SEED)  # type: ignore[assignment]
     try:
         return build()
     finally:
-        random.setstate(state)
+        kerber_networks.rd = module_random
 
 
 def _kerber_landnetz() -> Feeder:
