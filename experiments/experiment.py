@@ -204,11 +204,13 @@ class Experiment(BaseModel):
     def label(self, combination: dict[str, Any]) -> str:
         """A short name for a combination in tables and figures, e.g. ``pv=0.3, ev=0.2, heterogeneous``.
 
-        Text values stand alone, numbers get their key's last part, strategy
+        Text values stand alone, numbers and flags get their key's last part (the last two
+        where another key ends the same, e.g. ``community.enabled=True``), strategy
         mixes read ``zip 0.5 + q_learning 0.5``; a zipped key is left out when
         the other zipped keys already tell the combinations apart.
         """
         keys = self._label_keys()
+        names = _short_names(keys)
 
         def show(key: str, value: Any) -> str:
             if isinstance(value, str):
@@ -217,7 +219,7 @@ class Experiment(BaseModel):
                 return " + ".join(
                     f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}" for k, v in value.items()
                 )
-            return f"{key.split('.')[-1]}={value}"
+            return f"{names[key]}={value}"
 
         return ", ".join(show(k, combination[k]) for k in keys) or "base"
 
@@ -431,3 +433,20 @@ def check_runs(runs: list[Run]) -> None:
         except ScenarioError as exc:
             label = ", ".join(f"{k}={v!r}" for k, v in run.params.items()) or "(no axes)"
             raise ExperimentError(f"run {label}: {exc}") from None
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """Each key's shortest dotted suffix that no other of ``keys`` ends with."""
+
+    def suffix(key: str, parts: int) -> str:
+        return ".".join(key.split(".")[-parts:])
+
+    names = {}
+    for key in keys:
+        parts = 1
+        while parts < key.count(".") + 1 and any(
+            other != key and suffix(other, parts) == suffix(key, parts) for other in keys
+        ):
+            parts += 1
+        names[key] = suffix(key, parts)
+    return names

@@ -368,3 +368,25 @@ def test_combinations_get_short_labels_and_references_per_baseline_key(tmp_path:
         experiment.label(experiment.reference_of(combination))
         == "pv=0.8, zip 0.5 + q_learning 0.5, pay_as_clear"
     )
+
+
+def test_labels_tell_apart_keys_that_end_the_same(tmp_path: Path) -> None:
+    """Two zipped flags both named ``enabled`` are labelled by their last two parts (study 13)."""
+    experiment, _ = load_experiment(
+        write_file(
+            tmp_path,
+            TINY_EXPERIMENT.replace(
+                "axes:\n  market.pricing: [uniform, zonal]",
+                "zip:\n  dso.flexibility.enabled: [false, true, true]\n"
+                "  community.enabled: [false, false, true]",
+            ).replace(
+                "baseline: {market.pricing: uniform}",
+                "baseline: {dso.flexibility.enabled: false, community.enabled: false}",
+            ),
+        )
+    )
+    assert [experiment.label(c) for c in experiment.combinations()] == [
+        "flexibility.enabled=False, community.enabled=False",
+        "flexibility.enabled=True, community.enabled=False",
+        "flexibility.enabled=True, community.enabled=True",
+    ]
