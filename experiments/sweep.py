@@ -13,6 +13,7 @@ rewritten atomically as runs finish and at the end.
 """
 
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -122,6 +123,8 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
             raise  # the disk, not the run: handled below
         except Exception:  # a failing run is a result: recorded, and the others go on
             record.update(status="failed", error=traceback.format_exc())
+        finally:
+            gc.unfreeze()  # the model froze its state (Model.__init__); a run that died did not finalize
         record["duration_s"] = round(time.perf_counter() - started, 3)
         if record["status"] == "done":  # done only with every file in place
             record["files"] = sorted(p.name for p in partial.iterdir() if p.is_file())

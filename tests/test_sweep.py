@@ -1,5 +1,6 @@
 """Experiment files, sweeps (local pool and a real Dask LocalCluster), resume, failures and the report."""
 
+import gc
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from lemgrid.experiments.report import (
     write_images,
 )
 from lemgrid.experiments.shared import colour, difference_text, is_noise, mean_ci_text
-from lemgrid.experiments.sweep import sweep
+from lemgrid.experiments.sweep import _task, execute, sweep
 from lemgrid.viz.serve import find_chromium
 from tests.helpers import TINY_EXPERIMENT, write_file
 
@@ -390,3 +391,18 @@ def test_labels_tell_apart_keys_that_end_the_same(tmp_path: Path) -> None:
         "flexibility.enabled=True, community.enabled=False",
         "flexibility.enabled=True, community.enabled=True",
     ]
+
+
+def test_a_dead_run_leaves_the_collector_unfrozen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model freezes its state out of the GC; a worker whose run raised must not keep it frozen."""
+    from lemgrid.model import Model
+
+    def broken_step(self: Model) -> None:
+        raise RuntimeError("a device broke")
+
+    monkeypatch.setattr(Model, "step", broken_step)
+    experiment, base = load_experiment(write_file(tmp_path, TINY_EXPERIMENT))
+    run = expand(experiment, base, tmp_path / "results")[0]
+    record = execute(_task(run))
+    assert record["status"] == "failed" and "a device broke" in record["error"]
+    assert gc.get_freeze_count() == 0
