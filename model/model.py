@@ -116,8 +116,7 @@ class Model(mesa.Model):
             if owned.ev is not None:
                 self.env.process(owned.ev.process(self.env))
         self.env.process(self._market_cycle())
-        gc.collect()  # the built feeder, agents and profiles live all run: out of the collector's sweeps
-        gc.freeze()  # (its time per interval fell from 25 to 8 ms at 1,022 households; finalize unfreezes)
+        build.freeze_built_state()
 
     def _add_households(self, streams: dict[str, np.random.Generator]) -> list[Devices]:
         """The households (devices, strategies, device policies) and the retailer."""

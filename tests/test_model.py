@@ -1,5 +1,7 @@
 """The Mesa model: default run, clock, agents on the feeder's phases, failures."""
 
+import gc
+import weakref
 from pathlib import Path
 
 import pandapower.networks as pn
@@ -19,6 +21,19 @@ def test_default_model_runs_ten_steps() -> None:
     assert model.env.now == 10 * 15 * 60  # SimPy keeps time in seconds
     assert model.last_grid is not None and model.last_grid.converged
     assert len(model.interval_rows) == 10 and model.running
+
+
+def test_a_model_dropped_before_its_end_is_collected() -> None:
+    """A model freezes its state out of the GC; one dropped unfinished (a reset) must still be freed."""
+    first = Model()
+    first.step()
+    dropped = weakref.ref(first)
+    del first
+    second = Model()  # the browser app's Reset, a gym episode's reset
+    gc.collect()
+    assert dropped() is None
+    second.finalize()
+    assert gc.get_freeze_count() == 0
 
 
 def test_households_sit_on_the_buses_and_phases_of_the_feeder_data() -> None:
