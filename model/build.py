@@ -293,7 +293,7 @@ def forecasting(
     forecaster = Forecaster.of(cfg, load, pv, model.tariff, prices)
     if not bidding.day_ahead:
         return prices, forecaster, None
-    outlook = Outlook(load, pv, retail, feed_in, cfg.interval_minutes * 60, per_day)
+    outlook = Outlook(load, pv, retail, feed_in, cfg.interval_minutes * 60, per_day, charge)
     return prices, forecaster, DayAhead(outlook, model.mechanism, prices, bidding)
 
 

@@ -52,6 +52,9 @@ class Outlook:
         load_kw, pv_kw: (n, n_intervals) each household's forecast base load and PV.
         retail_eur_per_kwh, feed_in_eur_per_kwh: the retailer's prices per interval.
         interval_s: interval length in seconds; intervals_per_day: intervals in a day.
+        network_import_eur_per_kwh: the network tariff's import charge per interval, as published
+            (the tariff's own array: a dynamic tariff publishes the coming day at midnight, before
+            the day clears); a purchase from the retailer costs the retail price plus it.
     """
 
     load_kw: np.ndarray
@@ -60,6 +63,7 @@ class Outlook:
     feed_in_eur_per_kwh: np.ndarray
     interval_s: float
     intervals_per_day: int
+    network_import_eur_per_kwh: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,8 @@ class DayAhead:
         for j, k in enumerate(range(first, last)):
             t0, t1 = k * o.interval_s, (k + 1) * o.interval_s
             future = self.forecast.ahead(k + 1, horizon)
-            retail, feed_in = float(o.retail_eur_per_kwh[k]), float(o.feed_in_eur_per_kwh[k])
+            retail = float(o.retail_eur_per_kwh[k] + o.network_import_eur_per_kwh[k])
+            feed_in = float(o.feed_in_eur_per_kwh[k])
             curves = [
                 household_curve(
                     d,

@@ -133,3 +133,25 @@ def test_perfect_foresight_forecasts_the_local_price_better_than_yesterdays() ->
     }
     yesterday = run_to_end(hourly(**keys)).summary["price_forecast_mae_eur_per_kwh"]
     assert error[4] < yesterday and error[4] < error[1]
+
+
+def test_the_day_ahead_market_prices_a_purchase_with_the_published_network_charge() -> None:
+    """A buyer's alternative day-ahead is the retail price plus the network charge, as in the interval market.
+
+    Two hourly intervals, retail 0.30, feed-in 0.08, a network charge of 0.20 in the second. A sells
+    1 kW of PV (at any price down to the feed-in tariff), B needs 1 kW (at any price up to its
+    retail alternative). Pay-as-clear (k = 0.5) prices the middle of the two: 0.08 + (0.30 - 0.08) / 2
+    = 0.19 in the first hour, 0.08 + (0.50 - 0.08) / 2 = 0.29 in the second.
+    """
+    from lemgrid.agents.policies import Devices
+    from lemgrid.model.day_ahead import DayAhead, Outlook
+    from lemgrid.model.market import PayAsClear
+    from lemgrid.model.scenario import Bidding
+
+    retail, feed_in, charge = np.full(2, 0.30), np.full(2, 0.08), np.array([0.0, 0.20])
+    load, pv = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])
+    outlook = Outlook(load, pv, retail, feed_in, 3600.0, 2, charge)
+    forecast = PriceForecast("retail_midpoint", retail, feed_in, 2, network_eur_per_kwh=charge)
+    day = DayAhead(outlook, PayAsClear(), forecast, Bidding()).clear_day(0, 2, [Devices(), Devices()])
+    assert [c.price_eur_per_kwh for c in day.clearings] == pytest.approx([0.19, 0.29])
+    assert [sum(t.energy_kwh for t in c.trades) for c in day.clearings] == pytest.approx([1.0, 1.0])
