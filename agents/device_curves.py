@@ -75,10 +75,9 @@ class StepRows:
 
     def steps(self, household: int, steps: Iterable[Step], rank: int) -> None:
         """One household's device's steps."""
-        for s in steps:
-            self._steps.append(
-                (household, device_code(s.device), s.kw, s.price_eur_per_kwh, s.discrete, rank)
-            )
+        self._steps.extend(
+            (household, device_code(s.device), s.kw, s.price_eur_per_kwh, s.discrete, rank) for s in steps
+        )
 
     def table(self, n_households: int) -> StepTable:
         """The steps above dust as one table; a step that is not a number is an error naming its device."""

@@ -154,19 +154,21 @@ def step_table(
     sell_kw, sell_price, buy_kw, buy_price = battery_columns(batteries, band.hours, band.future)  # type: ignore[arg-type]
     rows.columns(np.array(free, dtype=np.int64), BATTERY, sell_kw, sell_price, RANK_SELL)
     rows.columns(np.array(free, dtype=np.int64), BATTERY, buy_kw, buy_price, RANK_BUY)
-    for i, (d, f) in enumerate(zip(devices, fixed, strict=True)):
-        if d.battery is not None and f.battery_kw is not None:
-            rows.steps(
-                i, [inelastic("battery", -d.battery.flexibility(band.hours).clip(f.battery_kw))], RANK_SELL
-            )
-        if d.ev is not None and f.ev_kw is not None:
-            rows.steps(i, [inelastic("ev", -d.ev.flexibility(band.t0_s, band.t1_s).clip(f.ev_kw))], RANK_EV)
-        elif d.ev is not None:
-            rows.steps(i, ev_steps(d.ev, band.t0_s, band.t1_s, band.future), RANK_EV)
+    t0, t1, ahead = band.t0_s, band.t1_s, band.future
+    for i in (i for i, d in enumerate(devices) if d.battery is not None and fixed[i].battery_kw is not None):
+        kw = devices[i].battery.flexibility(band.hours).clip(fixed[i].battery_kw)  # type: ignore[union-attr, arg-type]
+        rows.steps(i, [inelastic("battery", -kw)], RANK_SELL)
+    for i, ev in ((i, d.ev) for i, d in enumerate(devices) if d.ev is not None):
+        kw = fixed[i].ev_kw
+        steps = (
+            ev_steps(ev, t0, t1, ahead) if kw is None else [inelastic("ev", -ev.flexibility(t0, t1).clip(kw))]
+        )
+        rows.steps(i, steps, RANK_EV)
+    for i, d in ((i, d) for i, d in enumerate(devices) if d.appliances):
         for j, a in enumerate(d.appliances):
-            rows.steps(i, appliance_steps(a, j, band.t0_s, band.t1_s, band.future), RANK_APPLIANCES)
-        if d.heat_pump is not None:
-            rows.steps(i, heat_pump_steps(d.heat_pump, band.t0_s, band.t1_s, band.future), RANK_HEAT_PUMP)
+            rows.steps(i, appliance_steps(a, j, t0, t1, ahead), RANK_APPLIANCES)
+    for i, hp in ((i, d.heat_pump) for i, d in enumerate(devices) if d.heat_pump is not None):
+        rows.steps(i, heat_pump_steps(hp, t0, t1, ahead), RANK_HEAT_PUMP)
     bought = np.array([-f.day_ahead_bought_kw for f in fixed], dtype=float)
     rows.columns(every, DAY_AHEAD, bought, np.where(bought > 0, math.inf, -math.inf), RANK_DAY_AHEAD)
     return rows.table(n)
