@@ -154,18 +154,22 @@ def battery_columns(
     best = future.best_first
     if len(best) == 0:
         return np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex))
-    energy, soc_min, capacity, power, eta_charge, eta_discharge, wear = (
-        np.array([getattr(b, name) for b in batteries], dtype=float)
-        for name in (
-            "energy_kwh",
-            "soc_min",
-            "capacity_kwh",
-            "power_kw",
-            "eta_charge",
-            "eta_discharge",
-            "degradation_cost_eur_per_kwh",
-        )
-    )
+    state = np.array(
+        [
+            (
+                b.energy_kwh,
+                b.soc_min,
+                b.capacity_kwh,
+                b.power_kw,
+                b.eta_charge,
+                b.eta_discharge,
+                b.degradation_cost_eur_per_kwh,
+            )
+            for b in batteries
+        ],
+        dtype=float,
+    ).reshape(-1, 7)
+    energy, soc_min, capacity, power, eta_charge, eta_discharge, wear = state.T
     stored_kwh = energy - soc_min * capacity
     stored_kwh = np.where(0.0 > stored_kwh, 0.0, stored_kwh)  # max(E, 0.0), as Python's max picks
     per_slot_kwh = power * hours / eta_discharge

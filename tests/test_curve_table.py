@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from lemgrid.agents import curve_table
-from lemgrid.agents.bids import BidCurve, CurveOrder, Step
+from lemgrid.agents.bids import BidCurve, CurveError, CurveOrder, Step
+from lemgrid.agents.device_curves import Outlook, battery_steps, device_name
+from lemgrid.agents.devices import Battery
+from lemgrid.agents.policies import Devices
+from lemgrid.model.bidding import Band, Scheduled, step_table
 
 EPS_KW = 1e-9
 
@@ -236,3 +240,36 @@ def test_bidcurve_is_a_view_of_the_table_and_agrees_with_the_reference():
         for trial in range(6):
             net = _net(ref, rng, trial)
             assert view.dispatch(net) == ref.dispatch(net)
+
+
+def test_the_step_table_lists_each_households_steps_in_the_order_its_devices_state_them():
+    def battery() -> Battery:
+        return Battery(10.0, 4.0, 0.81, 0.0, 1.0, 0.3, degradation_cost_eur_per_kwh=0.01)
+
+    future = Outlook(np.array([0.10, 0.35, 0.20, 0.30, 0.12]))
+    band = Band(0.0, 900.0, future, 0.30, 0.08, 0.0)
+    devices = [Devices(), Devices(battery=battery()), Devices(battery=battery())]
+    scheduled = [Scheduled(day_ahead_bought_kw=1.5), None, Scheduled(battery_kw=-2.0)]
+    table = step_table(devices, np.array([2.0, 1.0, 0.0]), np.array([0.0, 3.0, 0.0]), band, scheduled)
+    rows = [
+        (h, device_name(d), kw, p)
+        for h, d, kw, p in zip(
+            table.household.tolist(),
+            table.device.tolist(),
+            table.kw.tolist(),
+            table.price.tolist(),
+            strict=True,
+        )
+    ]
+    sell, buy = battery_steps(battery(), 0.25, future)  # the hand-worked battery of test_bids
+    assert rows == [
+        (0, "base", 2.0, math.inf),
+        (0, "day_ahead", -1.5, -math.inf),  # bought day-ahead: an inelastic sale of that position
+        (1, "base", 1.0, math.inf),
+        (1, "pv", -3.0, 0.0),
+        (1, "battery", sell.kw, sell.price_eur_per_kwh),
+        (1, "battery", buy.kw, buy.price_eur_per_kwh),
+        (2, "battery", 2.0, math.inf),  # its scheduled charging, inelastic
+    ]
+    with pytest.raises(CurveError, match="'base'"):
+        step_table(devices, np.array([np.nan, 1.0, 0.0]), np.zeros(3), band, [None] * 3)
