@@ -24,15 +24,15 @@ positive here, the opposite of lemgrid's injection-positive convention, which
 :meth:`BidCurve.dispatch` restores for the devices (``Allocation``).
 """
 
-import bisect
-import itertools
 import math
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
-EPS_KW = 1e-9
+from lemgrid.agents import curve_table
+from lemgrid.agents.curve_table import EPS_KW
 
 
 class CurveError(ValueError):
@@ -76,6 +76,9 @@ class CurveOrder(NamedTuple):
 class BidCurve:
     """A household's aggregate bid for one interval: the sum of its devices' steps.
 
+    The rules run on a one-household :class:`lemgrid.agents.curve_table.StepTable`
+    (the same code that runs every household's curve at once).
+
     Args:
         steps: the devices' steps (zero-quantity steps are dropped).
         retail_eur_per_kwh, feed_in_eur_per_kwh: the retailer's prices this interval (the band).
@@ -84,18 +87,12 @@ class BidCurve:
     def __init__(self, steps: Iterable[Step], retail_eur_per_kwh: float, feed_in_eur_per_kwh: float) -> None:
         self.steps: list[Step] = []
         for s in steps:
-            if not math.isfinite(s.kw) or math.isnan(s.price_eur_per_kwh):
-                raise CurveError(f"device {s.device!r}: step {s.kw} kW at {s.price_eur_per_kwh} EUR/kWh")
+            check_step(s.device, s.kw, s.price_eur_per_kwh)
             if abs(s.kw) > EPS_KW:
                 self.steps.append(s)
-        if not retail_eur_per_kwh >= feed_in_eur_per_kwh:
-            raise CurveError(
-                f"the retail price {retail_eur_per_kwh} is below the feed-in tariff {feed_in_eur_per_kwh}: "
-                "a household could buy and sell back at a profit"
-            )
+        check_band(retail_eur_per_kwh, feed_in_eur_per_kwh)
         self.retail = retail_eur_per_kwh
         self.feed_in = feed_in_eur_per_kwh
-        self._table = self._tabulate()  # every curve is turned into orders: tabulated once, here
 
     def net_kw(self, price: float) -> float:
         """Net consumption at ``price``: buy steps valued at least it, sell steps asking at most it."""
@@ -105,38 +102,20 @@ class BidCurve:
             if (s.price_eur_per_kwh >= price if s.buys else s.price_eur_per_kwh <= price)
         )
 
-    def _levels(self) -> list[float]:
-        """The prices in the band where the curve can change, ascending (band ends included)."""
-        return self._table[0]
-
-    def _tabulate(self) -> tuple[list[float], list[float], list[float], list[float]]:
-        """Per band level: the level, q there (both kinds of step at it on), buys valued it, sells asking it.
-
-        One pass over the steps with a difference array (a step is on over a
-        contiguous run of levels), instead of evaluating :meth:`net_kw` per level.
-        """
-        feed_in, retail = self.feed_in, self.retail
-        inside = {s.price_eur_per_kwh for s in self.steps if feed_in < s.price_eur_per_kwh < retail}
-        levels = sorted(inside | {feed_in, retail})
-        n = len(levels)
-        delta = [0.0] * (n + 1)
-        buys_at = [0.0] * n
-        sells_at = [0.0] * n
-        for st in self.steps:
-            price, kw = st.price_eur_per_kwh, st.kw
-            if kw > 0:  # a buy step: on at every level <= price
-                end = bisect.bisect_right(levels, price)
-                delta[0] += kw
-                delta[end] -= kw
-                if end and levels[end - 1] == price:
-                    buys_at[end - 1] += kw
-            else:  # a sell step: on at every level >= price
-                start = bisect.bisect_left(levels, price)
-                delta[start] += kw
-                if start < n and levels[start] == price:
-                    sells_at[start] -= kw
-        at = list(itertools.accumulate(delta[:n]))
-        return levels, at, buys_at, sells_at
+    @cached_property
+    def _table(self) -> tuple[curve_table.StepTable, curve_table.Levels, list[str]]:
+        """The steps as a one-household table, its levels, and the device names of its codes."""
+        names = list(dict.fromkeys(s.device for s in self.steps))
+        code = {name: i for i, name in enumerate(names)}
+        table = curve_table.StepTable(
+            np.zeros(len(self.steps), dtype=np.int64),
+            np.array([code[s.device] for s in self.steps], dtype=np.int64),
+            np.array([s.kw for s in self.steps], dtype=float),
+            np.array([s.price_eur_per_kwh for s in self.steps], dtype=float),
+            np.array([s.discrete for s in self.steps], dtype=bool),
+            1,
+        )
+        return table, curve_table.tabulate(table, self.retail, self.feed_in), names
 
     def orders(self, hours: float) -> list[CurveOrder]:
         """Limit orders (kWh) that reproduce the curve inside the band, never buying and selling at once.
@@ -145,65 +124,46 @@ class BidCurve:
         order carries that price. What it buys even at the retail price, or sells
         even at the feed-in tariff, is marked for the retailer's fallback.
         """
-        levels, at, buys_at, _ = self._table  # at: buys valued p_j and sells asking p_j both on
-        top = len(levels) - 1
-        between = [at[j] - buys_at[j] for j in range(top)]  # q between p_j and p_(j+1)
-        # kWh bought (sold) at each net consumption: at p_top, at p_0, between the levels
-        demand_top, supply_top = max(at[top], 0.0) * hours, max(-at[top], 0.0) * hours
-        demand_0, supply_0 = max(at[0], 0.0) * hours, max(-at[0], 0.0) * hours
-        demand = [max(q, 0.0) * hours for q in between]
-        supply = [max(-q, 0.0) * hours for q in between]
-        # (side, kWh, price, fallback), in the order the orders are placed; only those above dust kept
-        raw = [("buy", demand_top, levels[top], True), ("sell", supply_0, levels[0], True)]
-        if top > 0:
-            raw.append(("buy", demand[top - 1] - demand_top, levels[top], False))
-            raw.append(("sell", supply[0] - supply_0, levels[0], False))
-            raw.append(("buy", demand_0 - demand[0], levels[0], False))
-            raw.append(("sell", supply_top - supply[top - 1], levels[top], False))
-        for j in range(1, top):
-            raw.append(("buy", demand[j - 1] - demand[j], levels[j], False))
-            raw.append(("sell", supply[j] - supply[j - 1], levels[j], False))
-        dust = EPS_KW * hours
-        return [CurveOrder._make(r) for r in raw if r[1] > dust]
+        out = curve_table.orders(self._table[1], hours)
+        return [
+            CurveOrder("buy" if b else "sell", kwh, p, f)
+            for b, kwh, p, f in zip(
+                out.buys.tolist(), out.kwh.tolist(), out.price.tolist(), out.fallback.tolist(), strict=True
+            )
+        ]
 
     def range_kw(self) -> tuple[float, float]:
         """The least and the most net consumption the curve allows inside the band."""
-        _, at, _, _ = self._table
-        return at[-1], at[0]
+        lv = self._table[1]
+        return float(lv.at[0, lv.count[0] - 1]), float(lv.at[0, 0])
 
     def dispatch(self, net_kw: float) -> dict[str, float]:
         """Each device's consumption (kW, buy positive) at the household's net ``net_kw``, in merit order.
 
         ``net_kw`` is clamped to :meth:`range_kw`. It fixes the household's price
-        ``p*`` on its own curve: buy steps valued above ``p*`` and sell steps asking
+        ``p*`` on its own curve: buy steps valued above ``p*`` and sells asking
         below it run; the marginal steps (those at ``p*``) share the remainder pro
         rata, and a discrete marginal step runs only if filled at least halfway
         (the meter settles the difference).
         """
-        low, high = self.range_kw()
-        q = min(max(net_kw, low), high)
-        levels, at, buys_at, sells_at = self._table
-        p_star, fraction_buy, fraction_sell = levels[-1], 1.0, 1.0
-        for j, p in enumerate(levels):
-            on, buys, sells = at[j], buys_at[j], sells_at[j]  # at p: sells asking p on, buys valued p on
-            if j > 0 and q >= on - EPS_KW:  # the sells asking p switch on part way
-                p_star, fraction_sell = p, (on + sells - q) / sells if sells > EPS_KW else 1.0
-                break
-            if j < len(levels) - 1 and q >= on - buys - EPS_KW:  # the buys valued p switch off part way
-                p_star, fraction_buy = p, (q - on + buys) / buys if buys > EPS_KW else 0.0
-                break
-        out: dict[str, float] = {}
-        for s in self.steps:
-            p = s.price_eur_per_kwh
-            if s.kw > 0:  # a buy step
-                share = 1.0 if p > p_star else (fraction_buy if p == p_star else 0.0)
-            else:
-                share = 1.0 if p < p_star else (fraction_sell if p == p_star else 0.0)
-            share = min(max(share, 0.0), 1.0)
-            if s.discrete and 0.0 < share < 1.0:
-                share = 1.0 if share >= 0.5 else 0.0
-            out[s.device] = out.get(s.device, 0.0) + s.kw * share
-        return out
+        table, lv, names = self._table
+        kw = curve_table.per_device(table, curve_table.dispatch(table, lv, np.array([net_kw])), len(names))
+        return dict(zip(names, kw[0].tolist(), strict=True))
+
+
+def check_step(device: str, kw: float, price_eur_per_kwh: float) -> None:
+    """A step's quantity must be finite and its price a number (+-inf allowed)."""
+    if not math.isfinite(kw) or math.isnan(price_eur_per_kwh):
+        raise CurveError(f"device {device!r}: step {kw} kW at {price_eur_per_kwh} EUR/kWh")
+
+
+def check_band(retail_eur_per_kwh: float, feed_in_eur_per_kwh: float) -> None:
+    """The retailer's band: buying must not cost less than selling earns."""
+    if not retail_eur_per_kwh >= feed_in_eur_per_kwh:
+        raise CurveError(
+            f"the retail price {retail_eur_per_kwh} is below the feed-in tariff {feed_in_eur_per_kwh}: "
+            "a household could buy and sell back at a profit"
+        )
 
 
 def check_monotone(prices_eur_per_kwh: Sequence[float], kw: Sequence[float], what: str) -> None:

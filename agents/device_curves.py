@@ -24,12 +24,74 @@ agents, which bid from a price forecast and their state):
 """
 
 import math
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 
 import numpy as np
 
-from lemgrid.agents.bids import Step
+from lemgrid.agents.bids import Step, check_step
+from lemgrid.agents.curve_table import StepTable
 from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
+
+# device codes of a household's steps in a StepTable; appliance i is APPLIANCE_0 + i
+DEVICES = ("base", "pv", "battery", "ev", "heat_pump:space", "heat_pump:water", "day_ahead")
+BASE, PV, BATTERY, EV_CODE, SPACE, WATER, DAY_AHEAD = range(len(DEVICES))
+APPLIANCE_0 = len(DEVICES)
+_CODES = {name: i for i, name in enumerate(DEVICES)}
+
+
+def device_code(name: str) -> int:
+    """The code of a device name in a :class:`StepTable` ('appliance:<i>' is ``APPLIANCE_0 + i``)."""
+    code = _CODES.get(name)
+    if code is None:
+        code = _CODES[name] = APPLIANCE_0 + int(name.removeprefix("appliance:"))
+    return code
+
+
+def device_name(code: int) -> str:
+    """The device name of a code (:func:`device_code`'s inverse)."""
+    return DEVICES[code] if code < APPLIANCE_0 else f"appliance:{code - APPLIANCE_0}"
+
+
+class StepRows:
+    """Many households' steps, collected device kind by kind (columns, or one device's steps), for one table.
+
+    ``rank`` orders a household's steps: the table lists each household's steps by
+    rank, and steps of one rank in the order they were added.
+    """
+
+    def __init__(self) -> None:
+        self._columns: list[tuple[np.ndarray, ...]] = []
+        self._steps: list[tuple[int, int, float, float, bool, int]] = []
+
+    def columns(
+        self, household: np.ndarray, device: int, kw: np.ndarray, price: np.ndarray, rank: int
+    ) -> None:
+        """One continuous step per listed household, of ``device``."""
+        n = len(household)
+        self._columns.append(
+            (household, np.full(n, device), kw, price, np.zeros(n, dtype=bool), np.full(n, rank))
+        )
+
+    def steps(self, household: int, steps: Iterable[Step], rank: int) -> None:
+        """One household's device's steps."""
+        self._steps.extend(
+            (household, device_code(s.device), s.kw, s.price_eur_per_kwh, s.discrete, rank) for s in steps
+        )
+
+    def table(self, n_households: int) -> StepTable:
+        """The steps above dust as one table; a step that is not a number is an error naming its device."""
+        parts = list(self._columns)
+        if self._steps:
+            parts.append(tuple(np.array(column) for column in zip(*self._steps, strict=True)))
+        h, d, kw, p, disc, r = (np.concatenate(column) for column in zip(*parts, strict=True))
+        bad = np.flatnonzero(~np.isfinite(kw) | np.isnan(p))
+        if len(bad):
+            i = int(bad[np.lexsort((r[bad], h[bad]))[0]])
+            check_step(device_name(int(d[i])), float(kw[i]), float(p[i]))
+        return StepTable.of(
+            h.astype(np.int64), d.astype(np.int64), kw.astype(float), p.astype(float), disc, n_households, r
+        )
 
 
 class Outlook:
@@ -65,7 +127,16 @@ def pv_step(kw: float, curtailment_eur_per_kwh: float) -> list[Step]:
 
 
 def battery_steps(battery: Battery, hours: float, future: "np.ndarray | Outlook") -> list[Step]:
-    """Charge below, discharge above the forecast value of the marginal stored kWh.
+    """One battery's steps (:func:`battery_columns` for a single battery)."""
+    sell_kw, sell_price, buy_kw, buy_price = battery_columns([battery], hours, outlook(future))
+    steps = [Step("battery", float(sell_kw[0]), float(sell_price[0]))] if sell_kw[0] < 0 else []
+    return steps + ([Step("battery", float(buy_kw[0]), float(buy_price[0]))] if buy_kw[0] > 0 else [])
+
+
+def battery_columns(
+    batteries: Sequence[Battery], hours: float, future: Outlook
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every battery's sell and buy step: charge below, discharge above the value of its marginal kWh.
 
     The stored energy is sold in the best forecast slots first, at most one
     full-power interval per slot; the kWh at the top of storage goes to slot
@@ -73,27 +144,44 @@ def battery_steps(battery: Battery, hours: float, future: "np.ndarray | Outlook"
     discharge from storage), so discharging now pays if the price beats that
     slot's price. A kWh charged now would go to slot ``floor(E/d)`` and returns
     ``eta`` of its price; throughput wear is paid on the way in and out.
+
+    Returns:
+        per battery, the sell step's kW (< 0; 0: none) and price, the buy step's kW (> 0; 0: none) and price.
     """
-    flex = battery.flexibility(hours)
-    ahead = outlook(future)
-    if len(ahead.prices) == 0:
-        return []
-    best = ahead.best_first
-    stored_kwh = max(battery.energy_kwh - battery.soc_min * battery.capacity_kwh, 0.0)
-    per_slot_kwh = battery.power_kw * hours / battery.eta_discharge
-    eta = battery.eta_charge * battery.eta_discharge
-    wear = battery.degradation_cost_eur_per_kwh
-
-    def slot(rank: int) -> float:
-        return float(best[min(rank, len(best) - 1)])
-
-    steps = []
-    if flex.p_max_kw > 0:
-        steps.append(Step("battery", -flex.p_max_kw, slot(math.ceil(stored_kwh / per_slot_kwh) - 1)))
-    if flex.p_min_kw < 0:
-        value = eta * slot(math.floor(stored_kwh / per_slot_kwh + 1e-9)) - 2 * wear
-        steps.append(Step("battery", -flex.p_min_kw, value))
-    return steps
+    flex = [b.flexibility(hours) for b in batteries]
+    sell_kw = np.array([-f.p_max_kw for f in flex], dtype=float)
+    buy_kw = np.array([-f.p_min_kw for f in flex], dtype=float)
+    best = future.best_first
+    if len(best) == 0:
+        return np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex))
+    state = np.array(
+        [
+            (
+                b.energy_kwh,
+                b.soc_min,
+                b.capacity_kwh,
+                b.power_kw,
+                b.eta_charge,
+                b.eta_discharge,
+                b.degradation_cost_eur_per_kwh,
+            )
+            for b in batteries
+        ],
+        dtype=float,
+    ).reshape(-1, 7)
+    energy, soc_min, capacity, power, eta_charge, eta_discharge, wear = state.T
+    stored_kwh = energy - soc_min * capacity
+    stored_kwh = np.where(0.0 > stored_kwh, 0.0, stored_kwh)  # max(E, 0.0), as Python's max picks
+    per_slot_kwh = power * hours / eta_discharge
+    eta = eta_charge * eta_discharge
+    with np.errstate(divide="ignore", invalid="ignore"):  # a battery without power has no step
+        ranks = stored_kwh / per_slot_kwh
+        sell_rank = np.ceil(np.where(sell_kw < 0, ranks, 1.0)).astype(np.int64) - 1
+        buy_rank = np.floor(np.where(buy_kw > 0, ranks + 1e-9, 0.0)).astype(np.int64)
+    last = len(best) - 1
+    sell_price = best[np.minimum(sell_rank, last)]
+    buy_price = eta * best[np.minimum(buy_rank, last)] - 2 * wear
+    return np.where(sell_kw < 0, sell_kw, 0.0), sell_price, np.where(buy_kw > 0, buy_kw, 0.0), buy_price
 
 
 def ev_steps(ev: EV, t0_s: float, t1_s: float, future: "np.ndarray | Outlook") -> list[Step]:

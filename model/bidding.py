@@ -12,21 +12,32 @@ With ``bidding.mode: fixed`` none of this runs and devices follow their policy's
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
 
-from lemgrid.agents.bids import BidCurve, CurveOrder, Step
+from lemgrid.agents.bids import BidCurve, Step, check_band
 from lemgrid.agents.community import CommunityManager
+from lemgrid.agents.curve_table import Levels, StepTable, per_device, tabulate
+from lemgrid.agents.curve_table import dispatch as table_dispatch
+from lemgrid.agents.curve_table import orders as table_orders
 from lemgrid.agents.device_curves import (
+    APPLIANCE_0,
+    BASE,
+    BATTERY,
+    DAY_AHEAD,
+    EV_CODE,
+    PV,
+    SPACE,
+    WATER,
     Outlook,
+    StepRows,
     appliance_steps,
-    base_step,
-    battery_steps,
+    battery_columns,
+    device_name,
     ev_steps,
     heat_pump_steps,
-    outlook,
-    pv_step,
 )
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan, Devices
@@ -45,19 +56,40 @@ from lemgrid.model.scenario import Bidding
 
 @dataclass(frozen=True)
 class CurveBids:
-    """Every household's curve and orders, and what of them the retailer serves if the market does not.
+    """Every household's curve (one table of steps), its orders, and what the retailer serves of them.
 
     Attributes:
-        curves: one curve per household.
+        table: every household's steps (device codes: :func:`lemgrid.agents.device_curves.device_code`).
+        levels: each household's curve at its price levels in the retailer band.
+        retail, feed_in: the band (EUR/kWh).
         orders: all households' orders, strategies' mark-ups applied.
         fallback_buy_kwh, fallback_sell_kwh: per household, what it buys even at the retail
             price and sells even at the feed-in tariff.
     """
 
-    curves: list[BidCurve]
+    table: StepTable
+    levels: Levels
+    retail: float
+    feed_in: float
     orders: list[Order]
     fallback_buy_kwh: np.ndarray
     fallback_sell_kwh: np.ndarray
+
+    @cached_property
+    def curves(self) -> list[BidCurve]:
+        """Each household's curve as a :class:`BidCurve` (for the stages that read one household's steps)."""
+        t = self.table
+        steps: list[list[Step]] = [[] for _ in range(t.n_households)]
+        for h, code, kw, price, discrete in zip(
+            t.household.tolist(),
+            t.device.tolist(),
+            t.kw.tolist(),
+            t.price.tolist(),
+            t.discrete.tolist(),
+            strict=True,
+        ):
+            steps[h].append(Step(device_name(code), kw, price, discrete))
+        return [BidCurve(mine, self.retail, self.feed_in) for mine in steps]
 
 
 @dataclass(frozen=True)
@@ -74,19 +106,36 @@ def inelastic(device: str, consumption_kw: float) -> Step:
     return Step(device, consumption_kw, math.inf if consumption_kw > 0 else -math.inf)
 
 
-def household_curve(
-    devices: Devices,
-    base_kw: float,
-    pv_kw: float,
-    t0_s: float,
-    t1_s: float,
-    future: np.ndarray | Outlook,
-    retail: float,
-    feed_in: float,
-    pv_curtailment_eur_per_kwh: float,
-    scheduled: Scheduled | None = None,
-) -> BidCurve:
-    """The household's aggregate bid: base load, PV and each device's steps.
+@dataclass(frozen=True)
+class Band:
+    """The interval the households bid for: its times, the retailer band and the price forecast after it."""
+
+    t0_s: float
+    t1_s: float
+    future: Outlook
+    retail: float
+    feed_in: float
+    pv_curtailment_eur_per_kwh: float
+
+    @property
+    def hours(self) -> float:
+        """The interval's length."""
+        return (self.t1_s - self.t0_s) / 3600
+
+
+# the order of a household's steps: base, PV, battery (sell, buy), EV, appliances, heat pump, day-ahead
+RANK_BASE, RANK_PV, RANK_SELL, RANK_BUY, RANK_EV, RANK_APPLIANCES, RANK_HEAT_PUMP, RANK_DAY_AHEAD = range(8)
+UNSCHEDULED = Scheduled()
+
+
+def step_table(
+    devices: Sequence[Devices],
+    base_kw: np.ndarray,
+    pv_kw: np.ndarray,
+    band: Band,
+    scheduled: Sequence[Scheduled | None],
+) -> StepTable:
+    """Every household's steps: base load, PV and each device's, in one table.
 
     ``scheduled``: a battery or EV whose power is already fixed (by the ``lp_optimiser``
     policy's plan, which plans against the local-price forecast, or by the day-ahead
@@ -94,63 +143,71 @@ def household_curve(
     (sold) day-ahead enters as an inelastic sale (purchase), so the curve is the
     household's deviation from its day-ahead position.
     """
-    hours = (t1_s - t0_s) / 3600
-    future = outlook(future)  # the forecast's ranks, once for all the household's devices
-    steps: list[Step] = [*base_step(base_kw), *pv_step(pv_kw, pv_curtailment_eur_per_kwh)]
-    fixed = scheduled or Scheduled()
-    if devices.battery is not None and fixed.battery_kw is not None:
-        steps.append(inelastic("battery", -devices.battery.flexibility(hours).clip(fixed.battery_kw)))
-    elif devices.battery is not None:
-        steps += battery_steps(devices.battery, hours, future)
-    if devices.ev is not None and fixed.ev_kw is not None:
-        steps.append(inelastic("ev", -devices.ev.flexibility(t0_s, t1_s).clip(fixed.ev_kw)))
-    elif devices.ev is not None:
-        steps += ev_steps(devices.ev, t0_s, t1_s, future)
-    for i, a in enumerate(devices.appliances):
-        steps += appliance_steps(a, i, t0_s, t1_s, future)
-    if devices.heat_pump is not None:
-        steps += heat_pump_steps(devices.heat_pump, t0_s, t1_s, future)
-    steps.append(inelastic("day_ahead", -fixed.day_ahead_bought_kw))
-    return BidCurve(steps, retail, feed_in)
+    n = len(devices)
+    rows = StepRows()
+    every = np.arange(n)
+    rows.columns(every, BASE, base_kw, np.full(n, math.inf), RANK_BASE)
+    rows.columns(every, PV, -pv_kw, np.full(n, band.pv_curtailment_eur_per_kwh), RANK_PV)
+    fixed = [s or UNSCHEDULED for s in scheduled]
+    free = [i for i, d in enumerate(devices) if d.battery is not None and fixed[i].battery_kw is None]
+    batteries = [devices[i].battery for i in free]
+    sell_kw, sell_price, buy_kw, buy_price = battery_columns(batteries, band.hours, band.future)  # type: ignore[arg-type]
+    rows.columns(np.array(free, dtype=np.int64), BATTERY, sell_kw, sell_price, RANK_SELL)
+    rows.columns(np.array(free, dtype=np.int64), BATTERY, buy_kw, buy_price, RANK_BUY)
+    t0, t1, ahead = band.t0_s, band.t1_s, band.future
+    for i in (i for i, d in enumerate(devices) if d.battery is not None and fixed[i].battery_kw is not None):
+        kw = devices[i].battery.flexibility(band.hours).clip(fixed[i].battery_kw)  # type: ignore[union-attr, arg-type]
+        rows.steps(i, [inelastic("battery", -kw)], RANK_SELL)
+    for i, ev in ((i, d.ev) for i, d in enumerate(devices) if d.ev is not None):
+        kw = fixed[i].ev_kw
+        steps = (
+            ev_steps(ev, t0, t1, ahead) if kw is None else [inelastic("ev", -ev.flexibility(t0, t1).clip(kw))]
+        )
+        rows.steps(i, steps, RANK_EV)
+    for i, d in ((i, d) for i, d in enumerate(devices) if d.appliances):
+        for j, a in enumerate(d.appliances):
+            rows.steps(i, appliance_steps(a, j, t0, t1, ahead), RANK_APPLIANCES)
+    for i, hp in ((i, d.heat_pump) for i, d in enumerate(devices) if d.heat_pump is not None):
+        rows.steps(i, heat_pump_steps(hp, t0, t1, ahead), RANK_HEAT_PUMP)
+    bought = np.array([-f.day_ahead_bought_kw for f in fixed], dtype=float)
+    rows.columns(every, DAY_AHEAD, bought, np.where(bought > 0, math.inf, -math.inf), RANK_DAY_AHEAD)
+    return rows.table(n)
 
 
-def fallback_positions(orders: Sequence[Sequence[CurveOrder]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per household, what it buys even at the retail price and sells even at the feed-in tariff (kWh)."""
-    buy = np.zeros(len(orders))
-    sell = np.zeros(len(orders))
-    for i, mine in enumerate(orders):
-        for o in mine:
-            if o.retail_fallback:
-                if o.side == "buy":
-                    buy[i] += o.kwh
-                else:
-                    sell[i] += o.kwh
-    return buy, sell
-
-
-def shaped_orders(
-    household: int, curve: BidCurve, orders: Sequence[CurveOrder], placed: Sequence[Order]
-) -> list[Order]:
-    """The curve's orders with the strategy's mark-up on its inelastic position applied to every step.
+def curve_bids(table: StepTable, band: Band, hours: float, placed: Sequence[Order]) -> CurveBids:
+    """The table's orders, each with its household's strategy's mark-up on its inelastic position.
 
     A strategy that bids 0.02 below the retail price for its inelastic demand
     bids 0.02 below every step's value; one that asks above the feed-in tariff
     asks that much more on every sell step (kept within the retailer band).
+    ``placed``: the strategies' orders on the policy's plan (their mark-ups).
     """
-    markup = {"buy": 0.0, "sell": 0.0}
+    check_band(band.retail, band.feed_in)
+    levels = tabulate(table, band.retail, band.feed_in)
+    cols = table_orders(levels, hours)
+    markup = np.zeros((table.n_households, 2))  # buy, sell; a household's last order of a side counts
     for o in placed:
-        truthful = curve.retail if o.side == "buy" else curve.feed_in
-        markup[o.side] = o.price_eur_per_kwh - truthful
-    return [
-        Order(
-            household,
-            o.side,  # type: ignore[arg-type]
-            o.kwh,
-            min(max(o.price_eur_per_kwh + markup[o.side], curve.feed_in), curve.retail),
-            o.price_eur_per_kwh,  # the step's own value: the limit a re-quote starts from
+        if o.side == "buy":
+            markup[o.household, 0] = o.price_eur_per_kwh - band.retail
+        else:
+            markup[o.household, 1] = o.price_eur_per_kwh - band.feed_in
+    quoted = cols.price + markup[cols.household, np.where(cols.buys, 0, 1)]
+    quoted = np.where(band.feed_in > quoted, band.feed_in, quoted)  # max(quote, feed_in), as Python's max
+    quoted = np.where(band.retail < quoted, band.retail, quoted)
+    orders = [
+        Order(h, "buy" if b else "sell", kwh, q, p)
+        for h, b, kwh, q, p in zip(
+            cols.household.tolist(),
+            cols.buys.tolist(),
+            cols.kwh.tolist(),
+            quoted.tolist(),
+            cols.price.tolist(),  # the step's own value: the limit a re-quote starts from
+            strict=True,
         )
-        for o in orders
     ]
+    return CurveBids(
+        table, levels, band.retail, band.feed_in, orders, cols.fallback_buy_kwh, cols.fallback_sell_kwh
+    )
 
 
 def realised_net_kw(
@@ -165,20 +222,25 @@ def realised_net_kw(
     return (np.maximum(bought, fallback_buy_kwh) - np.maximum(sold, fallback_sell_kwh)) / hours
 
 
-def plan_from_curve(curve: BidCurve, net_kw: float, n_appliances: int) -> DevicePlan:
-    """The devices' powers (injection positive) at the household's realised net consumption ``net_kw``."""
-    kw = curve.dispatch(net_kw)
-    pv = -kw.get("pv", 0.0)
-    available = -sum(s.kw for s in curve.steps if s.device == "pv")
-    return DevicePlan(
-        pv_kw=pv,
-        pv_curtailed_kw=available - pv,
-        battery_kw=-kw.get("battery", 0.0),
-        ev_kw=-kw.get("ev", 0.0),
-        appliance_kw=[-kw.get(f"appliance:{i}", 0.0) for i in range(n_appliances)],
-        heat_pump_kw=-kw.get("heat_pump:space", 0.0),
-        hot_water_kw=-kw.get("heat_pump:water", 0.0),
-    )
+def plans_from_curves(bids: CurveBids, net_kw: np.ndarray, n_appliances: Sequence[int]) -> list[DevicePlan]:
+    """The devices' powers (injection positive) at each household's realised net consumption ``net_kw``."""
+    t = bids.table
+    width = APPLIANCE_0 + max(n_appliances, default=0)
+    injection = (-per_device(t, table_dispatch(t, bids.levels, net_kw), width)).tolist()
+    pv = t.device == PV
+    available = (-np.bincount(t.household[pv], weights=t.kw[pv], minlength=t.n_households)).tolist()
+    return [
+        DevicePlan(
+            pv_kw=kw[PV],
+            pv_curtailed_kw=free - kw[PV],
+            battery_kw=kw[BATTERY],
+            ev_kw=kw[EV_CODE],
+            appliance_kw=kw[APPLIANCE_0 : APPLIANCE_0 + m],
+            heat_pump_kw=kw[SPACE],
+            hot_water_kw=kw[WATER],
+        )
+        for kw, free, m in zip(injection, available, n_appliances, strict=True)
+    ]
 
 
 def bid(
@@ -196,39 +258,24 @@ def bid(
     """
     # one forecast, ranked once, for every household (not once per battery or appliance)
     future = Outlook(forecast.ahead(iv.k + 1, max(1, round(cfg.horizon_hours / iv.hours))) * iv.price_signal)
-    retail = iv.import_price_eur_per_kwh * iv.price_signal
-    feed_in = iv.feed_in_tariff_eur_per_kwh * iv.price_signal
-    base_kw, pv_kw, unscheduled = iv.base_load_kw.tolist(), iv.pv_kw.tolist(), Scheduled()
-    curves = [
-        household_curve(
-            h.devices,
-            base_kw[h.index],
-            pv_kw[h.index],
-            iv.t0_s,
-            iv.t1_s,
-            future,
-            retail,
-            feed_in,
-            cfg.pv_curtailment_price_eur_per_kwh,
-            day_ahead[h.index]
-            if day_ahead is not None
-            else Scheduled(battery_kw=plans[h.index].battery_kw)
-            if h.policy.needs_forecast or isinstance(h, CommunityManager)  # planned before the market
-            else unscheduled,
-        )
+    band = Band(
+        iv.t0_s,
+        iv.t1_s,
+        future,
+        iv.import_price_eur_per_kwh * iv.price_signal,
+        iv.feed_in_tariff_eur_per_kwh * iv.price_signal,
+        cfg.pv_curtailment_price_eur_per_kwh,
+    )
+    scheduled = [
+        day_ahead[h.index]
+        if day_ahead is not None
+        else Scheduled(battery_kw=plans[h.index].battery_kw)
+        if h.policy.needs_forecast or isinstance(h, CommunityManager)  # planned before the market
+        else None
         for h in households
     ]
-    curve_orders = [c.orders(iv.hours) for c in curves]
-    buy, sell = fallback_positions(curve_orders)
-    by_household: dict[int, list[Order]] = {}
-    for o in placed:  # the strategies' orders on the policy's plan: their mark-ups
-        by_household.setdefault(o.household, []).append(o)
-    orders = [
-        o
-        for h in households
-        for o in shaped_orders(h.index, curves[h.index], curve_orders[h.index], by_household.get(h.index, []))
-    ]
-    return CurveBids(curves, orders, buy, sell)
+    table = step_table([h.devices for h in households], iv.base_load_kw, iv.pv_kw, band, scheduled)
+    return curve_bids(table, band, iv.hours, placed)
 
 
 def without_own_trades(clearing: ClearingResult) -> ClearingResult:
@@ -247,10 +294,7 @@ def dispatch_curves(
 ) -> list[DevicePlan]:
     """Each household's device powers at its realised net: cleared locally plus the retailer's fallback."""
     net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, hours)
-    return [
-        plan_from_curve(c, float(q), len(d.appliances))
-        for c, q, d in zip(bids.curves, net, devices, strict=True)
-    ]
+    return plans_from_curves(bids, net, [len(d.appliances) for d in devices])
 
 
 def clear_curves(
@@ -267,7 +311,7 @@ def clear_curves(
     clearing = without_own_trades(market.mechanism.clear(bids.orders))
     plans = dispatch_curves(bids, clearing, [h.devices for h in market.households], iv.hours)
     n = len(plans)
-    clearing, plans, flexibility, flex_cuts = flexibility_stage(market, clearing, plans, bids.curves, iv)
+    clearing, plans, flexibility, flex_cuts = flexibility_stage(market, clearing, plans, bids, iv)
     if market.dso.constraint_mode == "none":
         return Cleared(clearing, Curtailment.nothing(n), flex_cuts, flexibility=flexibility), plans
     planned_kw = np.array([p.net_kw(float(b)) for p, b in zip(plans, iv.base_load_kw, strict=True)])
@@ -291,7 +335,7 @@ def flexibility_stage(
     market: Market,
     clearing: ClearingResult,
     plans: list[DevicePlan],
-    curves: Sequence[BidCurve],
+    bids: CurveBids,
     iv: Interval,
 ) -> tuple[ClearingResult, list[DevicePlan], Procurement | None, TradeCuts]:
     """The DSO's flexibility market on the cleared schedules, if it runs one (:mod:`model.flexibility`).
@@ -303,7 +347,7 @@ def flexibility_stage(
         return clearing, plans, None, {}
     flexibility = market.dso.flexibility
     offered = community.offers(market.households, plans, iv.hours, flexibility.premium_eur_per_kwh)
-    plans, bought = procure(flexibility, plans, curves, iv, market.where, offered)
+    plans, bought = procure(flexibility, plans, bids.curves, iv, market.where, offered)
     community.book_flexibility(market.households, bought.payment_eur)
     market.dso.pay_flexibility(bought)
     as_cut = Curtailment(bought.up_kw, bought.down_kw, [f"flexibility for {r}" for r in bought.reason])

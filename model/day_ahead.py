@@ -2,7 +2,7 @@
 
 At the start of each day of the run, every household bids its devices' curves
 for each interval of the day, built as in the interval market
-(:func:`model.bidding.household_curve`) but from its *forecasts*: its own base
+(:func:`model.bidding.step_table`) but from its *forecasts*: its own base
 load and PV with the scenario's forecast error, the local-price forecast, and
 the state its devices would be in if the day went as cleared so far. The
 households know their EVs' stays and their appliances' windows a day ahead.
@@ -28,17 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lemgrid.agents.device_curves import Outlook as PriceOutlook
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import Devices
-from lemgrid.model.bidding import (
-    CurveBids,
-    Scheduled,
-    dispatch_curves,
-    fallback_positions,
-    household_curve,
-    shaped_orders,
-    without_own_trades,
-)
+from lemgrid.model.bidding import Band, Scheduled, curve_bids, dispatch_curves, step_table, without_own_trades
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.market import ClearingResult, Mechanism, traded_kwh
 from lemgrid.model.scenario import Bidding
@@ -143,24 +136,11 @@ class DayAhead:
             future = self.forecast.ahead(k + 1, horizon)
             retail = float(o.retail_eur_per_kwh[k] + o.network_import_eur_per_kwh[k])
             feed_in = float(o.feed_in_eur_per_kwh[k])
-            curves = [
-                household_curve(
-                    d,
-                    float(o.load_kw[i, k]),
-                    float(o.pv_kw[i, k]),
-                    t0,
-                    t1,
-                    future,
-                    retail,
-                    feed_in,
-                    cfg.pv_curtailment_price_eur_per_kwh,
-                )
-                for i, d in enumerate(devices)
-            ]
-            curve_orders = [c.orders(hours) for c in curves]
-            orders = [o for i, c in enumerate(curves) for o in shaped_orders(i, c, curve_orders[i], [])]
-            clearing = without_own_trades(self.mechanism.clear(orders))
-            bids = CurveBids(curves, orders, *fallback_positions(curve_orders))
+            band = Band(t0, t1, PriceOutlook(future), retail, feed_in, cfg.pv_curtailment_price_eur_per_kwh)
+            load_kw, pv_kw = (np.asarray(x[:, k], dtype=float) for x in (o.load_kw, o.pv_kw))
+            table = step_table(devices, load_kw, pv_kw, band, [None] * len(devices))
+            bids = curve_bids(table, band, hours, [])
+            clearing = without_own_trades(self.mechanism.clear(bids.orders))
             for i, (d, plan) in enumerate(
                 zip(devices, dispatch_curves(bids, clearing, devices, hours), strict=True)
             ):

@@ -10,7 +10,6 @@ from lemgrid.agents.bids import BidCurve
 from lemgrid.agents.device_curves import base_step, ev_steps
 from lemgrid.agents.devices.ev import EV, ChargingSession
 from lemgrid.model import Model
-from lemgrid.model.bidding import fallback_positions
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.market import Trade
 from lemgrid.model.observe import Forecaster
@@ -251,9 +250,10 @@ def test_a_network_charge_moves_an_ev_out_of_the_charged_hours_and_bills_as_by_h
                 ),
                 BidCurve(base_step(1.0), import_price, 0.08),
             ]
-            bought, _ = fallback_positions(
-                [c.orders(1.0) for c in curves]
-            )  # retail_only: the retailer serves
+            # retail_only: the retailer serves each household's fallback purchase
+            bought = np.array(
+                [sum(o.kwh for o in c.orders(1.0) if o.retail_fallback and o.side == "buy") for c in curves]
+            )
             ev_kw.append(-ev.dispatch(-curves[0].dispatch(bought[0]).get("ev", 0.0), t0, t1))
             settlement = settle(-bought, [], 0.30, 0.08)
             fees = tariff.fees(
