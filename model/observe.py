@@ -146,28 +146,39 @@ def observations(
 ) -> list[Observation]:
     """What each household's strategy sees: its reported position, the prices and its battery's room.
 
-    What every household sees alike is computed once; a household without a battery
-    shares one tuple of its battery fields.
+    What every household sees alike (the prices, the time) is computed once.
     """
-    signal, hours = iv.price_signal, iv.hours
-    shared = (
-        iv.k,
-        iv.import_price_eur_per_kwh * signal,
-        iv.feed_in_tariff_eur_per_kwh * signal,
-        None if iv.last_price_eur_per_kwh is None else iv.last_price_eur_per_kwh * signal,
-        iv.k % iv.intervals_per_day,
-        iv.intervals_per_day,
-        hours,
-    )
+    signal, hours, k = iv.price_signal, iv.hours, iv.k
+    retail = iv.import_price_eur_per_kwh * signal
+    feed_in = iv.feed_in_tariff_eur_per_kwh * signal
+    last = None if iv.last_price_eur_per_kwh is None else iv.last_price_eur_per_kwh * signal
+    of_day, per_day = k % iv.intervals_per_day, iv.intervals_per_day
     reported, voltages = reported_kwh.tolist(), iv.last_supply_voltage_pu.tolist()
     out = []
     for h in households:
         i, battery, voltage = h.index, h.devices.battery, voltages[h.index]
-        if battery is None:
-            own: tuple = (None, plans[i].battery_kw, 0.0, 0.0)
-        else:
+        soc: float | None = None
+        min_kw = max_kw = 0.0
+        if battery is not None:
             flex = battery.flexibility(hours)
-            own = (battery.soc, plans[i].battery_kw, flex.p_min_kw, flex.p_max_kw)
+            soc, min_kw, max_kw = battery.soc, flex.p_min_kw, flex.p_max_kw
         grid = None if math.isnan(voltage) else voltage
-        out.append(Observation(i, shared[0], reported[i], *shared[1:], *own, grid))
+        out.append(
+            Observation(
+                i,
+                k,
+                reported[i],
+                retail,
+                feed_in,
+                last,
+                of_day,
+                per_day,
+                hours,
+                soc,
+                plans[i].battery_kw,
+                min_kw,
+                max_kw,
+                grid,
+            )
+        )
     return out
