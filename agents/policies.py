@@ -17,7 +17,7 @@ from scipy.optimize import linprog
 from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
 
 
-@dataclass
+@dataclass(slots=True)
 class DevicePlan:
     """Average powers of one household's devices over an interval (injection positive)."""
 

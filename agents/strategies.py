@@ -17,7 +17,7 @@ randomness comes from a generator the model derives from its own ``rng``.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -54,9 +54,11 @@ class Order:
         return self.price_eur_per_kwh if self.limit_eur_per_kwh is None else self.limit_eur_per_kwh
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     """What a household knows when it decides for one interval.
+
+    A named tuple (as :class:`Flexibility`): every household gets one per interval, and
+    a tuple is built in a fraction of a frozen dataclass's time.
 
     Attributes:
         household: index of the deciding household.
@@ -90,16 +92,14 @@ class Observation:
     voltage_pu: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """Orders for the interval and, if the strategy wants another, the battery power (kW, injection +)."""
 
     orders: list[Order]
     battery_kw: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Feedback:
+class Feedback(NamedTuple):
     """The settled outcome of an interval, for learning.
 
     Attributes:

@@ -12,6 +12,7 @@ import numpy as np
 from lemgrid.grid.state import GridState
 
 _A = np.exp(2j * np.pi / 3)  # the 120-degree rotation operator
+_NEXT = np.array([1, 2, 0])  # each phase's next phase: b, c, a
 
 
 def phasors(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ def lvur_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 
 
 def _lvur(v: np.ndarray) -> np.ndarray:
-    line = np.abs(np.stack([v[..., 0] - v[..., 1], v[..., 1] - v[..., 2], v[..., 2] - v[..., 0]], axis=-1))
+    line = np.abs(v - v[..., _NEXT])  # Va - Vb, Vb - Vc, Vc - Va
     mean = line.mean(axis=-1, keepdims=True)
     return (np.abs(line - mean).max(axis=-1) / mean[..., 0]) * 100.0
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from lemgrid.agents.household import Household
-from lemgrid.agents.policies import DevicePlan
+from lemgrid.agents.policies import DevicePlan, Devices
 from lemgrid.model.community import redispatch
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.interval import Interval
@@ -41,37 +41,63 @@ def dispatch(
     households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
 ) -> tuple[list[DevicePlan], Columns]:
     """Run every household's devices; returns what each did and the per-household columns."""
-    households = list(households)  # iterated five times: a Mesa AgentSet walks its weak references each time
-    export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
-    cut_plans = [
-        cut_plan(plan, export_kw[h.index], import_kw[h.index])
-        for h, plan in zip(households, plans, strict=True)
-    ]
+    households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time
+    if cut.export_kw.any() or cut.import_kw.any():
+        export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
+        plans = [
+            cut_plan(plan, export_kw[h.index], import_kw[h.index])
+            for h, plan in zip(households, plans, strict=True)
+        ]
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
-    cut_plans = redispatch(households, cut_plans, iv.base_load_kw, iv.k, iv.hours)
-    done = [h.dispatch(cut_plans[h.index], iv.t0_s, iv.t1_s) for h in households]
+    plans = redispatch(households, plans, iv.base_load_kw, iv.k, iv.hours)
+    t0_s, t1_s = iv.t0_s, iv.t1_s
+    done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in households]
     columns = stack(done, iv.base_load_kw)
-    columns["battery_soc"] = np.array(
-        [h.devices.battery.soc if h.devices.battery else np.nan for h in households]
-    )
-    pumps = [h.devices.heat_pump for h in households]
-    columns["comfort_violation_kh"] = np.array([p.last_comfort_violation_kh if p else 0.0 for p in pumps])
-    columns["tank_violation_kh"] = np.array([p.last_tank_violation_kh if p else 0.0 for p in pumps])
-    columns["indoor_temperature_c"] = np.array([p.indoor_c if p else np.nan for p in pumps])
+    nan = float("nan")
+    states = [_state(h.devices, nan) for h in households]
+    for name, values in zip(_STATE_COLUMNS, zip(*states, strict=True), strict=True):
+        columns[name] = np.array(values)
     return done, columns
+
+
+_STATE_COLUMNS = ("battery_soc", "comfort_violation_kh", "tank_violation_kh", "indoor_temperature_c")
+
+
+def _state(devices: Devices, nan: float) -> tuple[float, float, float, float]:
+    """A household's battery and heat-pump state after the interval, in :data:`_STATE_COLUMNS`' order."""
+    soc = devices.battery.soc if devices.battery else nan
+    pump = devices.heat_pump
+    if not pump:
+        return soc, 0.0, 0.0, nan
+    return soc, pump.last_comfort_violation_kh, pump.last_tank_violation_kh, pump.indoor_c
 
 
 def stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> Columns:
     """Per-household columns of what the devices did in an interval."""
-    return {
-        "base_load_kw": base_load_kw.copy(),
-        "pv_kw": np.array([d.pv_kw for d in done]),
-        "pv_curtailed_kw": np.array([d.pv_curtailed_kw for d in done]),
-        "battery_kw": np.array([d.battery_kw for d in done]),
-        "ev_kw": np.array([d.ev_kw for d in done]),
-        "appliance_kw": np.array([sum(d.appliance_kw) for d in done]),
-        "heat_pump_kw": np.array([d.heat_pump_kw + d.hot_water_kw for d in done]),
-        "net_injection_kw": np.array(
-            [d.net_kw(b) for d, b in zip(done, base_load_kw.tolist(), strict=True)]
-        ),  # one definition of the net position: DevicePlan.net_kw
-    }
+    rows = [
+        (
+            d.pv_kw,
+            d.pv_curtailed_kw,
+            d.battery_kw,
+            d.ev_kw,
+            sum(d.appliance_kw),
+            d.heat_pump_kw + d.hot_water_kw,
+            d.net_kw(b),  # one definition of the net position: DevicePlan.net_kw
+        )
+        for d, b in zip(done, base_load_kw.tolist(), strict=True)
+    ]
+    columns = {"base_load_kw": base_load_kw.copy()}
+    for name, values in zip(_STACKED, zip(*rows, strict=True), strict=True):
+        columns[name] = np.array(values)  # each column's own dtype, as a list of its values gives
+    return columns
+
+
+_STACKED = (
+    "pv_kw",
+    "pv_curtailed_kw",
+    "battery_kw",
+    "ev_kw",
+    "appliance_kw",
+    "heat_pump_kw",
+    "net_injection_kw",
+)

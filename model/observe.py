@@ -123,14 +123,14 @@ class Observed:
 def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster, attack: Attack) -> Observed:
     """Plan every household's devices, take its report and build its strategy's observation."""
     households = list(households)  # iterated three times: a Mesa AgentSet walks its weak references each time
-    base_kw, pv_kw = iv.base_load_kw, iv.pv_kw
-    base, pv = base_kw.tolist(), pv_kw.tolist()  # Python floats, as float(base_kw[i]) gives
+    base, pv = iv.base_load_kw.tolist(), iv.pv_kw.tolist()  # Python floats, as float(base_kw[i]) gives
+    t0_s, t1_s = iv.t0_s, iv.t1_s
     plans = [
         h.plan(
             base[h.index],
             pv[h.index],
-            iv.t0_s,
-            iv.t1_s,
+            t0_s,
+            t1_s,
             forecast(h.index, iv) if h.policy.needs_forecast else None,
         )
         for h in households
@@ -138,35 +138,47 @@ def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster,
     planned_kw = np.array([p.net_kw(base[i]) for i, p in enumerate(plans)])
     plans, planned_kw = manage(households, plans, planned_kw, iv.k, iv.hours)  # the community battery
     reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
+    return Observed(plans, planned_kw, reported_kwh, observations(households, iv, plans, reported_kwh))
+
+
+def observations(
+    households: list[Household], iv: Interval, plans: list[DevicePlan], reported_kwh: np.ndarray
+) -> list[Observation]:
+    """What each household's strategy sees: its reported position, the prices and its battery's room.
+
+    What every household sees alike (the prices, the time) is computed once.
+    """
+    signal, hours, k = iv.price_signal, iv.hours, iv.k
+    retail = iv.import_price_eur_per_kwh * signal
+    feed_in = iv.feed_in_tariff_eur_per_kwh * signal
+    last = None if iv.last_price_eur_per_kwh is None else iv.last_price_eur_per_kwh * signal
+    of_day, per_day = k % iv.intervals_per_day, iv.intervals_per_day
     reported, voltages = reported_kwh.tolist(), iv.last_supply_voltage_pu.tolist()
-    observations = [
-        _observation(h, iv, plans[h.index], reported[h.index], voltages[h.index]) for h in households
-    ]
-    return Observed(plans, planned_kw, reported_kwh, observations)
-
-
-def _observation(
-    h: Household, iv: Interval, plan: DevicePlan, reported_kwh: float, voltage: float
-) -> Observation:
-    """What household ``h``'s strategy sees: its reported position, the prices and its battery's room."""
-    signal = iv.price_signal
-    battery = h.devices.battery
-    flex = battery.flexibility(iv.hours) if battery is not None else None
-    return Observation(
-        household=h.index,
-        interval=iv.k,
-        net_energy_kwh=reported_kwh,
-        retail_price_eur_per_kwh=iv.import_price_eur_per_kwh * signal,
-        feed_in_tariff_eur_per_kwh=iv.feed_in_tariff_eur_per_kwh * signal,
-        last_price_eur_per_kwh=None
-        if iv.last_price_eur_per_kwh is None
-        else iv.last_price_eur_per_kwh * signal,
-        interval_of_day=iv.k % iv.intervals_per_day,
-        intervals_per_day=iv.intervals_per_day,
-        hours=iv.hours,
-        battery_soc=None if battery is None else battery.soc,
-        battery_planned_kw=plan.battery_kw,
-        battery_min_kw=0.0 if flex is None else flex.p_min_kw,
-        battery_max_kw=0.0 if flex is None else flex.p_max_kw,
-        voltage_pu=None if math.isnan(voltage) else voltage,
-    )
+    out = []
+    for h in households:
+        i, battery, voltage = h.index, h.devices.battery, voltages[h.index]
+        soc: float | None = None
+        min_kw = max_kw = 0.0
+        if battery is not None:
+            flex = battery.flexibility(hours)
+            soc, min_kw, max_kw = battery.soc, flex.p_min_kw, flex.p_max_kw
+        grid = None if math.isnan(voltage) else voltage
+        out.append(
+            Observation(
+                i,
+                k,
+                reported[i],
+                retail,
+                feed_in,
+                last,
+                of_day,
+                per_day,
+                hours,
+                soc,
+                plans[i].battery_kw,
+                min_kw,
+                max_kw,
+                grid,
+            )
+        )
+    return out

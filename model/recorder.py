@@ -121,6 +121,7 @@ class Recorder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.flush_every = flush_every
         self._buffers: dict[str, list[dict[str, Any]]] = {t: [] for t in tables}
+        self._columns = {t: frozenset(SCHEMAS[t].names) for t in tables}  # read once: every add checks them
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._pending = 0
         self.closed = False
@@ -136,8 +137,8 @@ class Recorder:
         Every column of the table's schema must be given, and nothing else: a
         column the schema lacks would otherwise be dropped without a word.
         """
-        expected = SCHEMAS[table].names
-        if set(columns) != set(expected):
+        expected = self._columns[table]
+        if columns.keys() != expected:
             missing = sorted(set(expected) - set(columns))
             extra = sorted(set(columns) - set(expected))
             raise KeyError(

@@ -104,7 +104,7 @@ def settle_interval(
     wear = np.array(
         [
             h.devices.battery.degradation_cost_eur(b, hours) if h.devices.battery else 0.0
-            for h, b in zip(households, columns["battery_kw"], strict=True)
+            for h, b in zip(households, columns["battery_kw"].tolist(), strict=True)
         ]
     )
     reward = retailer_only_bill - settlement.bill_eur - wear

@@ -76,6 +76,31 @@ def test_batch_equals_one_by_one() -> None:
         assert batch[k].losses_kw == pytest.approx(single.losses_kw, rel=1e-12)
 
 
+def test_one_interval_equals_power_grid_models_own_calculation() -> None:
+    """The prepared core call (buffers made once) gives the public API's result bit for bit."""
+    from power_grid_model import CalculationMethod, ComponentType
+
+    from lemgrid.grid.pgm_solver import _OUTPUTS
+
+    solver = PowerGridModelSolver(load_feeder("ieee_european_lv"))
+    p, q = random_injections("ieee_european_lv", cases=3, seed=5)
+    for k in range(3):
+        fast = solver.solve(p[k], q[k])
+        solver.model.update(update_data={ComponentType.asym_load: solver._update(p[k], q[k])})
+        result = solver.model.calculate_power_flow(
+            symmetric=False,
+            calculation_method=CalculationMethod.iterative_current,
+            error_tolerance=solver.tolerance_pu,
+            max_iterations=solver.max_iteration,
+            output_component_types=set(_OUTPUTS),
+        )
+        public = solver._states(result)[0]
+        for name in ("vm_pu", "va_degree", "line_loading_percent", "trafo_loading_percent", "line_losses_kw"):
+            assert np.array_equal(getattr(fast, name), getattr(public, name)), name
+        assert (fast.losses_kw, fast.ext_grid_import_kw) == (public.losses_kw, public.ext_grid_import_kw)
+    assert not np.array_equal(solver.solve(p[0], q[0]).vm_pu, fast.vm_pu)  # the cases differ
+
+
 def test_power_grid_model_failure_is_reported_not_raised() -> None:
     feeder = load_feeder("ieee_european_lv")
     solver = make_solver("power_grid_model", feeder, max_iteration=2)
@@ -83,6 +108,11 @@ def test_power_grid_model_failure_is_reported_not_raised() -> None:
     state = solver.solve(p[0] * 30, q[0])
     assert not state.converged and "did not converge" in state.error
     assert np.isnan(state.vm_pu).all()
+    again = solver.solve(p[0], q[0])  # a failed interval leaves the next one unharmed
+    assert (
+        again.converged
+        and again.losses_kw == make_solver("power_grid_model", feeder, 2).solve(p[0], q[0]).losses_kw
+    )
 
 
 def test_a_day_on_either_backend_gives_the_same_metrics(tmp_path) -> None:

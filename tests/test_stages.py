@@ -58,6 +58,51 @@ def test_observe_reports_each_households_planned_net_position(parts: Model) -> N
     assert all(o.interval == NOON and o.retail_price_eur_per_kwh == 0.3 for o in observed.observations)
 
 
+def test_each_observation_holds_the_shared_prices_and_its_own_battery(parts: Model) -> None:
+    from dataclasses import replace
+
+    n = len(parts.population)
+    voltages = np.linspace(0.95, 1.05, n)
+    voltages[0] = np.nan  # no power flow yet at the first household: no grid signal
+    iv = replace(
+        _interval(parts),
+        k=NOON + 24,  # the next day: interval 12 of the day
+        price_signal=2.0,
+        last_price_eur_per_kwh=0.1,
+        network_import_eur_per_kwh=0.05,
+        last_supply_voltage_pu=voltages,
+    )
+    no_attack = Attack("none", 1.0, 0, np.zeros(n, bool))
+    observed = observe(parts.households, iv, parts._forecaster, no_attack)
+    kinds = set()
+    for h in parts.households:
+        o, battery = observed.observations[h.index], h.devices.battery
+        assert (o.household, o.interval, o.interval_of_day, o.intervals_per_day, o.hours) == (
+            h.index,
+            NOON + 24,
+            NOON,
+            24,
+            1.0,
+        )
+        # (retail + network charge) and the feed-in tariff and last price, all times the price signal
+        assert (o.retail_price_eur_per_kwh, o.feed_in_tariff_eur_per_kwh, o.last_price_eur_per_kwh) == (
+            pytest.approx(0.7),
+            0.16,
+            0.2,
+        )
+        assert o.net_energy_kwh == observed.reported_kwh[h.index]
+        assert o.battery_planned_kw == observed.plans[h.index].battery_kw
+        assert o.voltage_pu == (None if h.index == 0 else voltages[h.index])
+        if battery is None:
+            assert (o.battery_soc, o.battery_min_kw, o.battery_max_kw) == (None, 0.0, 0.0)
+        else:
+            flex = battery.flexibility(1.0)
+            assert (o.battery_soc, o.battery_min_kw, o.battery_max_kw) == (battery.soc, *flex[:2])
+            assert flex.p_min_kw < 0  # a real range, not the no-battery zeros
+        kinds.add(battery is None)
+    assert kinds == {True, False}  # households with and without a battery were checked
+
+
 def test_the_demand_attack_scales_only_its_targets_reports() -> None:
     attack = Attack("demand", 2.0, 3, np.array([True, False]))
     np.testing.assert_array_equal(attack.reports(2, np.array([1.0, 1.0])), [1.0, 1.0])

@@ -74,8 +74,9 @@ class ShiftableAppliance:
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Either wait (0 kW) or start now; fixed while a cycle runs or when it must start now."""
-        if self._flex is not None and self._flex[:2] == (t0_s, t1_s):
-            return self._flex[2]
+        cached = self._flex
+        if cached is not None and cached[0] == t0_s and cached[1] == t1_s:
+            return cached[2]
         hours = (t1_s - t0_s) / 3600
         running, cycle = self._state(t0_s)
         running_kwh = sum(self._energy_kwh(start, t0_s, t1_s) for _, start in running)

@@ -83,8 +83,9 @@ class EV:
 
     def flexibility(self, t0_s: float, t1_s: float) -> Flexibility:
         """Charging range over [t0, t1): at most what fits, at least what the deadline needs."""
-        if self._flex is not None and self._flex[:2] == (t0_s, t1_s):
-            return self._flex[2]
+        cached = self._flex
+        if cached is not None and cached[0] == t0_s and cached[1] == t1_s:
+            return cached[2]
         hours = (t1_s - t0_s) / 3600
         e_max = e_min = 0.0
         for s in self.stays(t0_s, t1_s):
