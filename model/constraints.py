@@ -570,7 +570,11 @@ class SensitivityConstrained:
 
 
 class LinDistOPF:
-    """Cheapest curtailment under the LinDist3Flow model: linear voltages and per-phase flows."""
+    """Cheapest curtailment under the LinDist3Flow model: linear voltages and per-phase flows.
+
+    The rows' gradients depend only on how the cuts split over the phases, so they are built
+    once and kept until households switch phases; the bounds follow the operating point.
+    """
 
     mode = "opf"
 
@@ -580,12 +584,21 @@ class LinDistOPF:
         tree = grid.lindist.tree
         feeder = tree.feeder
         self._flow = grid.lindist.flow.toarray()  # (n_branches, n)
-        self._labels = [
+        names = [
             f"line {feeder.line_ids[b.position]}"
             if b.kind == "line"
             else f"transformer {feeder.trafo_ids[b.position]}"
             for b in tree.branches
         ]
+        thermal_labels = [f"{name} phase {p} overloaded" for name in names for p in "abc"]
+        n_bus = len(grid.bus_ids)
+        none = np.zeros((n_bus * 3, 0))
+        self._voltages = _voltage_rows(np.ones((n_bus, 3)), none, none, grid, limits)  # bounds, labels
+        self._voltage_at = (grid.customer_bus_pos[:, None] * 3 + np.arange(3)).ravel()
+        thermal_penalty = 100 * _PENALTY_PER_PERCENT / np.repeat(grid.lindist.s_max_kva, 3)  # per kW
+        self._penalty = np.concatenate([self._voltages.penalty, thermal_penalty, thermal_penalty])
+        self._labels = self._voltages.labels + thermal_labels + thermal_labels
+        self._gradients: tuple[bytes, np.ndarray, np.ndarray] | None = None  # directions, export, import
 
     def _flow_rows(self, direction: np.ndarray) -> np.ndarray:
         """(n_branches * 3, n) change of each branch's downstream flow per phase per kW more injected."""
@@ -602,19 +615,27 @@ class LinDistOPF:
         v_branch = np.clip(v[lindist.downstream_bus], 0.5, None)
         s_limit = lindist.s_max_kva[:, None] * v_branch * (lim.loading_percent - lim.margin_percent) / 100
         p_limit = np.sqrt(np.clip(s_limit**2 - q_flows**2, 0, None)).ravel()
-        labels = [f"{name} phase {p} overloaded" for name in self._labels for p in "abc"]
-        thermal = _Rows(
-            value0=flows.ravel(),
-            g_export=self._flow_rows(request.export_direction),
-            g_import=self._flow_rows(request.import_direction),
-            bound=p_limit,
-            penalty=100 * _PENALTY_PER_PERCENT / np.repeat(lindist.s_max_kva, 3),  # per kW
-            labels=labels,
-        )
-        v_export = _columns(lindist, request.export_direction)
-        v_import = _columns(lindist, request.import_direction)
-        rows = _stack(_voltage_rows(v, v_export, v_import, g, lim), thermal, replace(-thermal, bound=p_limit))
-        return _solve_lp(request, rows)
+        v0 = v.ravel()[self._voltage_at]
+        # rows: upper and lower voltage limits, then each branch phase's flow both ways
+        value0 = np.concatenate([v0, -v0, flows.ravel(), -flows.ravel()])
+        bound = np.concatenate([self._voltages.bound, p_limit, p_limit])
+        if not (value0 > bound).any():  # nothing within the margins of its limit: no LP
+            return Curtailment.nothing(g.n)
+        g_export, g_import = self._rows_gradients(request)
+        return _solve_lp(request, _Rows(value0, g_export, g_import, bound, self._penalty, self._labels))
+
+    def _rows_gradients(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' gradients for the request's phase splits (built again only when they change)."""
+        key = request.export_direction.tobytes() + request.import_direction.tobytes()
+        if self._gradients is None or self._gradients[0] != key:
+            lindist = self.grid.lindist
+            parts = []
+            for direction in (request.export_direction, request.import_direction):
+                voltage = _columns(lindist, direction)[self._voltage_at]
+                flow = self._flow_rows(direction)
+                parts.append(np.vstack([voltage, -voltage, flow, -flow]))
+            self._gradients = key, parts[0], parts[1]
+        return self._gradients[1], self._gradients[2]
 
 
 def _columns(lindist: LinDist3Flow, directions: np.ndarray) -> np.ndarray:
