@@ -17,7 +17,9 @@ its net position. The model then curtails the matching trades and the devices.
 - ``sensitivity``: voltage sensitivities and loading sensitivities from the full
   power flow at the reported operating point (:mod:`grid.sensitivity`) enter a
   linear program as constraints; it finds the cheapest curtailment (valued at
-  the households' limit prices) before the market clears.
+  the households' limit prices) before the market clears. The sensitivities are
+  reused in later rounds and intervals while they predict the power flow within
+  a share of the margins (:data:`RELINEARISE_SHARE_OF_MARGIN`, the re-linearisation trigger).
 - ``opf``: the same linear program over the LinDist3Flow model
   (:mod:`grid.lindist`): voltages and per-phase branch flows, linear in the cuts,
   around an operating point with a first loss correction; thermal limits as
