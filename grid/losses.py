@@ -50,12 +50,12 @@ def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np
     """Flow-tracing shares of each branch's measured loss (see the module docstring)."""
     n_bus, n_h = len(tree.parent), len(net_kw)
     bus = tree.household_bus
-    # lossless flow into each bus from its parent (downstream positive) = what the subtree consumes
-    consumption = np.zeros(n_bus)
-    np.add.at(consumption, bus, -net_kw)
-    flow = consumption.copy()
-    for b in tree.order[::-1][:-1]:
-        flow[tree.parent[b]] += flow[b]
+    # lossless flow into each bus from its parent (downstream positive) = what the subtree consumes:
+    # the households' consumption below the branch feeding the bus
+    below = tree.order[1:]
+    flow = np.zeros(n_bus)
+    flow[below] = (tree.households_below @ -net_kw)[tree.branch_into[below]]
+    flow[tree.root] = -net_kw.sum()
     # sources and sinks: households (columns 0..n_h-1) and the upstream grid (column n_h)
     root_import = flow[tree.root]  # what the feeder draws from upstream (negative: exports)
     rows, columns = np.append(bus, tree.root), np.arange(n_h + 1)
@@ -67,7 +67,6 @@ def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np
         shape=(n_bus, n_h + 1),
     )
     # the flow graph: each branch points the way its power flows (from bus a to bus z, |flow| f)
-    below = tree.order[1:]
     up = tree.parent[below]
     f = flow[below]
     down, back = f > 1e-12, f < -1e-12
