@@ -13,7 +13,7 @@ from lemgrid.grid import load_feeder, make_solver
 from lemgrid.grid.sensitivity import one_hot, sensitivities
 from lemgrid.grid.topology import Tree
 from lemgrid.model import Model, build
-from lemgrid.model.constraints import Grid, Limits, Request, SensitivityConstrained, _solve_lp
+from lemgrid.model.constraints import Grid, Limits, LinDistOPF, Request, SensitivityConstrained, _solve_lp
 from tests.helpers import hourly
 
 LIMITS = Limits(v_min_pu=0.9, v_max_pu=1.1, loading_percent=100.0, margin_pu=0.005, margin_percent=2.0)
@@ -155,3 +155,19 @@ def test_a_sunny_day_with_reused_sensitivities_ends_as_with_fresh_ones() -> None
     # measured: 171.96 kWh curtailed against 174.30 (-1.3 %): the reused rows' rounds end on the
     # 1.0950 p.u. target in every hour, the fresh ones at 1.0949-1.0950 (a little more cut)
     assert reused["curtailed_export_kwh"] == pytest.approx(fresh["curtailed_export_kwh"], rel=0.02)
+
+
+def test_opf_keeps_its_rows_until_households_switch_phases(feeder_grid) -> None:
+    """LinDistOPF builds its rows' gradients once per phase split: after a switch, as a new one would."""
+    feeder, grid = feeder_grid
+    x0 = np.random.default_rng(1).uniform(4, 8, grid.n)
+    method = LinDistOPF(grid, LIMITS)
+    first = method.curtail(_exporting(grid, x0))
+    again = method.curtail(_exporting(grid, 0.9 * x0))  # the kept rows
+    switched = _exporting(grid, x0, one_hot((grid.phase_col + 1) % 3))
+    after_switch = method.curtail(switched)
+    for request, cut in ((_exporting(grid, 0.9 * x0), again), (switched, after_switch)):
+        new = LinDistOPF(grid, LIMITS).curtail(request)
+        np.testing.assert_array_equal(cut.export_kw, new.export_kw)
+        assert cut.reason == new.reason
+    assert first.export_kw.sum() > 0 and not np.array_equal(first.export_kw, after_switch.export_kw)
