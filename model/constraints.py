@@ -552,12 +552,9 @@ class SensitivityConstrained:
         except RuntimeError:
             return None, perturbed
         self.linearisations += 1
-        rows = replace(
-            self._limits.rows,
-            value0=values,
-            g_export=self._limits.gradients(by_export, which_e, n),
-            g_import=self._limits.gradients(by_import, which_i, n),
-        )
+        g_export = self._limits.gradients(by_export, which_e, n)
+        g_import = g_export if same else self._limits.gradients(by_import, which_i, n)  # kept: share
+        rows = replace(self._limits.rows, value0=values, g_export=g_export, g_import=g_import)
         taken = _Linearisation(
             request.p_kw, request.export_direction, request.import_direction, rows, exporters, importers
         )
