@@ -1,6 +1,6 @@
 """Cost of each constraint mode, loss allocation and the LP strategy against the default interval, in one run.
 
-Usage: python benchmarks/options.py [--intervals N] [--fixed] [--devices]
+Usage: python benchmarks/options.py [--intervals N] [--skip K] [--fixed] [--devices] [--scenario FILE]
 
 The default scenario (IEEE EU LV feeder, bid curves on, power-grid-model) is
 run once as it is and once per option; the night is stepped through untimed
@@ -10,7 +10,10 @@ printed next to its goal (issue 20: each constraint mode and loss allocation
 <= 2x the default interval; lp_optimiser <= 3x the truthful interval).
 ``--fixed`` runs everything with ``bidding.mode=fixed`` instead; ``--devices`` gives
 every household PV, a battery, an EV and appliances (as ``targets.py``'s year), so
-that the LP and the constraint modes have flexibility to plan and cut.
+that the LP and the constraint modes have flexibility to plan and cut. ``--scenario``
+starts from a scenario file instead of the default scenario, e.g. the congestion preset
+``experiments/presets/congested_suburb_ev_winter.yaml`` with ``--skip 84 --intervals 12``
+(21:00-24:00 of its Monday, when its limits bind).
 """
 
 import argparse
@@ -28,9 +31,9 @@ OPTIONS: list[tuple[str, list[str], float]] = [
 ]
 
 
-def ms_per_interval(overrides: list[str], intervals: int, skip: int) -> float:
+def ms_per_interval(overrides: list[str], intervals: int, skip: int, scenario: str | None = None) -> float:
     """CPU milliseconds per interval over ``intervals`` intervals after ``skip`` untimed ones."""
-    model = Model(Scenario.load(None, ["grid.solver=power_grid_model", *overrides]))
+    model = Model(Scenario.load(scenario, ["grid.solver=power_grid_model", *overrides]))
     for _ in range(skip):
         model.step()
     started = time.process_time()
@@ -47,15 +50,16 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float, float]]
         "--fixed", action="store_true", help="bidding.mode=fixed instead of the default curves"
     )
     parser.add_argument("--devices", action="store_true", help="every household owns every device kind")
+    parser.add_argument("--scenario", help="a scenario file to start from (default: the default scenario)")
     args = parser.parse_args(argv)
     devices = [f"penetration.{d}=1" for d in ("pv", "battery", "ev", "flexible_load")]
     base = (["bidding.mode=fixed"] if args.fixed else []) + (devices if args.devices else [])
-    default_ms = ms_per_interval(base, args.intervals, args.skip)
+    default_ms = ms_per_interval(base, args.intervals, args.skip, args.scenario)
     print(f"{'option':<38} {'ms/interval':>11} {'ratio':>6} {'goal':>5}")
     print(f"{'default (truthful, none, pro_rata)':<38} {default_ms:>11.1f} {1:>6.2f}")
     rows = []
     for name, overrides, goal in OPTIONS:
-        ms = ms_per_interval([*base, *overrides], args.intervals, args.skip)
+        ms = ms_per_interval([*base, *overrides], args.intervals, args.skip, args.scenario)
         rows.append((name, ms, ms / default_ms, goal))
         print(f"{name:<38} {ms:>11.1f} {ms / default_ms:>6.2f} {goal:>5.1f}")
     return rows

@@ -50,22 +50,23 @@ def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np
     """Flow-tracing shares of each branch's measured loss (see the module docstring)."""
     n_bus, n_h = len(tree.parent), len(net_kw)
     bus = tree.household_bus
-    # lossless flow into each bus from its parent (downstream positive) = what the subtree consumes
-    consumption = np.zeros(n_bus)
-    np.add.at(consumption, bus, -net_kw)
-    flow = consumption.copy()
-    for b in tree.order[::-1][:-1]:
-        flow[tree.parent[b]] += flow[b]
-    # sources and sinks: households (columns 0..n_h-1) and the upstream grid (column n_h)
-    gen = np.zeros((n_bus, n_h + 1))
-    load = np.zeros((n_bus, n_h + 1))
-    gen[bus, np.arange(n_h)] = np.clip(net_kw, 0, None)
-    load[bus, np.arange(n_h)] = np.clip(-net_kw, 0, None)
-    root_import = flow[tree.root]  # what the feeder draws from upstream (negative: exports)
-    gen[tree.root, n_h] = max(root_import, 0.0)
-    load[tree.root, n_h] = max(-root_import, 0.0)
-    # the flow graph: each branch points the way its power flows (from bus a to bus z, |flow| f)
+    # lossless flow into each bus from its parent (downstream positive) = what the subtree consumes:
+    # the households' consumption below the branch feeding the bus
     below = tree.order[1:]
+    flow = np.zeros(n_bus)
+    flow[below] = (tree.households_below @ -net_kw)[tree.branch_into[below]]
+    flow[tree.root] = -net_kw.sum()
+    # sources and sinks: households (columns 0..n_h-1) and the upstream grid (column n_h)
+    root_import = flow[tree.root]  # what the feeder draws from upstream (negative: exports)
+    rows, columns = np.append(bus, tree.root), np.arange(n_h + 1)
+    gen = sparse.csr_matrix(
+        (np.append(np.clip(net_kw, 0, None), max(root_import, 0.0)), (rows, columns)), shape=(n_bus, n_h + 1)
+    )
+    load = sparse.csr_matrix(
+        (np.append(np.clip(-net_kw, 0, None), max(-root_import, 0.0)), (rows, columns)),
+        shape=(n_bus, n_h + 1),
+    )
+    # the flow graph: each branch points the way its power flows (from bus a to bus z, |flow| f)
     up = tree.parent[below]
     f = flow[below]
     down, back = f > 1e-12, f < -1e-12
@@ -73,31 +74,47 @@ def proportional_sharing(tree: Tree, net_kw: np.ndarray, state: GridState) -> np
     z = np.concatenate([below[down], up[back]])
     f = np.concatenate([f[down], -f[back]])
     k = np.concatenate([tree.branch_into[below[down]], tree.branch_into[below[back]]])
-    source_mix = _trace(z, a, f, gen)  # per bus: which sources its through-flow comes from
-    sink_mix = _trace(a, z, f, load)  # per bus: which sinks its through-flow goes to
+    # Each flowing branch's loss goes to its users in proportion to source_mix[a, h] + sink_mix[z, h]
+    # (the mixes of its ends over the households h); only sums of the mixes are needed, so a few
+    # single-vector solves replace the (n_bus, n_households) mixes: O(n_bus) work and memory.
+    sources, sinks = _Trace(z, a, f, gen), _Trace(a, z, f, load)
+    total = sources.households_share()[a] + sinks.households_share()[z]  # per flowing branch
     branch_loss = _branch_losses(tree, state)
-    weight = source_mix[a, :n_h] + sink_mix[z, :n_h]  # per flowing branch, its users
-    total = weight.sum(axis=1)
     shared = total > 1e-12
-    shares = (branch_loss[k[shared]] / total[shared]) @ weight[shared]
+    per_user = np.zeros(len(f))
+    per_user[shared] = branch_loss[k[shared]] / total[shared]
+    shares = sources.weighted(np.bincount(a, weights=per_user, minlength=n_bus))[:n_h]
+    shares = shares + sinks.weighted(np.bincount(z, weights=per_user, minlength=n_bus))[:n_h]
     unused = np.ones(len(branch_loss), dtype=bool)
     unused[k[shared]] = False
     unallocated = branch_loss[unused].sum()  # branches without users, or without flow
     return shares + pro_rata(net_kw, unallocated)
 
 
-def _trace(to: np.ndarray, frm: np.ndarray, f: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Mix of each bus's gross flow by origin (Bialek 1996): one sparse triangular solve for all buses.
+class _Trace:
+    """Mix of each bus's gross flow by origin (Bialek 1996), as one sparse system for all buses.
 
     A bus's gross flow is its own ``local`` entries plus the flows ``f`` reaching it
     from the buses ``frm`` (edges ``frm -> to``), each mixed as its own bus:
-    ``gross_b * mix_b - sum f * mix_frm = local_b``. A bus with no flow keeps ``local``.
+    ``gross_b * mix_b - sum f * mix_frm = local_b``, i.e. ``A mix = local``. A bus with no
+    flow keeps ``local``. Only products of the mix with vectors are formed, never the mix.
     """
-    n = len(local)
-    gross = local.sum(axis=1) + np.bincount(to, weights=f, minlength=n)
-    gross = np.where(gross > 1e-12, gross, 1.0)
-    system = sparse.diags(gross) - sparse.csr_matrix((f, (to, frm)), shape=(n, n))
-    return np.asarray(sparse_linalg.spsolve(system.tocsc(), local)).reshape(n, -1)
+
+    def __init__(self, to: np.ndarray, frm: np.ndarray, f: np.ndarray, local: sparse.csr_matrix) -> None:
+        n = local.shape[0]
+        gross = np.asarray(local.sum(axis=1)).ravel() + np.bincount(to, weights=f, minlength=n)
+        gross = np.where(gross > 1e-12, gross, 1.0)
+        system = sparse.diags(gross) - sparse.csr_matrix((f, (to, frm)), shape=(n, n))
+        self._lu = sparse_linalg.splu(system.tocsc())
+        self._local = local
+
+    def households_share(self) -> np.ndarray:
+        """Per bus, the share of its mix from the households (every column but the last, the grid)."""
+        return self._lu.solve(np.asarray(self._local[:, :-1].sum(axis=1)).ravel())
+
+    def weighted(self, w: np.ndarray) -> np.ndarray:
+        """``w @ mix``: per origin, its share of the buses' mixes weighted by ``w`` (the adjoint solve)."""
+        return self._local.T @ self._lu.solve(w, trans="T")
 
 
 def _branch_losses(tree: Tree, state: GridState) -> np.ndarray:

@@ -54,6 +54,7 @@ def sensitivities(
     q_kvar: np.ndarray,
     directions: np.ndarray,
     step_kw: float = 0.5,
+    households: np.ndarray | None = None,
 ) -> Sensitivities:
     """Central-difference sensitivities around injections ``p_kw``/``q_kvar`` of shape (n, 3).
 
@@ -64,15 +65,17 @@ def sensitivities(
         directions: (n, 3) how each household's extra kW splits over the phases (rows sum to 1;
             ``one_hot(phase_col)`` for its own phase).
         step_kw: perturbation; central differences are exact to second order in it.
+        households: positions of the households to perturb (default all): the result's first
+            axis follows it, at 2 power flows per household.
 
     Raises:
         RuntimeError: if a perturbed power flow does not converge.
     """
-    n = len(p_kw)
-    rows = np.arange(n)
+    which = np.arange(len(p_kw)) if households is None else np.asarray(households)
+    n, rows = len(which), np.arange(len(which))
     cases = np.repeat(p_kw[None], 2 * n, axis=0)
-    cases[rows, rows] += step_kw * directions  # one more
-    cases[n + rows, rows] -= step_kw * directions  # one less
+    cases[rows, which] += step_kw * directions[which]  # one more
+    cases[n + rows, which] -= step_kw * directions[which]  # one less
     states = solver.solve_batch(cases, np.repeat(q_kvar[None], 2 * n, axis=0))
     failed = [s.error for s in states if not s.converged]
     if failed:

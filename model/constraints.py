@@ -17,7 +17,9 @@ its net position. The model then curtails the matching trades and the devices.
 - ``sensitivity``: voltage sensitivities and loading sensitivities from the full
   power flow at the reported operating point (:mod:`grid.sensitivity`) enter a
   linear program as constraints; it finds the cheapest curtailment (valued at
-  the households' limit prices) before the market clears.
+  the households' limit prices) before the market clears. The sensitivities are
+  reused in later rounds and intervals while they predict the power flow within
+  a share of the margins (:data:`RELINEARISE_SHARE_OF_MARGIN`, the re-linearisation trigger).
 - ``opf``: the same linear program over the LinDist3Flow model
   (:mod:`grid.lindist`): voltages and per-phase branch flows, linear in the cuts,
   around an operating point with a first loss correction; thermal limits as
@@ -37,7 +39,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from lemgrid.grid.lindist import LinDist3Flow
-from lemgrid.grid.sensitivity import sensitivities
+from lemgrid.grid.sensitivity import Sensitivities, sensitivities
 from lemgrid.grid.state import GridState, PowerFlowSolver
 
 _PENALTY_PER_PU = 1e4  # EUR per p.u. of voltage limit violation left
@@ -350,22 +352,131 @@ def _stack(*parts: _Rows) -> _Rows:
     )
 
 
+# Re-linearisation trigger of ``sensitivity``: stored sensitivities are used again (in the next round
+# or interval) while the linear rows they give predict the power flow just solved to within this
+# share of the margins the LP keeps (``constraint_margin_pu`` for voltages, ``constraint_margin_percent``
+# for loadings), on every limit within ``_RELEVANT_MARGINS`` margins of its bound (a line far from its
+# limit, or near zero flow where its loading has a kink, cannot bind). A quarter of the margin leaves
+# the rest of it for the error of the cut itself, which the next round's power flow checks.
+RELINEARISE_SHARE_OF_MARGIN = 0.25
+_RELEVANT_MARGINS = 10.0
+
+
+@dataclass(frozen=True)
+class _LimitRows:
+    """The limits the sensitivity LP keeps, with each row's margin.
+
+    Row order: customer-bus voltages (upper, then lower), lines, transformer phases.
+    ``rows`` holds their bounds, penalties and labels; values and gradients come per linearisation.
+    """
+
+    rows: _Rows
+    voltage_rows: np.ndarray  # rows of (n_bus * 3) flattened voltages: customer buses, every phase
+    margin: np.ndarray
+
+    @classmethod
+    def of(cls, grid: Grid, limits: Limits) -> "_LimitRows":
+        """The rows of ``grid``'s limits (value and gradients left empty)."""
+        feeder = grid.lindist.tree.feeder
+        n_bus = len(grid.bus_ids)
+        none = np.zeros((n_bus * 3, 0))  # the gradients come with each linearisation
+        voltages = _voltage_rows(np.ones((n_bus, 3)), none, none, grid, limits)
+        n_loading = len(feeder.line_ids) + 3 * len(feeder.trafo_ids)
+        loadings = _Rows(
+            value0=np.zeros(n_loading),
+            g_export=np.zeros((n_loading, 0)),
+            g_import=np.zeros((n_loading, 0)),
+            bound=np.full(n_loading, limits.loading_percent - limits.margin_percent),
+            penalty=np.full(n_loading, _PENALTY_PER_PERCENT),
+            labels=[f"line {i} overloaded" for i in feeder.line_ids]
+            + [f"transformer {i} phase {p} overloaded" for i in feeder.trafo_ids for p in "abc"],
+        )
+        rows = _stack(voltages, loadings)
+        margin = np.repeat([limits.margin_pu, limits.margin_percent], [len(voltages.bound), n_loading])
+        return cls(rows, (grid.customer_bus_pos[:, None] * 3 + np.arange(3)).ravel(), margin)
+
+    def values(self, state: GridState) -> np.ndarray:
+        """Each row's limited quantity in ``state`` (lower voltage limits negated)."""
+        v = state.vm_pu.ravel()[self.voltage_rows]
+        return np.concatenate([v, -v, state.line_loading_percent, state.trafo_loading_percent.ravel()])
+
+    def gradients(self, by: Sensitivities | None, households: np.ndarray, n: int) -> np.ndarray:
+        """(rows, n) change of each row's quantity per kW each household injects (0 if not perturbed).
+
+        ``by`` holds the sensitivities of ``households`` (None: none perturbed).
+        """
+        out = np.zeros((len(self.rows.bound), n))
+        if by is None:
+            return out
+        k = len(households)
+        v = by.vsc_pu_per_kw.reshape(k, -1).T[self.voltage_rows]
+        out[:, households] = np.vstack([v, -v, by.line_loading.T, by.trafo_loading.reshape(k, -1).T])
+        return out
+
+
+@dataclass(frozen=True)
+class _Linearisation:
+    """The limits' linear rows taken at one operating point (``rows.value0``: its power flow's values)."""
+
+    p_kw: np.ndarray
+    export_direction: np.ndarray
+    import_direction: np.ndarray
+    rows: _Rows
+    exporters: np.ndarray  # (n,) bool: perturbed in the export direction (had export flexibility)
+    importers: np.ndarray  # (n,) bool: the same for imports
+
+    def covers(self, request: Request) -> bool:
+        """Whether every household with flexibility in ``request`` has its sensitivities here."""
+        return bool(
+            np.all(self.exporters[request.export_flex_kw > 0])
+            and np.all(self.importers[request.import_flex_kw > 0])
+            and np.array_equal(request.export_direction, self.export_direction)
+            and np.array_equal(request.import_direction, self.import_direction)
+        )
+
+    def prediction_error(self, request: Request, values: np.ndarray, margin: np.ndarray) -> float:
+        """Largest error, in margins, of the rows' linear prediction of ``values`` at ``request``'s point.
+
+        A household's change of injection is taken along the direction it was perturbed in
+        (export first: its own phase), exact for single-phase households; the change of a
+        household not perturbed (no flexibility), of a three-phase charger's phases and of
+        reactive power is left out of the prediction, so it shows in the error and counts
+        against reuse. Rows more than ``_RELEVANT_MARGINS`` margins below their bound (at both
+        the predicted and the solved point) are left out.
+        """
+        g = np.where(self.exporters, self.rows.g_export, self.rows.g_import)
+        predicted = self.rows.value0 + g @ (request.p_kw - self.p_kw).sum(axis=1)
+        relevant = np.maximum(values, predicted) > self.rows.bound - _RELEVANT_MARGINS * margin
+        if not relevant.any():
+            return 0.0
+        return float(np.max(np.abs(values - predicted)[relevant] / margin[relevant]))
+
+
 class SensitivityConstrained:
-    """Cheapest curtailment under the full power flow's sensitivities, re-linearised after each cut.
+    """Cheapest curtailment under the full power flow's sensitivities, re-linearised when they go stale.
 
     A cut that large moves the operating point far from where the
     sensitivities were taken (an evening overload of 170 %), so the power flow
     is checked again at the cut point and, while a limit is still within its
-    margin, the sensitivities are taken there and the rest of the flexibility
-    cut by a new LP: at most ``rounds`` times.
+    margin, the rest of the flexibility is cut by a new LP: at most ``rounds``
+    times. Each LP starts from the power flow at its point; its sensitivities
+    are the ones stored from an earlier round or interval while they predict
+    that power flow within ``reuse_share`` of the margins (see
+    :data:`RELINEARISE_SHARE_OF_MARGIN`), else taken afresh (``reuse_share=0``: always).
     """
 
     mode = "sensitivity"
 
-    def __init__(self, grid: Grid, limits: Limits, rounds: int = 3) -> None:
+    def __init__(
+        self, grid: Grid, limits: Limits, rounds: int = 3, reuse_share: float = RELINEARISE_SHARE_OF_MARGIN
+    ) -> None:
         self.grid = grid
         self.limits = limits
         self.rounds = rounds
+        self._limits = _LimitRows.of(grid, limits)
+        self.reuse_share = reuse_share if (self._limits.margin > 0).all() else 0.0
+        self.linearisations = 0  # how many times sensitivities were taken
+        self._stored: list[_Linearisation] = []  # the latest ``rounds`` linearisations, newest first
 
     def curtail(self, request: Request) -> Curtailment:
         """Successive linearisation: cut, check at the cut point, cut again while a limit is tight."""
@@ -388,7 +499,7 @@ class SensitivityConstrained:
         return Curtailment(export_cut, import_cut, reason, runs)
 
     def _linearised_cut(self, request: Request) -> Curtailment:
-        """One power flow; if anything is within the margins of a limit, sensitivities and an LP."""
+        """One power flow; if anything is within the margins of a limit, an LP on (re)used sensitivities."""
         g, lim = self.grid, self.limits
         state = g.solver.solve(request.p_kw, request.q_kvar)
         if not state.converged:
@@ -403,46 +514,66 @@ class SensitivityConstrained:
         )
         if not tight:
             return Curtailment.nothing(g.n, 1)
-        runs = 1 + 2 * g.n
-        try:
-            by_export = sensitivities(g.solver, request.p_kw, request.q_kvar, request.export_direction)
-            by_import = by_export
-            if not np.array_equal(request.import_direction, request.export_direction):
-                by_import = sensitivities(g.solver, request.p_kw, request.q_kvar, request.import_direction)
-                runs += 2 * g.n
-        except RuntimeError:  # a perturbed power flow failed: no linearisation, no cut this interval
-            return Curtailment.nothing(g.n, runs)
-        n_bus = state.vm_pu.shape[0]
-        feeder = g.lindist.tree.feeder
-        lines = _Rows(
-            value0=state.line_loading_percent,
-            g_export=by_export.line_loading.T,
-            g_import=by_import.line_loading.T,
-            bound=np.full(len(state.line_loading_percent), loading_bound),
-            penalty=np.full(len(state.line_loading_percent), _PENALTY_PER_PERCENT),
-            labels=[f"line {i} overloaded" for i in feeder.line_ids],
-        )
-        trafos = _Rows(
-            value0=state.trafo_loading_percent.ravel(),
-            g_export=by_export.trafo_loading.reshape(g.n, -1).T,
-            g_import=by_import.trafo_loading.reshape(g.n, -1).T,
-            bound=np.full(state.trafo_loading_percent.size, loading_bound),
-            penalty=np.full(state.trafo_loading_percent.size, _PENALTY_PER_PERCENT),
-            labels=[f"transformer {i} phase {p} overloaded" for i in feeder.trafo_ids for p in "abc"],
-        )
-        voltages = _voltage_rows(
-            state.vm_pu,
-            by_export.vsc_pu_per_kw.reshape(g.n, n_bus * 3).T,
-            by_import.vsc_pu_per_kw.reshape(g.n, n_bus * 3).T,
-            g,
-            lim,
-        )
-        cut = _solve_lp(request, _stack(voltages, lines, trafos))
+        values, runs = self._limits.values(state), 1
+        stored = next((x for x in self._stored if self.stays_linear(x, request, values)), None)
+        if stored is None:
+            stored, perturbed = self.linearise(request, values)
+            runs += perturbed
+            if stored is None:  # a perturbed power flow failed: no linearisation, no cut this interval
+                return Curtailment.nothing(g.n, runs)
+        cut = _solve_lp(request, replace(stored.rows, value0=values))
         return replace(cut, power_flows=runs)
+
+    def stays_linear(self, stored: _Linearisation, request: Request, values: np.ndarray) -> bool:
+        """The re-linearisation trigger: True while ``stored``'s rows predict ``values`` within tolerance.
+
+        They must also hold every household that can be cut (else the LP could not cut it).
+        """
+        if self.reuse_share <= 0 or not stored.covers(request):
+            return False
+        return stored.prediction_error(request, values, self._limits.margin) <= self.reuse_share
+
+    def linearise(self, request: Request, values: np.ndarray) -> tuple[_Linearisation | None, int]:
+        """Sensitivities at ``request``'s point, stored; and how many perturbed power flows they took.
+
+        Only households with flexibility in a direction are perturbed in it: the LP cannot cut
+        the others, so their columns would not change its result.
+        """
+        n = self.grid.n
+        exporters, importers = request.export_flex_kw > 0, request.import_flex_kw > 0
+        same = np.array_equal(request.import_direction, request.export_direction)
+        if same:  # one set of perturbations serves both directions
+            exporters = importers = exporters | importers
+        which_e, which_i = np.flatnonzero(exporters), np.flatnonzero(importers)
+        perturbed = 2 * (len(which_e) if same else len(which_e) + len(which_i))
+        try:
+            by_export = self._perturb(request, request.export_direction, which_e)
+            by_import = by_export if same else self._perturb(request, request.import_direction, which_i)
+        except RuntimeError:
+            return None, perturbed
+        self.linearisations += 1
+        g_export = self._limits.gradients(by_export, which_e, n)
+        g_import = g_export if same else self._limits.gradients(by_import, which_i, n)  # kept: share
+        rows = replace(self._limits.rows, value0=values, g_export=g_export, g_import=g_import)
+        taken = _Linearisation(
+            request.p_kw, request.export_direction, request.import_direction, rows, exporters, importers
+        )
+        self._stored = [taken, *self._stored][: self.rounds]
+        return taken, perturbed
+
+    def _perturb(self, request: Request, direction: np.ndarray, which: np.ndarray) -> Sensitivities | None:
+        """Sensitivities of households ``which`` (None if there are none)."""
+        if not len(which):
+            return None
+        return sensitivities(self.grid.solver, request.p_kw, request.q_kvar, direction, households=which)
 
 
 class LinDistOPF:
-    """Cheapest curtailment under the LinDist3Flow model: linear voltages and per-phase flows."""
+    """Cheapest curtailment under the LinDist3Flow model: linear voltages and per-phase flows.
+
+    The rows' gradients depend only on how the cuts split over the phases, so they are built
+    once and kept until households switch phases; the bounds follow the operating point.
+    """
 
     mode = "opf"
 
@@ -452,12 +583,21 @@ class LinDistOPF:
         tree = grid.lindist.tree
         feeder = tree.feeder
         self._flow = grid.lindist.flow.toarray()  # (n_branches, n)
-        self._labels = [
+        names = [
             f"line {feeder.line_ids[b.position]}"
             if b.kind == "line"
             else f"transformer {feeder.trafo_ids[b.position]}"
             for b in tree.branches
         ]
+        thermal_labels = [f"{name} phase {p} overloaded" for name in names for p in "abc"]
+        n_bus = len(grid.bus_ids)
+        none = np.zeros((n_bus * 3, 0))
+        self._voltages = _voltage_rows(np.ones((n_bus, 3)), none, none, grid, limits)  # bounds, labels
+        self._voltage_at = (grid.customer_bus_pos[:, None] * 3 + np.arange(3)).ravel()
+        thermal_penalty = 100 * _PENALTY_PER_PERCENT / np.repeat(grid.lindist.s_max_kva, 3)  # per kW
+        self._penalty = np.concatenate([self._voltages.penalty, thermal_penalty, thermal_penalty])
+        self._labels = self._voltages.labels + thermal_labels + thermal_labels
+        self._gradients: tuple[bytes, np.ndarray, np.ndarray] | None = None  # directions, export, import
 
     def _flow_rows(self, direction: np.ndarray) -> np.ndarray:
         """(n_branches * 3, n) change of each branch's downstream flow per phase per kW more injected."""
@@ -474,19 +614,27 @@ class LinDistOPF:
         v_branch = np.clip(v[lindist.downstream_bus], 0.5, None)
         s_limit = lindist.s_max_kva[:, None] * v_branch * (lim.loading_percent - lim.margin_percent) / 100
         p_limit = np.sqrt(np.clip(s_limit**2 - q_flows**2, 0, None)).ravel()
-        labels = [f"{name} phase {p} overloaded" for name in self._labels for p in "abc"]
-        thermal = _Rows(
-            value0=flows.ravel(),
-            g_export=self._flow_rows(request.export_direction),
-            g_import=self._flow_rows(request.import_direction),
-            bound=p_limit,
-            penalty=100 * _PENALTY_PER_PERCENT / np.repeat(lindist.s_max_kva, 3),  # per kW
-            labels=labels,
-        )
-        v_export = _columns(lindist, request.export_direction)
-        v_import = _columns(lindist, request.import_direction)
-        rows = _stack(_voltage_rows(v, v_export, v_import, g, lim), thermal, replace(-thermal, bound=p_limit))
-        return _solve_lp(request, rows)
+        v0 = v.ravel()[self._voltage_at]
+        # rows: upper and lower voltage limits, then each branch phase's flow both ways
+        value0 = np.concatenate([v0, -v0, flows.ravel(), -flows.ravel()])
+        bound = np.concatenate([self._voltages.bound, p_limit, p_limit])
+        if not (value0 > bound).any():  # nothing within the margins of its limit: no LP
+            return Curtailment.nothing(g.n)
+        g_export, g_import = self._rows_gradients(request)
+        return _solve_lp(request, _Rows(value0, g_export, g_import, bound, self._penalty, self._labels))
+
+    def _rows_gradients(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' gradients for the request's phase splits (built again only when they change)."""
+        key = request.export_direction.tobytes() + request.import_direction.tobytes()
+        if self._gradients is None or self._gradients[0] != key:
+            lindist = self.grid.lindist
+            parts = []
+            for direction in (request.export_direction, request.import_direction):
+                voltage = _columns(lindist, direction)[self._voltage_at]
+                flow = self._flow_rows(direction)
+                parts.append(np.vstack([voltage, -voltage, flow, -flow]))
+            self._gradients = key, parts[0], parts[1]
+        return self._gradients[1], self._gradients[2]
 
 
 def _columns(lindist: LinDist3Flow, directions: np.ndarray) -> np.ndarray:
