@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from lemgrid.agents.devices import Battery
-from lemgrid.agents.policies import Forecast, schedule, schedule_battery
+from lemgrid.agents.lp import schedule, schedule_battery
+from lemgrid.agents.policies import Forecast
 from lemgrid.agents.strategies import ZIP, Feedback, Observation, Order, largest_remainder, make_strategy
 from lemgrid.model import Model, Scenario
 from lemgrid.model.market import PayAsClear
