@@ -4,34 +4,44 @@
 and dispatches the first step of the plan.
 """
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize._highspy import _core as _highs  # scipy's HiGHS build, the one linprog runs
 
 from lemgrid.agents.devices import EV, Battery
 
 if TYPE_CHECKING:
     from lemgrid.agents.policies import Forecast
 
+_OPTIONS = _highs.HighsOptions()  # linprog(method="highs")'s: presolve on, dual simplex, quiet
+_OPTIONS.presolve, _OPTIONS.simplex_strategy = "on", 1
+_OPTIONS.output_flag = _OPTIONS.log_to_console = False
+_LOCAL = threading.local()
+
 
 @dataclass(frozen=True)
 class Program:
     """The LP of :func:`schedule` as arrays, over ``n`` intervals and ``m`` EV stays.
 
-    Minimise ``cost @ v`` subject to ``a_ub @ v <= b_ub``, ``a_eq @ v == b_eq`` and
-    ``lower <= v <= upper``.
+    Minimise ``cost @ v`` subject to ``row_lower <= A @ v <= row_upper`` and
+    ``lower <= v <= upper``; ``A`` is column-wise (``start``, ``index``, ``value``,
+    as scipy's CSC), its first ``n_ub`` rows are inequalities (``row_lower`` -inf),
+    the rest equalities. This is the form in which ``linprog(method="highs")`` hands
+    its ``A_ub`` stacked over ``A_eq`` to HiGHS.
     """
 
     cost: np.ndarray
-    a_ub: sparse.csr_matrix | None
-    b_ub: np.ndarray | None
-    a_eq: sparse.csr_matrix
-    b_eq: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    n_ub: int
     n: int
     m: int
 
@@ -43,12 +53,15 @@ class Program:
         return battery_kw, ev_kw
 
 
-def _sparse(shape: tuple[int, int], *blocks: tuple[Any, Any, Any]) -> sparse.csr_matrix:
-    """A CSR matrix from (values, rows, columns) blocks."""
-    values, rows, cols = (
-        np.concatenate([np.broadcast_to(b[i], np.shape(b[1])) for b in blocks]) for i in range(3)
-    )
-    return sparse.coo_matrix((values, (rows, cols)), shape=shape).tocsr()
+def _columnwise(size: int, *blocks: tuple[Any, Any, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column starts, row indices and values (by column, then row) from (values, rows, columns) blocks."""
+    values = np.concatenate([np.full(np.shape(rows), value, dtype=float) for value, rows, _ in blocks])
+    rows = np.concatenate([b[1] for b in blocks])
+    cols = np.concatenate([b[2] for b in blocks])
+    order = np.lexsort((rows, cols))
+    start = np.zeros(size + 1, dtype=np.int32)
+    np.cumsum(np.bincount(cols, minlength=size), out=start[1:])
+    return start, rows[order].astype(np.int32), values[order]
 
 
 def program(
@@ -102,7 +115,6 @@ def program(
     else:
         upper[nc:ni] = 0.0
         upper[ne:nv] = 0.0
-    a_eq = _sparse((n + (n + 1 if battery is not None else 0), size), *eq)
     ub: list[tuple[Any, np.ndarray, np.ndarray]] = []
     b_ub: list[np.ndarray] = []
     if forecast.peak_eur_per_kw > 0:  # import <= peak in every interval
@@ -128,9 +140,12 @@ def program(
         row = len(np.concatenate(b_ub))
         ub += [(1.0, row + rows, nv + k * n + rows) for k in range(m)]
         b_ub.append(np.full(n, ev.charger_kw))
-    b_ub_all = np.concatenate(b_ub) if b_ub else None
-    a_ub = _sparse((len(b_ub_all), size), *ub) if b_ub_all is not None else None
-    return Program(cost, a_ub, b_ub_all, a_eq, np.concatenate(b_eq), lower, upper, n, m)
+    b_ub_all = np.concatenate(b_ub) if b_ub else np.zeros(0)
+    n_ub, b_eq_all = len(b_ub_all), np.concatenate(b_eq)
+    start, index, value = _columnwise(size, *ub, *((v, n_ub + r, c) for v, r, c in eq))
+    row_lower = np.concatenate([np.full(n_ub, -np.inf), b_eq_all])
+    row_upper = np.concatenate([b_ub_all, b_eq_all])
+    return Program(cost, start, index, value, row_lower, row_upper, lower, upper, n_ub, n, m)
 
 
 def schedule(
@@ -148,18 +163,35 @@ def schedule(
     power while plugged, with at least what cannot be charged after the horizon.
     """
     lp = program(battery, forecast, other_now_kw, ev, t0_s)
-    result = linprog(
-        lp.cost,
-        A_ub=lp.a_ub,
-        b_ub=lp.b_ub,
-        A_eq=lp.a_eq,
-        b_eq=lp.b_eq,
-        bounds=np.column_stack([lp.lower, lp.upper]),
-        method="highs",
-    )
-    if result.status != 0:
-        raise RuntimeError(f"device LP failed: {result.message}")
-    return lp.powers_kw(result.x)
+    return lp.powers_kw(solve(lp))
+
+
+def solve(lp: Program) -> np.ndarray:
+    """The optimal ``v`` of ``lp`` from HiGHS's dual simplex after presolve, started cold.
+
+    The same solver build and options as ``scipy.optimize.linprog(method="highs")``,
+    without its input checks and result conversion, so the same vertex is returned
+    when optima tie (the LP's optima are often degenerate: equal forecast prices).
+    """
+    model = _highs.HighsLp()
+    model.num_col_, model.num_row_ = len(lp.cost), len(lp.row_lower)
+    matrix = model.a_matrix_
+    matrix.num_col_, matrix.num_row_ = model.num_col_, model.num_row_
+    matrix.format_ = _highs.MatrixFormat.kColwise
+    matrix.start_, matrix.index_, matrix.value_ = lp.start, lp.index, lp.value
+    model.col_cost_, model.col_lower_, model.col_upper_ = lp.cost, lp.lower, lp.upper
+    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
+    highs = getattr(_LOCAL, "highs", None)
+    if highs is None:  # one HiGHS object per thread, cleared before every solve
+        highs = _LOCAL.highs = _highs._Highs()
+        highs.passOptions(_OPTIONS)
+    highs.clearSolver()
+    highs.passModel(model)
+    highs.run()
+    status = highs.getModelStatus()
+    if status != _highs.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"device LP failed: {highs.modelStatusToString(status)}")
+    return np.array(highs.getSolution().col_value)
 
 
 def schedule_battery(battery: Battery, forecast: "Forecast", other_now_kw: float = 0.0) -> np.ndarray:
