@@ -33,7 +33,7 @@ def _linprog_x(program: lp.Program) -> np.ndarray:
 
 @pytest.mark.parametrize("peak_eur_per_kw", [0.0, 2.0])
 def test_direct_highs_returns_linprogs_vertex_over_two_days_of_tied_prices(peak_eur_per_kw: float) -> None:
-    """A receding horizon over 2 days of half-hour intervals at flat prices, where many plans cost the same."""
+    """A receding horizon over 2 days of half-hour intervals at flat prices: many plans cost the same."""
     n, hours, days = 48, 0.5, 2
     t = np.arange(n * (days + 1)) * hours
     pv = np.clip(5 * np.sin(np.pi * (t % 24 - 6) / 12), 0, None)
