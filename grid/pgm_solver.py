@@ -42,6 +42,12 @@ _OUTPUTS: dict[ComponentType, Any] = {
 _METHODS = (CalculationMethod.iterative_current, CalculationMethod.newton_raphson)
 
 
+def _write_loads(update: np.ndarray, p_kw: np.ndarray, q_kvar: np.ndarray) -> None:
+    """The households' injections (kW, kvar) as power-grid-model loads: consumption positive, in W."""
+    update["p_specified"] = -p_kw * 1000.0
+    update["q_specified"] = -q_kvar * 1000.0
+
+
 class _Prepared:
     """One interval's power flow through power-grid-model's core, every buffer and option set up once.
 
@@ -69,16 +75,13 @@ class _Prepared:
 
     def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> dict:
         """Update the loads (injections in kW, kvar) and solve; the next call overwrites the outputs."""
-        self.update["p_specified"] = -p_kw * 1000.0  # a load: consumption positive, in W
-        self.update["q_specified"] = -q_kvar * 1000.0
+        _write_loads(self.update, p_kw, q_kvar)
         core, model = get_pgc(), self.model._model
         core.update_model(model, self._update_view.get_dataset_ptr())
         assert_no_error()
         last: PowerGridError | None = None
         for options in self._options:
-            core.calculate(
-                self.model._model, options.opt, self._output_view.get_dataset_ptr(), ConstDatasetPtr()
-            )
+            core.calculate(model, options.opt, self._output_view.get_dataset_ptr(), ConstDatasetPtr())
             try:
                 assert_no_error()
                 return self.output
@@ -150,8 +153,7 @@ class PowerGridModelSolver:
         batch = p_kw.shape[:-2]
         upd = initialize_array(DatasetType.update, ComponentType.asym_load, (*batch, len(self._load_ids)))
         upd["id"] = self._load_ids
-        upd["p_specified"] = -p_kw * 1000.0  # a load: consumption positive, in W
-        upd["q_specified"] = -q_kvar * 1000.0
+        _write_loads(upd, p_kw, q_kvar)
         return upd
 
     def _calculate(self, update: np.ndarray, threading: int = 0) -> dict:
