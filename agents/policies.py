@@ -6,6 +6,7 @@ and its devices then follow the plan. Policies are registered by name in
 :data:`DEVICE_POLICIES`.
 """
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,18 @@ class Devices:
     ev: EV | None = None
     appliances: list[ShiftableAppliance] = field(default_factory=list)
     heat_pump: HeatPump | None = None
+    fleet: Any = field(default=None, repr=False, compare=False)  # the Fleet holding it (agents/devices/fleet.py)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Devices":
+        """A copy of the devices alone, outside the fleet (copying one household copies no other)."""
+        return Devices(
+            self.pv_kwp,
+            self.export_limit_kw,
+            copy.deepcopy(self.battery, memo),
+            copy.deepcopy(self.ev, memo),
+            copy.deepcopy(self.appliances, memo),
+            copy.deepcopy(self.heat_pump, memo),
+        )
 
     def dispatch(self, plan: DevicePlan, t0_s: float, t1_s: float) -> DevicePlan:
         """Run the devices as planned; returns what they actually did (each clipped to its limits)."""

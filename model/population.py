@@ -20,6 +20,7 @@ from lemgrid.agents.devices import (
     HeatPump,
     ShiftableAppliance,
 )
+from lemgrid.agents.devices.fleet import Fleet
 from lemgrid.agents.policies import Devices
 from lemgrid.agents.profiles import base_load_kw, clear_sky_index, pv_ac_kw
 from lemgrid.agents.strategies import largest_remainder
@@ -260,6 +261,7 @@ def build_devices(
 
     _add_appliances(devices, scenario, pop, streams["flexible_load"], seconds)
     _add_heat_pumps(devices, scenario, pop, start, profiles)
+    Fleet(devices)  # the devices' state as arrays across households; each device is a view of its row
     return devices
 
 
