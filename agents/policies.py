@@ -7,13 +7,14 @@ and its devices then follow the plan. Policies are registered by name in
 """
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
+from lemgrid.agents.devices.fleet import Fleet, python_sum
 from lemgrid.agents.lp import schedule
 
 
@@ -177,6 +178,126 @@ class SelfConsumption:
         return plan
 
 
+@dataclass
+class PlanColumns:
+    """Many households' plans as columns, one row per household (the fields of :class:`DevicePlan`).
+
+    ``appliance_kw`` is (households, most appliances); ``n_appliances`` says how many of a row count.
+    """
+
+    pv_kw: np.ndarray
+    pv_curtailed_kw: np.ndarray
+    battery_kw: np.ndarray
+    ev_kw: np.ndarray
+    appliance_kw: np.ndarray
+    heat_pump_kw: np.ndarray
+    hot_water_kw: np.ndarray
+    n_appliances: np.ndarray
+
+    @property
+    def appliance_present(self) -> np.ndarray:
+        """Which entries of ``appliance_kw`` are a household's appliances."""
+        return np.arange(self.appliance_kw.shape[1]) < self.n_appliances[:, None]
+
+    def net_kw(self, base_load_kw: np.ndarray) -> np.ndarray:
+        """Each household's :meth:`DevicePlan.net_kw`, with the same operations in the same order."""
+        appliances = python_sum(self.appliance_kw, self.appliance_present)
+        net = self.pv_kw + self.battery_kw + self.ev_kw + appliances - base_load_kw
+        return net + self.heat_pump_kw + self.hot_water_kw
+
+    def plans(self) -> list[DevicePlan]:
+        """One :class:`DevicePlan` per row."""
+        return [
+            DevicePlan(pv, cut, battery, ev, appliances[:m], pump, water)
+            for pv, cut, battery, ev, appliances, m, pump, water in zip(
+                self.pv_kw.tolist(),
+                self.pv_curtailed_kw.tolist(),
+                self.battery_kw.tolist(),
+                self.ev_kw.tolist(),
+                self.appliance_kw.tolist(),
+                self.n_appliances.tolist(),
+                self.heat_pump_kw.tolist(),
+                self.hot_water_kw.tolist(),
+                strict=True,
+            )
+        ]
+
+    @classmethod
+    def of(cls, plans: Sequence[DevicePlan]) -> "PlanColumns":
+        """The columns of ``plans``."""
+        n = len(plans)
+        counts = np.fromiter((len(p.appliance_kw) for p in plans), np.int64, n)
+        appliance_kw = np.zeros((n, int(counts.max(initial=0))))
+        for i in np.flatnonzero(counts).tolist():
+            appliance_kw[i, : counts[i]] = plans[i].appliance_kw
+        return cls(
+            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in _SCALARS[:4]),
+            appliance_kw,
+            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in _SCALARS[4:]),
+            counts,
+        )
+
+
+_SCALARS = ("pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "heat_pump_kw", "hot_water_kw")
+
+
+def self_consumption_columns(
+    fleet: Fleet, base_load_kw: np.ndarray, pv_kw: np.ndarray, t0_s: float, t1_s: float
+) -> PlanColumns:
+    """:meth:`SelfConsumption.plan` for every household of ``fleet`` at once, bit for bit."""
+    n, hours = fleet.n, (t1_s - t0_s) / 3600
+    surplus = pv_kw - base_load_kw
+    a_min, a_max, discrete = fleet.appliance_flexibility(t0_s, t1_s)
+    present = np.arange(a_max.shape[1]) < fleet.n_appliances[:, None]
+    appliance_kw = np.where(present, a_max, 0.0)  # waiting (or fixed) by default
+    surplus = surplus + python_sum(appliance_kw, present)
+    no_pv = fleet.pv_kwp == 0
+    for j in range(appliance_kw.shape[1]):
+        extra = a_min[:, j] - a_max[:, j]  # what starting the cycle adds (negative)
+        start = present[:, j] & discrete[:, j] & (no_pv | (surplus + extra >= 0))
+        appliance_kw[:, j] = np.where(start, a_min[:, j], appliance_kw[:, j])
+        surplus = np.where(start, surplus + extra, surplus)
+    ev_kw = np.zeros(n)
+    owner = fleet.ev_owner
+    if len(owner):
+        e_min, e_max, immediate, deadline = fleet.ev_flexibility(t0_s, t1_s)
+        ev = np.where(immediate, e_min, e_max)
+        mine = surplus[owner] + ev
+        room = ev - e_min
+        extra = np.where(room < mine, room, mine)  # min(surplus, room)
+        take = deadline & (mine > 0)
+        ev_kw[owner] = np.where(take, ev - extra, ev)
+        surplus[owner] = np.where(take, mine - extra, mine)
+    heat_pump_kw, hot_water_kw = np.zeros(n), np.zeros(n)
+    for i in fleet.heat_pump_owner:
+        plan = DevicePlan()
+        surplus[i] = thermostat(fleet.members[i].heat_pump, plan, float(surplus[i]), t0_s, t1_s)
+        heat_pump_kw[i], hot_water_kw[i] = plan.heat_pump_kw, plan.hot_water_kw
+    battery_kw = np.zeros(n)
+    owner = fleet.battery_owner
+    if len(owner):
+        p_min, p_max = fleet.batteries.flexibility(hours)
+        want = -surplus[owner]
+        want = np.where(p_min > want, p_min, want)  # Flexibility.clip
+        battery_kw[owner] = np.where(p_max < want, p_max, want)
+        surplus[owner] = surplus[owner] + battery_kw[owner]
+    limit = fleet.export_limit_kw
+    with np.errstate(invalid="ignore"):
+        over = surplus > limit  # no limit (NaN): never
+    cut = surplus - limit
+    cut = np.where(over, np.where(pv_kw < cut, pv_kw, cut), 0.0)  # min(surplus - limit, pv)
+    return PlanColumns(
+        np.where(over, pv_kw - cut, pv_kw),
+        cut,
+        battery_kw,
+        ev_kw,
+        appliance_kw,
+        heat_pump_kw,
+        hot_water_kw,
+        fleet.n_appliances,
+    )
+
+
 def thermostat(hp: HeatPump, plan: DevicePlan, surplus_kw: float, t0_s: float, t1_s: float) -> float:
     """Heat pump: the bands' needs, plus PV surplus stored as heat; returns the surplus left."""
     space, water = hp.ranges(t0_s, t1_s)
@@ -227,6 +348,20 @@ class TimeOfUse(SelfConsumption):
         elif self.discharge_hours[0] <= hour < self.discharge_hours[1]:
             plan.battery_kw = flex.p_max_kw
         return plan
+
+
+    def adjust_columns(self, columns: PlanColumns, fleet: Fleet, rows: np.ndarray, t0_s: float, t1_s: float) -> None:
+        """:meth:`plan`'s windows applied to the self-consumption ``columns`` of the households in ``rows``."""
+        hour = (t0_s / 3600) % 24
+        owner = fleet.battery_owner
+        mine = rows[owner]
+        if not mine.any():
+            return
+        p_min, p_max = fleet.batteries.flexibility((t1_s - t0_s) / 3600)
+        if self.charge_hours[0] <= hour < self.charge_hours[1]:
+            columns.battery_kw[owner[mine]] = p_min[mine]
+        elif self.discharge_hours[0] <= hour < self.discharge_hours[1]:
+            columns.battery_kw[owner[mine]] = p_max[mine]
 
 
 class LPOptimiser(SelfConsumption):

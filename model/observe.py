@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from lemgrid.agents.household import Household
-from lemgrid.agents.policies import DevicePlan, Forecast
+from lemgrid.agents.devices.fleet import Fleet
+from lemgrid.agents.policies import (
+    DevicePlan,
+    Forecast,
+    SelfConsumption,
+    TimeOfUse,
+    self_consumption_columns,
+)
 from lemgrid.agents.strategies import Observation
 from lemgrid.model.community import manage
 from lemgrid.model.forecasts import PriceForecast
@@ -123,22 +130,57 @@ class Observed:
 def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster, attack: Attack) -> Observed:
     """Plan every household's devices, take its report and build its strategy's observation."""
     households = list(households)  # iterated three times: a Mesa AgentSet walks its weak references each time
-    base, pv = iv.base_load_kw.tolist(), iv.pv_kw.tolist()  # Python floats, as float(base_kw[i]) gives
-    t0_s, t1_s = iv.t0_s, iv.t1_s
-    plans = [
-        h.plan(
-            base[h.index],
-            pv[h.index],
-            t0_s,
-            t1_s,
-            forecast(h.index, iv) if h.policy.needs_forecast else None,
-        )
-        for h in households
-    ]
-    planned_kw = np.array([p.net_kw(base[i]) for i, p in enumerate(plans)])
+    plans, planned_kw = plan(households, iv, forecast)
     plans, planned_kw = manage(households, plans, planned_kw, iv.k, iv.hours)  # the community battery
     reported_kwh = attack.reports(iv.k, planned_kw * iv.hours)
     return Observed(plans, planned_kw, reported_kwh, observations(households, iv, plans, reported_kwh))
+
+
+def plan(households: list[Household], iv: Interval, forecast: Forecaster) -> tuple[list[DevicePlan], np.ndarray]:
+    """Every household's plan and its planned net injection (kW).
+
+    The rule-based policies plan the whole fleet at once (:func:`self_consumption_columns`);
+    any other policy, or a household outside the fleet, plans on its own.
+    """
+    base, pv = iv.base_load_kw.tolist(), iv.pv_kw.tolist()  # Python floats, as float(base_kw[i]) gives
+    t0_s, t1_s = iv.t0_s, iv.t1_s
+    found = Fleet.of([h.devices for h in households])
+    ruled = np.zeros(len(households), dtype=bool)
+    if found is not None:
+        fleet, members = found
+        ruled = members & np.array([type(h.policy) in (SelfConsumption, TimeOfUse) for h in households])
+    if not ruled.any():
+        ruled_plans: list[DevicePlan] = []
+        net_kw = np.zeros(len(households))
+    else:
+        columns = self_consumption_columns(fleet, iv.base_load_kw, iv.pv_kw, t0_s, t1_s)
+        for policy, rows in _time_of_use(households, ruled):
+            policy.adjust_columns(columns, fleet, rows, t0_s, t1_s)
+        ruled_plans, net_kw = columns.plans(), columns.net_kw(iv.base_load_kw)
+    plans = [
+        ruled_plans[h.index]
+        if ruled[h.index]
+        else h.plan(
+            base[h.index], pv[h.index], t0_s, t1_s, forecast(h.index, iv) if h.policy.needs_forecast else None
+        )
+        for h in households
+    ]
+    own = np.flatnonzero(~ruled).tolist()
+    net_kw[own] = [plans[i].net_kw(base[i]) for i in own]
+    return plans, net_kw
+
+
+def _time_of_use(households: list[Household], ruled: np.ndarray) -> list[tuple[TimeOfUse, np.ndarray]]:
+    """The time-of-use policies among the ruled households, one per setting of windows, and whose they are."""
+    groups: dict[tuple[Any, Any], tuple[TimeOfUse, np.ndarray]] = {}
+    for h in households:
+        policy = h.policy
+        if ruled[h.index] and type(policy) is TimeOfUse:
+            key = (policy.charge_hours, policy.discharge_hours)
+            if key not in groups:
+                groups[key] = (policy, np.zeros(len(households), dtype=bool))
+            groups[key][1][h.index] = True
+    return list(groups.values())
 
 
 def observations(

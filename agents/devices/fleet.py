@@ -86,3 +86,23 @@ class Fleet:
             return None
         members = np.fromiter((d is m for d, m in zip(devices, fleet.members, strict=True)), bool, len(devices))
         return fleet, members
+
+    def ev_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each EV's ``p_min_kw``, ``p_max_kw``, and whether it charges ``immediate`` or to its ``deadline``."""
+        flex = [ev.flexibility(t0_s, t1_s) for ev in self.evs]
+        m = len(flex)
+        p_min = np.fromiter((f.p_min_kw for f in flex), float, m)
+        p_max = np.fromiter((f.p_max_kw for f in flex), float, m)
+        immediate = np.fromiter((ev.charging == "immediate" for ev in self.evs), bool, m)
+        deadline = np.fromiter((ev.charging == "deadline" for ev in self.evs), bool, m)
+        return p_min, p_max, immediate, deadline
+
+    def appliance_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per household and appliance slot: ``p_min_kw``, ``p_max_kw`` and ``discrete`` (absent: 0, 0, False)."""
+        shape = (self.n, self.appliance_width)
+        p_min, p_max, discrete = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
+        for i in np.flatnonzero(self.n_appliances).tolist():
+            for j, a in enumerate(self.members[i].appliances):
+                f = a.flexibility(t0_s, t1_s)
+                p_min[i, j], p_max[i, j], discrete[i, j] = f.p_min_kw, f.p_max_kw, f.discrete
+        return p_min, p_max, discrete
