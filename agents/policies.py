@@ -231,14 +231,38 @@ class PlanColumns:
         for i in np.flatnonzero(counts).tolist():
             appliance_kw[i, : counts[i]] = plans[i].appliance_kw
         return cls(
-            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in _SCALARS[:4]),
+            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in PLAN_SCALARS[:4]),
             appliance_kw,
-            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in _SCALARS[4:]),
+            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in PLAN_SCALARS[4:]),
             counts,
         )
 
 
-_SCALARS = ("pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "heat_pump_kw", "hot_water_kw")
+PLAN_SCALARS = ("pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "heat_pump_kw", "hot_water_kw")
+
+
+def dispatch_columns(fleet: Fleet, plan: PlanColumns, t0_s: float, t1_s: float) -> PlanColumns:
+    """:meth:`Devices.dispatch` for every household of ``fleet`` at once: what the devices did."""
+    n, hours = fleet.n, (t1_s - t0_s) / 3600
+    battery_kw = np.zeros(n)
+    owner = fleet.battery_owner
+    if len(owner):
+        battery_kw[owner] = fleet.batteries.dispatch(plan.battery_kw[owner], hours)
+    ev_kw = np.zeros(n)
+    for i, ev in zip(fleet.ev_owner.tolist(), fleet.evs, strict=True):
+        ev_kw[i] = ev.dispatch(float(plan.ev_kw[i]), t0_s, t1_s)
+    heat_pump_kw, hot_water_kw = np.zeros(n), np.zeros(n)
+    for i in fleet.heat_pump_owner:
+        heat_pump_kw[i], hot_water_kw[i] = fleet.members[i].heat_pump.dispatch(
+            float(plan.heat_pump_kw[i]), float(plan.hot_water_kw[i]), t0_s, t1_s
+        )
+    appliance_kw = np.zeros_like(plan.appliance_kw)
+    for i in np.flatnonzero(fleet.n_appliances).tolist():
+        for j, a in enumerate(fleet.members[i].appliances):
+            appliance_kw[i, j] = a.dispatch(float(plan.appliance_kw[i, j]), t0_s, t1_s)
+    return PlanColumns(
+        plan.pv_kw, plan.pv_curtailed_kw, battery_kw, ev_kw, appliance_kw, heat_pump_kw, hot_water_kw, plan.n_appliances
+    )
 
 
 def self_consumption_columns(

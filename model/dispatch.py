@@ -11,7 +11,8 @@ from dataclasses import replace
 import numpy as np
 
 from lemgrid.agents.household import Household
-from lemgrid.agents.policies import DevicePlan, Devices
+from lemgrid.agents.devices.fleet import Fleet, python_sum
+from lemgrid.agents.policies import PLAN_SCALARS, DevicePlan, Devices, PlanColumns, dispatch_columns
 from lemgrid.model.community import redispatch
 from lemgrid.model.constraints import Curtailment
 from lemgrid.model.interval import Interval
@@ -39,8 +40,8 @@ def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan
 
 def dispatch(
     households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
-) -> tuple[list[DevicePlan], Columns]:
-    """Run every household's devices; returns what each did and the per-household columns."""
+) -> tuple[PlanColumns, Columns]:
+    """Run every household's devices; returns what each did and the per-household columns (with their state)."""
     households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time
     if cut.export_kw.any() or cut.import_kw.any():
         export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
@@ -51,44 +52,64 @@ def dispatch(
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
     plans = redispatch(households, plans, iv.base_load_kw, iv.k, iv.hours)
     t0_s, t1_s = iv.t0_s, iv.t1_s
-    done = [h.dispatch(plans[h.index], t0_s, t1_s) for h in households]
+    found = Fleet.of([h.devices for h in households])
+    if found is None:
+        done = PlanColumns.of([h.dispatch(plans[h.index], t0_s, t1_s) for h in households])
+        return done, stack(done, iv.base_load_kw) | _states([h.devices for h in households])
+    fleet, members = found
+    done = dispatch_columns(fleet, PlanColumns.of(plans), t0_s, t1_s)
+    for i in np.flatnonzero(~members).tolist():  # outside the fleet (the community manager): on its own
+        own = households[i].dispatch(plans[i], t0_s, t1_s)
+        for name in PLAN_SCALARS:
+            getattr(done, name)[i] = getattr(own, name)
+        done.appliance_kw[i, : len(own.appliance_kw)] = own.appliance_kw
     columns = stack(done, iv.base_load_kw)
-    nan = float("nan")
-    states = [_state(h.devices, nan) for h in households]
-    for name, values in zip(_STATE_COLUMNS, zip(*states, strict=True), strict=True):
-        columns[name] = np.array(values)
+    columns.update(_states([h.devices for h in households], fleet, members))
     return done, columns
 
 
 _STATE_COLUMNS = ("battery_soc", "comfort_violation_kh", "tank_violation_kh", "indoor_temperature_c")
 
 
-def _state(devices: Devices, nan: float) -> tuple[float, float, float, float]:
-    """A household's battery and heat-pump state after the interval, in :data:`_STATE_COLUMNS`' order."""
-    soc = devices.battery.soc if devices.battery else nan
-    pump = devices.heat_pump
-    if not pump:
-        return soc, 0.0, 0.0, nan
-    return soc, pump.last_comfort_violation_kh, pump.last_tank_violation_kh, pump.indoor_c
+def _states(devices: list[Devices], fleet: Fleet | None = None, members: np.ndarray | None = None) -> Columns:
+    """Every household's battery and heat-pump state after the interval (:data:`_STATE_COLUMNS`).
+
+    The fleet's batteries' state of charge comes from its table, as :attr:`Battery.soc` computes it.
+    """
+    n, nan = len(devices), float("nan")
+    soc, comfort, tank, indoor = np.full(n, nan), np.zeros(n), np.zeros(n), np.full(n, nan)
+    own = range(n)
+    if fleet is not None and members is not None:
+        b, owner = fleet.batteries, fleet.battery_owner
+        with np.errstate(divide="ignore", invalid="ignore"):
+            soc[owner] = np.where(b.capacity_kwh > 0, b.energy_kwh / b.capacity_kwh, 0.0)
+        own = np.flatnonzero(~members).tolist()
+    for i in own:
+        if devices[i].battery is not None:
+            soc[i] = devices[i].battery.soc
+    for i, d in enumerate(devices):
+        pump = d.heat_pump
+        if pump is not None:
+            comfort[i], tank[i], indoor[i] = pump.last_comfort_violation_kh, pump.last_tank_violation_kh, pump.indoor_c
+    return dict(zip(_STATE_COLUMNS, (soc, comfort, tank, indoor), strict=True))
 
 
-def stack(done: list[DevicePlan], base_load_kw: np.ndarray) -> Columns:
+def stack(done: PlanColumns, base_load_kw: np.ndarray) -> Columns:
     """Per-household columns of what the devices did in an interval."""
-    rows = [
-        (
-            d.pv_kw,
-            d.pv_curtailed_kw,
-            d.battery_kw,
-            d.ev_kw,
-            sum(d.appliance_kw),
-            d.heat_pump_kw + d.hot_water_kw,
-            d.net_kw(b),  # one definition of the net position: DevicePlan.net_kw
-        )
-        for d, b in zip(done, base_load_kw.tolist(), strict=True)
-    ]
+    appliances = python_sum(done.appliance_kw, done.appliance_present)
+    if not done.n_appliances.any():
+        appliances = appliances.astype(np.int64)  # as summing no appliance gives (Python's 0)
+    values = (
+        done.pv_kw,
+        done.pv_curtailed_kw,
+        done.battery_kw,
+        done.ev_kw,
+        appliances,
+        done.heat_pump_kw + done.hot_water_kw,
+        done.net_kw(base_load_kw),  # one definition of the net position: DevicePlan.net_kw
+    )
     columns = {"base_load_kw": base_load_kw.copy()}
-    for name, values in zip(_STACKED, zip(*rows, strict=True), strict=True):
-        columns[name] = np.array(values)  # each column's own dtype, as a list of its values gives
+    columns.update((name, np.array(v)) for name, v in zip(_STACKED, values, strict=True))
     return columns
 
 

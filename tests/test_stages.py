@@ -142,7 +142,8 @@ def test_dispatch_grid_settle_and_record_run_alone(parts: Model) -> None:
     n = len(plans)
     done, columns = dispatch(parts.households, plans, Curtailment.nothing(n), iv)
     np.testing.assert_allclose(
-        columns["net_injection_kw"], [d.net_kw(float(b)) for d, b in zip(done, iv.base_load_kw, strict=True)]
+        columns["net_injection_kw"],
+        [d.net_kw(float(b)) for d, b in zip(done.plans(), iv.base_load_kw, strict=True)],
     )
     grid = grid_step(columns, iv, parts.dso, parts.households, parts._network, parts._measures)
     assert grid.operated.state.converged

@@ -71,6 +71,9 @@ class Fleet:
         self.heat_pump_owner = [i for i, d in enumerate(self.members) if d.heat_pump is not None]
         self.n_appliances = np.array([len(d.appliances) for d in self.members], dtype=np.int64).reshape(n)
         self.appliance_width = int(self.n_appliances.max(initial=0))
+        self.owns = self.n_appliances > 0  # households with a device in the fleet
+        for owners in (self.battery_owner, self.ev_owner, self.heat_pump_owner):
+            self.owns[owners] = True
         for d in self.members:
             d.fleet = self
 
@@ -85,6 +88,8 @@ class Fleet:
         if fleet is None or fleet.n != len(devices):
             return None
         members = np.fromiter((d is m for d, m in zip(devices, fleet.members, strict=True)), bool, len(devices))
+        if (fleet.owns & ~members).any():  # a fleet device whose household is not there: not this fleet's run
+            return None
         return fleet, members
 
     def ev_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
