@@ -26,12 +26,14 @@ agents, which bid from a price forecast and their state):
 import math
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from lemgrid.agents.bids import Step, check_step
 from lemgrid.agents.curve_table import StepTable
 from lemgrid.agents.devices import EV, Battery, HeatPump, ShiftableAppliance
+from lemgrid.agents.devices.fleet import Fleet
 
 # device codes of a household's steps in a StepTable; appliance i is APPLIANCE_0 + i
 DEVICES = ("base", "pv", "battery", "ev", "heat_pump:space", "heat_pump:water", "day_ahead")
@@ -149,14 +151,11 @@ def battery_columns(
         per battery, the sell step's kW (< 0; 0: none) and price, the buy step's kW (> 0; 0: none) and price.
     """
     flex = [b.flexibility(hours) for b in batteries]
-    sell_kw = np.array([-f.p_max_kw for f in flex], dtype=float)
-    buy_kw = np.array([-f.p_min_kw for f in flex], dtype=float)
-    best = future.best_first
-    if len(best) == 0:
-        return np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex)), np.zeros(len(flex))
     state = np.array(
         [
             (
+                f.p_min_kw,
+                f.p_max_kw,
                 b.energy_kwh,
                 b.soc_min,
                 b.capacity_kwh,
@@ -165,11 +164,32 @@ def battery_columns(
                 b.eta_discharge,
                 b.degradation_cost_eur_per_kwh,
             )
-            for b in batteries
+            for b, f in zip(batteries, flex, strict=True)
         ],
         dtype=float,
-    ).reshape(-1, 7)
-    energy, soc_min, capacity, power, eta_charge, eta_discharge, wear = state.T
+    ).reshape(-1, 9)
+    return fleet_battery_columns(*state.T, hours=hours, future=future)
+
+
+def fleet_battery_columns(
+    p_min: np.ndarray,
+    p_max: np.ndarray,
+    energy: np.ndarray,
+    soc_min: np.ndarray,
+    capacity: np.ndarray,
+    power: np.ndarray,
+    eta_charge: np.ndarray,
+    eta_discharge: np.ndarray,
+    wear: np.ndarray,
+    *,
+    hours: float,
+    future: Outlook,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`battery_columns` from the batteries' columns (a :class:`BatteryFleet`'s) and flexibility."""
+    sell_kw, buy_kw = -p_max, -p_min
+    best = future.best_first
+    if len(best) == 0:
+        return np.zeros(len(p_min)), np.zeros(len(p_min)), np.zeros(len(p_min)), np.zeros(len(p_min))
     stored_kwh = energy - soc_min * capacity
     stored_kwh = np.where(0.0 > stored_kwh, 0.0, stored_kwh)  # max(E, 0.0), as Python's max picks
     per_slot_kwh = power * hours / eta_discharge
@@ -182,6 +202,24 @@ def battery_columns(
     sell_price = best[np.minimum(sell_rank, last)]
     buy_price = eta * best[np.minimum(buy_rank, last)] - 2 * wear
     return np.where(sell_kw < 0, sell_kw, 0.0), sell_price, np.where(buy_kw > 0, buy_kw, 0.0), buy_price
+
+
+def free_battery_columns(
+    devices: Sequence[Any], free: list[int], hours: float, future: Outlook
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`battery_columns` of the batteries of households ``free``, from their fleet's table if they share one."""
+    found = Fleet.of(devices)
+    if found is not None:
+        b, owner = found[0].batteries, found[0].battery_owner
+        rows = np.flatnonzero(np.isin(owner, free))
+        if np.array_equal(owner[rows], free):
+            p_min, p_max = b.flexibility(hours)
+            columns = (b.energy_kwh, b.soc_min, b.capacity_kwh, b.power_kw, b.eta_charge, b.eta_discharge)
+            wear = b.degradation_cost_eur_per_kwh[rows]
+            return fleet_battery_columns(
+                p_min[rows], p_max[rows], *(c[rows] for c in columns), wear, hours=hours, future=future
+            )
+    return battery_columns([devices[i].battery for i in free], hours, future)
 
 
 def ev_steps(ev: EV, t0_s: float, t1_s: float, future: "np.ndarray | Outlook") -> list[Step]:

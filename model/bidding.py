@@ -34,8 +34,8 @@ from lemgrid.agents.device_curves import (
     Outlook,
     StepRows,
     appliance_steps,
-    battery_columns,
     device_name,
+    free_battery_columns,
     ev_steps,
     heat_pump_steps,
 )
@@ -150,8 +150,7 @@ def step_table(
     rows.columns(every, PV, -pv_kw, np.full(n, band.pv_curtailment_eur_per_kwh), RANK_PV)
     fixed = [s or UNSCHEDULED for s in scheduled]
     free = [i for i, d in enumerate(devices) if d.battery is not None and fixed[i].battery_kw is None]
-    batteries = [devices[i].battery for i in free]
-    sell_kw, sell_price, buy_kw, buy_price = battery_columns(batteries, band.hours, band.future)  # type: ignore[arg-type]
+    sell_kw, sell_price, buy_kw, buy_price = free_battery_columns(devices, free, band.hours, band.future)
     rows.columns(np.array(free, dtype=np.int64), BATTERY, sell_kw, sell_price, RANK_SELL)
     rows.columns(np.array(free, dtype=np.int64), BATTERY, buy_kw, buy_price, RANK_BUY)
     t0, t1, ahead = band.t0_s, band.t1_s, band.future
