@@ -67,12 +67,18 @@ class StepRows:
         self._steps: list[tuple[int, int, float, float, bool, int]] = []
 
     def columns(
-        self, household: np.ndarray, device: int, kw: np.ndarray, price: np.ndarray, rank: int
+        self,
+        household: np.ndarray,
+        device: int,
+        kw: np.ndarray,
+        price: np.ndarray,
+        rank: int,
+        discrete: bool = False,
     ) -> None:
-        """One continuous step per listed household, of ``device``."""
+        """One step per listed household, of ``device`` (continuous unless ``discrete``)."""
         n = len(household)
         self._columns.append(
-            (household, np.full(n, device), kw, price, np.zeros(n, dtype=bool), np.full(n, rank))
+            (household, np.full(n, device), kw, price, np.full(n, discrete), np.full(n, rank))
         )
 
     def steps(self, household: int, steps: Iterable[Step], rank: int) -> None:
@@ -258,6 +264,38 @@ def appliance_steps(
     later = min(later, len(ahead.prices))
     deferral = float(ahead.running_min[later - 1]) if later > 0 else math.inf  # min(future[:later])
     return [*running, Step(name, flex.p_max_kw - flex.p_min_kw, deferral, discrete=True)]
+
+
+def appliance_columns(
+    rows: StepRows, devices: Sequence[Any], t0_s: float, t1_s: float, future: Outlook, rank: int
+) -> None:
+    """Every household's appliances' steps (:func:`appliance_steps`), from the fleet's table where they share one."""
+    found = Fleet.of(devices)
+    alone = range(len(devices)) if found is None else np.flatnonzero(~found[1]).tolist()
+    for i in alone:
+        for j, a in enumerate(devices[i].appliances):
+            rows.steps(i, appliance_steps(a, j, t0_s, t1_s, future), rank)
+    if found is None or not len(found[0].appliance_owner):
+        return
+    fleet = found[0]
+    fleet_appliances = fleet.appliances
+    p_min, p_max, discrete, _, startable, _ = fleet_appliances.flexibility(t0_s, t1_s)
+    has = startable >= 0
+    window_end = np.zeros(len(has))
+    window_end[has] = fleet_appliances.cycles.window_end_s[startable[has]]
+    later = np.floor_divide(window_end - fleet_appliances.duration_s - t1_s, t1_s - t0_s).astype(np.int64) + 1
+    later = np.where(has, later, 0)
+    later = np.where(len(future.prices) < later, len(future.prices), later)  # min(later, len(prices))
+    deferral = np.full(len(has), math.inf)
+    soon = later > 0
+    deferral[soon] = future.running_min[later[soon] - 1]  # min(future[:later])
+    running = np.where(discrete, -p_max, -p_min)
+    owner, slot = fleet.appliance_owner, fleet.appliance_slot
+    for j in range(fleet.appliance_width):
+        mine = slot == j
+        rows.columns(owner[mine], APPLIANCE_0 + j, running[mine], np.full(int(mine.sum()), math.inf), rank)
+        wait = mine & discrete
+        rows.columns(owner[wait], APPLIANCE_0 + j, (p_max - p_min)[wait], deferral[wait], rank, discrete=True)
 
 
 def heat_pump_steps(hp: HeatPump, t0_s: float, t1_s: float, future: "np.ndarray | Outlook") -> list[Step]:

@@ -257,9 +257,8 @@ def dispatch_columns(fleet: Fleet, plan: PlanColumns, t0_s: float, t1_s: float) 
             float(plan.heat_pump_kw[i]), float(plan.hot_water_kw[i]), t0_s, t1_s
         )
     appliance_kw = np.zeros_like(plan.appliance_kw)
-    for i in np.flatnonzero(fleet.n_appliances).tolist():
-        for j, a in enumerate(fleet.members[i].appliances):
-            appliance_kw[i, j] = a.dispatch(float(plan.appliance_kw[i, j]), t0_s, t1_s)
+    width = fleet.appliance_width
+    appliance_kw[:, :width] = fleet.dispatch_appliances(plan.appliance_kw[:, :width], t0_s, t1_s)
     return PlanColumns(
         plan.pv_kw, plan.pv_curtailed_kw, battery_kw, ev_kw, appliance_kw, heat_pump_kw, hot_water_kw, plan.n_appliances
     )

@@ -33,7 +33,7 @@ from lemgrid.agents.device_curves import (
     WATER,
     Outlook,
     StepRows,
-    appliance_steps,
+    appliance_columns,
     device_name,
     free_battery_columns,
     ev_steps,
@@ -163,9 +163,7 @@ def step_table(
             ev_steps(ev, t0, t1, ahead) if kw is None else [inelastic("ev", -ev.flexibility(t0, t1).clip(kw))]
         )
         rows.steps(i, steps, RANK_EV)
-    for i, d in ((i, d) for i, d in enumerate(devices) if d.appliances):
-        for j, a in enumerate(d.appliances):
-            rows.steps(i, appliance_steps(a, j, t0, t1, ahead), RANK_APPLIANCES)
+    appliance_columns(rows, devices, t0, t1, ahead, RANK_APPLIANCES)
     for i, hp in ((i, d.heat_pump) for i, d in enumerate(devices) if d.heat_pump is not None):
         rows.steps(i, heat_pump_steps(hp, t0, t1, ahead), RANK_HEAT_PUMP)
     bought = np.array([-f.day_ahead_bought_kw for f in fixed], dtype=float)

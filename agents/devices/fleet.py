@@ -13,34 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from lemgrid.agents.devices.appliance import ApplianceFleet
 from lemgrid.agents.devices.battery import BatteryFleet
+from lemgrid.agents.devices.flexibility import python_sum
 
-
-def python_sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Per row, what Python's ``sum()`` of the row's present values gives, bit for bit.
-
-    Python (>= 3.12) adds floats with Neumaier's compensation (Neumaier 1974,
-    ZAMM 54:39, as CPython's ``builtin_sum``): the first value is added to the
-    integer 0, each later one with its rounding error carried aside, and the
-    carried error is added at the end when it is finite and not zero.
-    An empty row sums to 0.0.
-    """
-    n, width = values.shape
-    total = np.zeros(n)
-    carried = np.zeros(n)
-    started = np.zeros(n, dtype=bool)
-    for j in range(width):
-        x, here = values[:, j], present[:, j]
-        first = here & ~started
-        t = total + x
-        error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
-        later = here & started
-        carried = np.where(later, carried + error, carried)
-        total = np.where(first, 0.0 + x, np.where(later, t, total))
-        started |= here
-    with np.errstate(invalid="ignore"):
-        add = (carried != 0) & np.isfinite(carried)
-    return np.where(add, total + carried, total)
+__all__ = ["Fleet", "python_sum"]
 
 
 class Fleet:
@@ -71,6 +48,10 @@ class Fleet:
         self.heat_pump_owner = [i for i, d in enumerate(self.members) if d.heat_pump is not None]
         self.n_appliances = np.array([len(d.appliances) for d in self.members], dtype=np.int64).reshape(n)
         self.appliance_width = int(self.n_appliances.max(initial=0))
+        slots = [(i, j) for i, d in enumerate(self.members) for j in range(len(d.appliances))]
+        self.appliance_owner = np.array([i for i, _ in slots], dtype=np.int64)
+        self.appliance_slot = np.array([j for _, j in slots], dtype=np.int64)
+        self.appliances = ApplianceFleet([self.members[i].appliances[j] for i, j in slots])
         self.owns = self.n_appliances > 0  # households with a device in the fleet
         for owners in (self.battery_owner, self.ev_owner, self.heat_pump_owner):
             self.owns[owners] = True
@@ -106,8 +87,13 @@ class Fleet:
         """Per household and appliance slot: ``p_min_kw``, ``p_max_kw`` and ``discrete`` (absent: 0, 0, False)."""
         shape = (self.n, self.appliance_width)
         p_min, p_max, discrete = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
-        for i in np.flatnonzero(self.n_appliances).tolist():
-            for j, a in enumerate(self.members[i].appliances):
-                f = a.flexibility(t0_s, t1_s)
-                p_min[i, j], p_max[i, j], discrete[i, j] = f.p_min_kw, f.p_max_kw, f.discrete
+        at = (self.appliance_owner, self.appliance_slot)
+        p_min[at], p_max[at], discrete[at] = self.appliances.flexibility(t0_s, t1_s)[:3]
         return p_min, p_max, discrete
+
+    def dispatch_appliances(self, p_kw: np.ndarray, t0_s: float, t1_s: float) -> np.ndarray:
+        """Every appliance runs at ``p_kw`` (per household and slot) as far as it can; returns the powers."""
+        at = (self.appliance_owner, self.appliance_slot)
+        done = np.zeros((self.n, self.appliance_width))
+        done[at] = self.appliances.dispatch(p_kw[at], t0_s, t1_s)
+        return done

@@ -2,6 +2,8 @@
 
 from typing import NamedTuple
 
+import numpy as np
+
 
 class Flexibility(NamedTuple):
     """Feasible average power of a device over the coming interval (injection positive).
@@ -25,3 +27,30 @@ class Flexibility(NamedTuple):
         if self.discrete:
             return self.p_min_kw if abs(p_kw - self.p_min_kw) <= abs(p_kw - self.p_max_kw) else self.p_max_kw
         return min(max(p_kw, self.p_min_kw), self.p_max_kw)
+
+
+def python_sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Per row, what Python's ``sum()`` of the row's present values gives, bit for bit.
+
+    Python (>= 3.12) adds floats with Neumaier's compensation (Neumaier 1974,
+    ZAMM 54:39, as CPython's ``builtin_sum``): the first value is added to the
+    integer 0, each later one with its rounding error carried aside, and the
+    carried error is added at the end when it is finite and not zero.
+    An empty row sums to 0.0.
+    """
+    n, width = values.shape
+    total = np.zeros(n)
+    carried = np.zeros(n)
+    started = np.zeros(n, dtype=bool)
+    for j in range(width):
+        x, here = values[:, j], present[:, j]
+        first = here & ~started
+        t = total + x
+        error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+        later = here & started
+        carried = np.where(later, carried + error, carried)
+        total = np.where(first, 0.0 + x, np.where(later, t, total))
+        started |= here
+    with np.errstate(invalid="ignore"):
+        add = (carried != 0) & np.isfinite(carried)
+    return np.where(add, total + carried, total)
