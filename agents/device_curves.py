@@ -266,6 +266,43 @@ def appliance_steps(
     return [*running, Step(name, flex.p_max_kw - flex.p_min_kw, deferral, discrete=True)]
 
 
+def ev_columns(
+    rows: StepRows, devices: Sequence[Any], free: list[int], t0_s: float, t1_s: float, future: Outlook, rank: int
+) -> None:
+    """The steps (:func:`ev_steps`) of the EVs of households ``free``, from the fleet's table where they share one."""
+    found = Fleet.of(devices)
+    in_fleet = np.zeros(0, dtype=bool) if found is None else np.isin(found[0].ev_owner, free)
+    alone = free if found is None else sorted(set(free) - set(found[0].ev_owner[in_fleet].tolist()))
+    for i in alone:
+        rows.steps(i, ev_steps(devices[i].ev, t0_s, t1_s, future), rank)
+    if found is None or not in_fleet.any():
+        return
+    evs, owner = found[0].evs, found[0].ev_owner[in_fleet]
+    p_min, p_max, _, stays = evs.flexibility(t0_s, t1_s)
+    p_min, p_max, stays = p_min[in_fleet], p_max[in_fleet], stays[in_fleet]
+    must, can = -p_max, -p_min
+    hours, interval_s, prices = (t1_s - t0_s) / 3600, t1_s - t0_s, future.prices
+    present = stays >= 0
+    departures = np.where(present, evs.sessions.departure_s[np.where(present, stays, 0)], np.inf)
+    departure = departures.min(axis=1, initial=np.inf)
+    remaining = evs.remaining_kwh(stays) - must * hours
+    flexible = (can - must > 0) & present.any(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        slots = np.floor_divide(np.where(flexible, departure - t1_s, 0.0), interval_s).astype(np.int64)
+        slots = np.where(len(prices) < slots, len(prices), slots)
+        needed = np.ceil(remaining / (evs.charger_kw[in_fleet] * hours) - 1e-9)
+    needed = np.where(flexible, needed, 0.0).astype(np.int64)
+    two = flexible & (slots > 0) & (needed > 0)
+    first_kw = np.where(flexible & ~two, can, must)  # no slot left or nothing needed later: all now
+    rows.columns(owner, EV_CODE, first_kw, np.full(len(owner), math.inf), rank)
+    willingness = np.zeros(len(owner))
+    for n_slots in np.unique(slots[two]).tolist():
+        mine = two & (slots == n_slots)
+        ranked = np.sort(prices[:n_slots])
+        willingness[mine] = ranked[np.minimum(needed[mine], n_slots) - 1]
+    rows.columns(owner[two], EV_CODE, (can - must)[two], willingness[two], rank)
+
+
 def appliance_columns(
     rows: StepRows, devices: Sequence[Any], t0_s: float, t1_s: float, future: Outlook, rank: int
 ) -> None:

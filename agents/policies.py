@@ -249,8 +249,9 @@ def dispatch_columns(fleet: Fleet, plan: PlanColumns, t0_s: float, t1_s: float) 
     if len(owner):
         battery_kw[owner] = fleet.batteries.dispatch(plan.battery_kw[owner], hours)
     ev_kw = np.zeros(n)
-    for i, ev in zip(fleet.ev_owner.tolist(), fleet.evs, strict=True):
-        ev_kw[i] = ev.dispatch(float(plan.ev_kw[i]), t0_s, t1_s)
+    owner = fleet.ev_owner
+    if len(owner):
+        ev_kw[owner] = fleet.evs.dispatch(plan.ev_kw[owner], t0_s, t1_s)
     heat_pump_kw, hot_water_kw = np.zeros(n), np.zeros(n)
     for i in fleet.heat_pump_owner:
         heat_pump_kw[i], hot_water_kw[i] = fleet.members[i].heat_pump.dispatch(

@@ -15,6 +15,7 @@ import numpy as np
 
 from lemgrid.agents.devices.appliance import ApplianceFleet
 from lemgrid.agents.devices.battery import BatteryFleet
+from lemgrid.agents.devices.ev import EVFleet
 from lemgrid.agents.devices.flexibility import python_sum
 
 __all__ = ["Fleet", "python_sum"]
@@ -44,7 +45,7 @@ class Fleet:
         self.batteries = BatteryFleet.of([self.members[i].battery for i in owners])
         owners = [i for i, d in enumerate(self.members) if d.ev is not None]
         self.ev_owner = np.array(owners, dtype=np.int64)
-        self.evs = [self.members[i].ev for i in owners]
+        self.evs = EVFleet([self.members[i].ev for i in owners])
         self.heat_pump_owner = [i for i, d in enumerate(self.members) if d.heat_pump is not None]
         self.n_appliances = np.array([len(d.appliances) for d in self.members], dtype=np.int64).reshape(n)
         self.appliance_width = int(self.n_appliances.max(initial=0))
@@ -75,13 +76,8 @@ class Fleet:
 
     def ev_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each EV's ``p_min_kw``, ``p_max_kw``, and whether it charges ``immediate`` or to its ``deadline``."""
-        flex = [ev.flexibility(t0_s, t1_s) for ev in self.evs]
-        m = len(flex)
-        p_min = np.fromiter((f.p_min_kw for f in flex), float, m)
-        p_max = np.fromiter((f.p_max_kw for f in flex), float, m)
-        immediate = np.fromiter((ev.charging == "immediate" for ev in self.evs), bool, m)
-        deadline = np.fromiter((ev.charging == "deadline" for ev in self.evs), bool, m)
-        return p_min, p_max, immediate, deadline
+        p_min, p_max = self.evs.flexibility(t0_s, t1_s)[:2]
+        return p_min, p_max, self.evs.immediate, self.evs.deadline
 
     def appliance_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per household and appliance slot: ``p_min_kw``, ``p_max_kw`` and ``discrete`` (absent: 0, 0, False)."""
