@@ -7,8 +7,8 @@ and its devices then follow the plan. Policies are registered by name in
 """
 
 import copy
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -205,37 +205,74 @@ class PlanColumns:
         net = self.pv_kw + self.battery_kw + self.ev_kw + appliances - base_load_kw
         return net + self.heat_pump_kw + self.hot_water_kw
 
-    def plans(self) -> list[DevicePlan]:
-        """One :class:`DevicePlan` per row."""
-        return [
-            DevicePlan(pv, cut, battery, ev, appliances[:m], pump, water)
-            for pv, cut, battery, ev, appliances, m, pump, water in zip(
-                self.pv_kw.tolist(),
-                self.pv_curtailed_kw.tolist(),
-                self.battery_kw.tolist(),
-                self.ev_kw.tolist(),
-                self.appliance_kw.tolist(),
-                self.n_appliances.tolist(),
-                self.heat_pump_kw.tolist(),
-                self.hot_water_kw.tolist(),
-                strict=True,
-            )
-        ]
+    def plans(self) -> "PlanList":
+        """One :class:`DevicePlan` per row (a list that remembers these columns)."""
+        return PlanList(
+            (
+                DevicePlan(pv, cut, battery, ev, appliances[:m], pump, water)
+                for pv, cut, battery, ev, appliances, m, pump, water in zip(
+                    self.pv_kw.tolist(),
+                    self.pv_curtailed_kw.tolist(),
+                    self.battery_kw.tolist(),
+                    self.ev_kw.tolist(),
+                    self.appliance_kw.tolist(),
+                    self.n_appliances.tolist(),
+                    self.heat_pump_kw.tolist(),
+                    self.hot_water_kw.tolist(),
+                    strict=True,
+                )
+            ),
+            self,
+        )
 
     @classmethod
     def of(cls, plans: Sequence[DevicePlan]) -> "PlanColumns":
-        """The columns of ``plans``."""
+        """The columns of ``plans`` (those a :class:`PlanList` was made from, if it is one)."""
+        if isinstance(plans, PlanList) and plans.columns is not None:
+            return plans.columns.copy()
         n = len(plans)
-        counts = np.fromiter((len(p.appliance_kw) for p in plans), np.int64, n)
+        counts = np.array([len(p.appliance_kw) for p in plans], dtype=np.int64).reshape(n)
         appliance_kw = np.zeros((n, int(counts.max(initial=0))))
         for i in np.flatnonzero(counts).tolist():
             appliance_kw[i, : counts[i]] = plans[i].appliance_kw
-        return cls(
-            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in PLAN_SCALARS[:4]),
-            appliance_kw,
-            *(np.fromiter((getattr(p, name) for p in plans), float, n) for name in PLAN_SCALARS[4:]),
-            counts,
-        )
+        scalars = np.array(
+            [(p.pv_kw, p.pv_curtailed_kw, p.battery_kw, p.ev_kw, p.heat_pump_kw, p.hot_water_kw) for p in plans],
+            dtype=float,
+        ).reshape(n, 6)
+        pv, cut, battery, ev, pump, water = scalars.T
+        return cls(pv, cut, battery, ev, appliance_kw, pump, water, counts)
+
+    def copy(self) -> "PlanColumns":
+        """Columns of their own (changing them leaves these as they are)."""
+        return PlanColumns(*(np.array(getattr(self, f.name)) for f in fields(self)))
+
+
+class PlanList(list[DevicePlan]):
+    """Plans made from columns, which it keeps while the list is not changed (then it is a plain list)."""
+
+    def __init__(self, plans: Iterable[DevicePlan], columns: PlanColumns) -> None:
+        super().__init__(plans)
+        self.columns: PlanColumns | None = columns
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.columns = None
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self.columns = None
+        super().__delitem__(index)
+
+    def __iadd__(self, other: Any) -> "PlanList":
+        self.columns = None
+        return super().__iadd__(other)
+
+    def append(self, value: DevicePlan) -> None:
+        self.columns = None
+        super().append(value)
+
+    def extend(self, values: Iterable[DevicePlan]) -> None:
+        self.columns = None
+        super().extend(values)
 
 
 PLAN_SCALARS = ("pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "heat_pump_kw", "hot_water_kw")

@@ -40,7 +40,7 @@ from lemgrid.agents.device_curves import (
     heat_pump_steps,
 )
 from lemgrid.agents.household import Household
-from lemgrid.agents.policies import DevicePlan, Devices
+from lemgrid.agents.policies import DevicePlan, Devices, PlanColumns
 from lemgrid.agents.strategies import Order
 from lemgrid.model import community
 from lemgrid.model.clear import Cleared, Market, TradeCuts, clear, cut_trades, request
@@ -221,21 +221,19 @@ def plans_from_curves(bids: CurveBids, net_kw: np.ndarray, n_appliances: Sequenc
     """The devices' powers (injection positive) at each household's realised net consumption ``net_kw``."""
     t = bids.table
     width = APPLIANCE_0 + max(n_appliances, default=0)
-    injection = (-per_device(t, table_dispatch(t, bids.levels, net_kw), width)).tolist()
+    injection = -per_device(t, table_dispatch(t, bids.levels, net_kw), width)
     pv = t.device == PV
-    available = (-np.bincount(t.household[pv], weights=t.kw[pv], minlength=t.n_households)).tolist()
-    return [
-        DevicePlan(
-            pv_kw=kw[PV],
-            pv_curtailed_kw=free - kw[PV],
-            battery_kw=kw[BATTERY],
-            ev_kw=kw[EV_CODE],
-            appliance_kw=kw[APPLIANCE_0 : APPLIANCE_0 + m],
-            heat_pump_kw=kw[SPACE],
-            hot_water_kw=kw[WATER],
-        )
-        for kw, free, m in zip(injection, available, n_appliances, strict=True)
-    ]
+    available = -np.bincount(t.household[pv], weights=t.kw[pv], minlength=t.n_households)
+    return PlanColumns(
+        injection[:, PV],
+        available - injection[:, PV],
+        injection[:, BATTERY],
+        injection[:, EV_CODE],
+        injection[:, APPLIANCE_0:],
+        injection[:, SPACE],
+        injection[:, WATER],
+        np.asarray(n_appliances, dtype=np.int64).reshape(len(net_kw)),
+    ).plans()
 
 
 def bid(

@@ -8,6 +8,7 @@ dispatch and the bid steps as array arithmetic across households, with the same
 floating-point operations, in the same order, as each device's own methods.
 """
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,7 +70,7 @@ class Fleet:
         fleet = next((d.fleet for d in devices if d.fleet is not None), None)
         if fleet is None or fleet.n != len(devices):
             return None
-        members = np.fromiter((d is m for d, m in zip(devices, fleet.members, strict=True)), bool, len(devices))
+        members = np.fromiter(map(operator.is_, devices, fleet.members), bool, len(devices))
         if (fleet.owns & ~members).any():  # a fleet device whose household is not there: not this fleet's run
             return None
         return fleet, members
