@@ -260,7 +260,7 @@ def decides_in_batch(strategy: "Strategy") -> bool:
 def truthful_orders(
     net_kwh: np.ndarray, retail_eur_per_kwh: float, feed_in_eur_per_kwh: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:meth:`Truthful.decide` for many households at once: which of them bid, and each order's side, kWh, price.
+    """:meth:`Truthful.decide` for many households at once: who bids, each order's side, kWh and price.
 
     Returns the positions of the households with an order, whether each buys, its kWh and its quote.
     """

@@ -36,7 +36,8 @@ def decide(households: Iterable[Household], observed: Observed, hours: float) ->
     households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
     obs = observed.observations
     batch = [decides_in_batch(h.strategy) for h in households]
-    decisions = [(k, h, h.decide(obs[h.index])) for k, (h, b) in enumerate(zip(households, batch)) if not b]
+    each = enumerate(zip(households, batch, strict=True))
+    decisions = [(k, h, h.decide(obs[h.index])) for k, (h, b) in each if not b]
     orders = _orders(households, batch, observed, decisions)
     plans = list(observed.plans)  # a plan is copied only where a strategy changes it
     planned_kw = observed.planned_kw.copy()

@@ -12,19 +12,22 @@ preference for that seller.
 """
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Protocol, overload
+from typing import NamedTuple, Protocol, overload
 
 import numpy as np
 
 from lemgrid.agents.strategies import Order
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """Energy one household sells to another in an interval, at a price."""
+class Trade(NamedTuple):
+    """Energy one household sells to another in an interval, at a price.
+
+    A named tuple: a call auction makes about one per household each interval, and a
+    tuple is built in a fraction of a frozen dataclass's time.
+    """
 
     buyer: int
     seller: int
@@ -32,13 +35,25 @@ class Trade:
     price_eur_per_kwh: float
 
 
-def traded_kwh(trades: Iterable[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
+def trade_columns(trades: Sequence[Trade]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The trades' buyers, sellers, energies (kWh) and prices (EUR/kWh) as arrays, in trade order."""
+    if not len(trades):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    buyer, seller, kwh, price = zip(*trades, strict=True)  # the four fields, transposed at C speed
+    return (
+        np.array(buyer, dtype=np.int64),
+        np.array(seller, dtype=np.int64),
+        np.array(kwh, dtype=float),
+        np.array(price, dtype=float),
+    )
+
+
+def traded_kwh(trades: Sequence[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Energy each of ``n`` households bought and sold locally in ``trades`` (kWh, in trade order)."""
-    trades = list(trades)
-    kwh = [t.energy_kwh for t in trades]
+    buyer, seller, kwh, _ = trade_columns(trades)
     # bincount adds the weights in trade order, as a loop of += would (bit for bit)
-    bought = np.bincount([t.buyer for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
-    sold = np.bincount([t.seller for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
+    bought = np.bincount(buyer, weights=kwh, minlength=n).astype(float, copy=False)
+    sold = np.bincount(seller, weights=kwh, minlength=n).astype(float, copy=False)
     return bought, sold
 
 
@@ -167,7 +182,9 @@ class OrderBook(Sequence[Order]):
         )
 
 
-def _fill_by_level(qty: np.ndarray, prices: np.ndarray, total_kwh: float, marginal_price: float, better: np.ndarray) -> np.ndarray:
+def _fill_by_level(
+    qty: np.ndarray, prices: np.ndarray, total_kwh: float, marginal_price: float, better: np.ndarray
+) -> np.ndarray:
     """Fill orders up to ``total_kwh``: strictly better prices in full, the marginal level pro rata."""
     fill = np.where(better, qty, 0.0)
     at_margin = (prices == marginal_price) & ~better
@@ -249,15 +266,13 @@ class _Matched:
             prices = price(self.book.price[bid], self.book.price[ask]).tolist()
         else:
             prices = [price] * len(kwh)
-        return [
-            Trade(b, s, q, p)
-            for b, s, q, p in zip(
-                self.book.household[bid].tolist(), self.book.household[ask].tolist(), kwh, prices, strict=True
-            )
-        ]
+        buyers, sellers = self.book.household[bid].tolist(), self.book.household[ask].tolist()
+        return list(map(Trade._make, zip(buyers, sellers, kwh, prices, strict=True)))
 
 
-def _call_auction(orders: "Sequence[Order] | OrderBook", max_volume_kwh: float | None = None) -> _Matched | None:
+def _call_auction(
+    orders: "Sequence[Order] | OrderBook", max_volume_kwh: float | None = None
+) -> _Matched | None:
     """Match the books while the best bid is at least the best ask (up to ``max_volume_kwh``).
 
     Returns the books, each order's fill and the marginal bid and ask prices,

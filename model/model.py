@@ -8,8 +8,8 @@ switching and the inverter droops. SimPy's environment is the only clock.
 """
 
 import gc
-from collections.abc import Sequence
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any

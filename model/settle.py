@@ -24,7 +24,7 @@ from lemgrid.model.clear import Cleared, directions
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Connections, Interval
-from lemgrid.model.market import Trade
+from lemgrid.model.market import Trade, trade_columns
 from lemgrid.model.observe import Observations
 from lemgrid.model.settlement import Settlement, settle
 from lemgrid.model.tariffs import NetworkTariff, TariffInputs
@@ -150,4 +150,5 @@ def trade_losses(trades: list[Trade], household_kwh: np.ndarray, settlement: Set
         + settlement.sold_retail_kwh
     )
     per_kwh = np.divide(household_kwh, exchanged, out=np.zeros_like(household_kwh), where=exchanged > 0)
-    return np.array([t.energy_kwh * (per_kwh[t.buyer] + per_kwh[t.seller]) for t in trades])
+    buyer, seller, kwh, _ = trade_columns(trades)
+    return kwh * (per_kwh[buyer] + per_kwh[seller])
