@@ -74,7 +74,7 @@ class ClearingResult:
     @cached_property
     def volume_kwh(self) -> float:
         """Energy traded locally."""
-        return sum(t.energy_kwh for t in self.trades)
+        return sum(trade_columns(self.trades)[2].tolist())  # sum() of Python floats, as over the trades
 
     @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
@@ -82,7 +82,8 @@ class ClearingResult:
         volume = self.volume_kwh
         if volume <= 0:
             return None
-        return sum(t.energy_kwh * t.price_eur_per_kwh for t in self.trades) / volume
+        _, _, kwh, price = trade_columns(self.trades)
+        return sum((kwh * price).tolist()) / volume  # each product as Python's, summed by sum()
 
 
 class Mechanism(Protocol):
