@@ -59,11 +59,14 @@ class Household(mesa.Agent):
 
     def learn(self, obs: Observation, feedback: Feedback) -> None:
         """Pass the settled interval's outcome to the strategy; add its reward to the day's."""
-        day = obs.interval // max(obs.intervals_per_day, 1)
+        self.book_reward(obs.interval // max(obs.intervals_per_day, 1), feedback.reward_eur)
+        self.strategy.learn(obs, feedback)
+
+    def book_reward(self, day: int, reward_eur: float) -> None:
+        """Add an interval's reward to its day's (the learning curve)."""
         while len(self.reward_by_day_eur) <= day:
             self.reward_by_day_eur.append(0.0)
-        self.reward_by_day_eur[day] += feedback.reward_eur
-        self.strategy.learn(obs, feedback)
+        self.reward_by_day_eur[day] += reward_eur
 
 
 class Retailer(mesa.Agent):

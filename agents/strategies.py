@@ -252,6 +252,28 @@ class Truthful(_Stateless):
         return Decision([])
 
 
+def decides_in_batch(strategy: "Strategy") -> bool:
+    """Whether the strategy bids truthfully and learns nothing, so :func:`truthful_orders` decides for it."""
+    return type(strategy).decide is Truthful.decide and type(strategy).learn is _Stateless.learn
+
+
+def truthful_orders(
+    net_kwh: np.ndarray, retail_eur_per_kwh: float, feed_in_eur_per_kwh: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:meth:`Truthful.decide` for many households at once: who bids, each order's side, kWh and price.
+
+    Returns the positions of the households with an order, whether each buys, its kWh and its quote.
+    """
+    buys = net_kwh < 0
+    placing = np.flatnonzero(buys | (net_kwh > 0))
+    buys = buys[placing]
+    net = net_kwh[placing]
+    return placing, buys, np.where(buys, -net, net), np.where(buys, retail_eur_per_kwh, feed_in_eur_per_kwh)
+
+
+TRUTHFUL_ACTIONS = ("", "ask fit", "bid retail")  # Truthful.last_action by np.sign(net position)
+
+
 class TimeOfUseBattery(Truthful):
     """Rule-based: the ``time_of_use`` device policy (charge off-peak, discharge at peak), truthful bids."""
 

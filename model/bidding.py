@@ -49,7 +49,7 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.flexibility import Procurement, procure
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import ClearingResult, Trade, traded_kwh
+from lemgrid.model.market import ClearingResult, OrderBook, Trade, traded_kwh
 from lemgrid.model.observe import Attack
 from lemgrid.model.scenario import Bidding
 
@@ -71,7 +71,7 @@ class CurveBids:
     levels: Levels
     retail: float
     feed_in: float
-    orders: list[Order]
+    orders: OrderBook
     fallback_buy_kwh: np.ndarray
     fallback_sell_kwh: np.ndarray
 
@@ -180,29 +180,30 @@ def curve_bids(table: StepTable, band: Band, hours: float, placed: Sequence[Orde
     check_band(band.retail, band.feed_in)
     levels = tabulate(table, band.retail, band.feed_in)
     cols = table_orders(levels, hours)
-    markup = np.zeros((table.n_households, 2))  # buy, sell; a household's last order of a side counts
-    for o in placed:
-        if o.side == "buy":
-            markup[o.household, 0] = o.price_eur_per_kwh - band.retail
-        else:
-            markup[o.household, 1] = o.price_eur_per_kwh - band.feed_in
+    markup = markups(OrderBook.of(placed), table.n_households, band)
     quoted = cols.price + markup[cols.household, np.where(cols.buys, 0, 1)]
     quoted = np.where(band.feed_in > quoted, band.feed_in, quoted)  # max(quote, feed_in), as Python's max
     quoted = np.where(band.retail < quoted, band.retail, quoted)
-    orders = [
-        Order(h, "buy" if b else "sell", kwh, q, p)
-        for h, b, kwh, q, p in zip(
-            cols.household.tolist(),
-            cols.buys.tolist(),
-            cols.kwh.tolist(),
-            quoted.tolist(),
-            cols.price.tolist(),  # the step's own value: the limit a re-quote starts from
-            strict=True,
-        )
-    ]
+    # each order's limit is its step's own value: the price a re-quote starts from
+    orders = OrderBook(cols.household, cols.buys, cols.kwh, quoted, cols.price)
     return CurveBids(
         table, levels, band.retail, band.feed_in, orders, cols.fallback_buy_kwh, cols.fallback_sell_kwh
     )
+
+
+def markups(placed: OrderBook, n: int, band: Band) -> np.ndarray:
+    """(n, 2) each household's mark-up on buying and on selling: its last placed order's quote off the band.
+
+    A bid's mark-up is its quote less the retail price, an ask's its quote less the feed-in tariff.
+    """
+    markup = np.zeros((n, 2))  # buy, sell
+    side = np.where(placed.buys, 0, 1)
+    cell = placed.household * 2 + side
+    # a household's last order of a side counts: the last position of each cell
+    last = len(cell) - 1 - np.unique(cell[::-1], return_index=True)[1]
+    off = np.where(placed.buys, band.retail, band.feed_in)
+    markup.ravel()[cell[last]] = placed.price[last] - off[last]
+    return markup
 
 
 def realised_net_kw(

@@ -161,7 +161,7 @@ def _ev_reducible(households: Sequence[Household], plans: list[DevicePlan], iv: 
     )
 
 
-def cut_orders(orders: list[Order], cut: Curtailment, hours: float) -> list[Order]:
+def cut_orders(orders: Sequence[Order], cut: Curtailment, hours: float) -> list[Order]:
     """Orders less each household's cut (sell orders by its export cut, buy orders by its import cut)."""
     left = {("sell", h): x * hours for h, x in enumerate(cut.export_kw) if x > 0}
     left.update({("buy", h): x * hours for h, x in enumerate(cut.import_kw) if x > 0})

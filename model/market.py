@@ -11,19 +11,23 @@ bilateral P2P, where a buyer's limit for a seller's energy includes its
 preference for that seller.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Protocol
+from typing import NamedTuple, Protocol, overload
 
 import numpy as np
 
 from lemgrid.agents.strategies import Order
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
-    """Energy one household sells to another in an interval, at a price."""
+class Trade(NamedTuple):
+    """Energy one household sells to another in an interval, at a price.
+
+    A named tuple: a call auction makes about one per household each interval, and a
+    tuple is built in a fraction of a frozen dataclass's time.
+    """
 
     buyer: int
     seller: int
@@ -31,13 +35,25 @@ class Trade:
     price_eur_per_kwh: float
 
 
-def traded_kwh(trades: Iterable[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
+def trade_columns(trades: Sequence[Trade]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The trades' buyers, sellers, energies (kWh) and prices (EUR/kWh) as arrays, in trade order."""
+    if not len(trades):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    buyer, seller, kwh, price = zip(*trades, strict=True)  # the four fields, transposed at C speed
+    return (
+        np.array(buyer, dtype=np.int64),
+        np.array(seller, dtype=np.int64),
+        np.array(kwh, dtype=float),
+        np.array(price, dtype=float),
+    )
+
+
+def traded_kwh(trades: Sequence[Trade], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Energy each of ``n`` households bought and sold locally in ``trades`` (kWh, in trade order)."""
-    trades = list(trades)
-    kwh = [t.energy_kwh for t in trades]
+    buyer, seller, kwh, _ = trade_columns(trades)
     # bincount adds the weights in trade order, as a loop of += would (bit for bit)
-    bought = np.bincount([t.buyer for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
-    sold = np.bincount([t.seller for t in trades], weights=kwh, minlength=n).astype(float, copy=False)
+    bought = np.bincount(buyer, weights=kwh, minlength=n).astype(float, copy=False)
+    sold = np.bincount(seller, weights=kwh, minlength=n).astype(float, copy=False)
     return bought, sold
 
 
@@ -58,7 +74,7 @@ class ClearingResult:
     @cached_property
     def volume_kwh(self) -> float:
         """Energy traded locally."""
-        return sum(t.energy_kwh for t in self.trades)
+        return sum(trade_columns(self.trades)[2].tolist())  # sum() of Python floats, as over the trades
 
     @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
@@ -66,7 +82,8 @@ class ClearingResult:
         volume = self.volume_kwh
         if volume <= 0:
             return None
-        return sum(t.energy_kwh * t.price_eur_per_kwh for t in self.trades) / volume
+        _, _, kwh, price = trade_columns(self.trades)
+        return sum((kwh * price).tolist()) / volume  # each product as Python's, summed by sum()
 
 
 class Mechanism(Protocol):
@@ -79,45 +96,140 @@ class Mechanism(Protocol):
         ...
 
 
+@dataclass(frozen=True, eq=False)
+class OrderBook(Sequence[Order]):
+    """One interval's orders as columns, in the order they were placed (a sequence of :class:`Order`).
+
+    The call auctions clear these columns; the mechanisms that work order by
+    order (CDA, P2P, community), the browser app and the tests read the orders,
+    which are built on first use.
+
+    Attributes:
+        household: the household placing each order.
+        buys: True for a bid, False for an ask.
+        kwh: the quantity (> 0).
+        price: the quote (EUR/kWh).
+        limit: the household's limit price behind the quote (NaN: the quote is the limit).
+    """
+
+    household: np.ndarray
+    buys: np.ndarray
+    kwh: np.ndarray
+    price: np.ndarray
+    limit: np.ndarray
+
+    @classmethod
+    def of(cls, orders: "Sequence[Order] | OrderBook") -> "OrderBook":
+        """The orders as a book (a book is returned as it is)."""
+        if isinstance(orders, OrderBook):
+            return orders
+        limit = [np.nan if o.limit_eur_per_kwh is None else o.limit_eur_per_kwh for o in orders]
+        book = cls(
+            np.array([o.household for o in orders], dtype=np.int64),
+            np.array([o.side == "buy" for o in orders], dtype=bool),
+            np.array([o.energy_kwh for o in orders], dtype=float),
+            np.array([o.price_eur_per_kwh for o in orders], dtype=float),
+            np.array(limit, dtype=float),
+        )
+        book.__dict__["orders"] = list(orders)
+        return book
+
+    @cached_property
+    def orders(self) -> list[Order]:
+        """The orders as objects (built once)."""
+        return [
+            Order(h, "buy" if b else "sell", kwh, p, None if math.isnan(lim) else lim)
+            for h, b, kwh, p, lim in zip(
+                self.household.tolist(),
+                self.buys.tolist(),
+                self.kwh.tolist(),
+                self.price.tolist(),
+                self.limit.tolist(),
+                strict=True,
+            )
+        ]
+
+    def __len__(self) -> int:
+        return len(self.kwh)
+
+    @overload
+    def __getitem__(self, i: int) -> Order: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Order]: ...
+    def __getitem__(self, i: int | slice) -> Order | list[Order]:
+        return self.orders[i]
+
+    def __iter__(self) -> Iterator[Order]:
+        return iter(self.orders)
+
+    def sorted_sides(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the bids by descending price and of the asks by ascending price; ties by household.
+
+        Stable, as :func:`_books` (``sorted``) is: equal keys keep their placing order.
+        """
+        bids, asks = np.flatnonzero(self.buys), np.flatnonzero(~self.buys)
+        bids = bids[np.lexsort((self.household[bids], -self.price[bids]))]
+        asks = asks[np.lexsort((self.household[asks], self.price[asks]))]
+        return bids, asks
+
+    def take(self, rows: np.ndarray, kwh: np.ndarray | None = None) -> "OrderBook":
+        """The orders at ``rows`` (in that order), with quantities ``kwh`` if given."""
+        return OrderBook(
+            self.household[rows],
+            self.buys[rows],
+            self.kwh[rows] if kwh is None else kwh,
+            self.price[rows],
+            self.limit[rows],
+        )
+
+
 def _fill_by_level(
-    orders: list[Order], total_kwh: float, marginal_price: float, better: np.ndarray
+    qty: np.ndarray, prices: np.ndarray, total_kwh: float, marginal_price: float, better: np.ndarray
 ) -> np.ndarray:
-    """Fill ``orders`` up to ``total_kwh``: strictly better prices in full, the marginal level pro rata."""
-    qty = np.array([o.energy_kwh for o in orders])
+    """Fill orders up to ``total_kwh``: strictly better prices in full, the marginal level pro rata."""
     fill = np.where(better, qty, 0.0)
-    at_margin = np.array([o.price_eur_per_kwh == marginal_price for o in orders], dtype=bool) & ~better
+    at_margin = (prices == marginal_price) & ~better
     rest = total_kwh - fill.sum()
     if at_margin.any():
         fill[at_margin] = qty[at_margin] * min(1.0, max(rest, 0.0) / qty[at_margin].sum())
     return fill
 
 
-def _pair(
-    bids: list[Order],
-    bid_fill: np.ndarray,
-    asks: list[Order],
-    ask_fill: np.ndarray,
-    price: Callable[[Order, Order], float],
-) -> list[Trade]:
-    """Split filled quantities into buyer-seller pairs, walking both books in priority order.
+def _pair(bid_fill: np.ndarray, ask_fill: np.ndarray) -> tuple[list[int], list[int], list[float]]:
+    """Split filled quantities into pairs, walking both books in priority order.
 
-    ``price(bid, ask)`` prices each pair from its two orders.
+    Returns each pair's bid position, ask position (in the sorted books) and quantity.
+    Past the last filled order of either book nothing trades, so the walk stops there.
     """
-    trades: list[Trade] = []
+    b_left = bid_fill[: _filled_end(bid_fill)].tolist()  # Python floats: the same arithmetic, cheaper
+    a_left = ask_fill[: _filled_end(ask_fill)].tolist()
+    bid_at: list[int] = []
+    ask_at: list[int] = []
+    kwh: list[float] = []
     i = j = 0
-    b_left = bid_fill.tolist()  # Python floats: the same arithmetic, without numpy's per-element cost
-    a_left = ask_fill.tolist()
-    while i < len(bids) and j < len(asks):
-        q = min(b_left[i], a_left[j])
+    n_b, n_a = len(b_left), len(a_left)
+    while i < n_b and j < n_a:
+        b, a = b_left[i], a_left[j]
+        q = b if b <= a else a  # min(b, a): b unless a < b
         if q > 0:
-            trades.append(Trade(bids[i].household, asks[j].household, q, price(bids[i], asks[j])))
-            b_left[i] -= q
-            a_left[j] -= q
-        if b_left[i] <= 1e-12:
+            bid_at.append(i)
+            ask_at.append(j)
+            kwh.append(q)
+            b -= q
+            a -= q
+            b_left[i] = b
+            a_left[j] = a
+        if b <= 1e-12:
             i += 1
-        if a_left[j] <= 1e-12:
+        if a <= 1e-12:
             j += 1
-    return trades
+    return bid_at, ask_at, kwh
+
+
+def _filled_end(fill: np.ndarray) -> int:
+    """One past the last order with a positive fill."""
+    filled = np.flatnonzero(fill > 0)
+    return int(filled[-1]) + 1 if len(filled) else 0
 
 
 def _books(orders: Sequence[Order]) -> tuple[list[Order], list[Order]]:
@@ -130,9 +242,38 @@ def _books(orders: Sequence[Order]) -> tuple[list[Order], list[Order]]:
 MIN_TRADE_KWH = 1e-9  # a call auction crossing less than this trades nothing
 
 
+@dataclass(frozen=True)
+class _Matched:
+    """A call auction's outcome: the sorted books (positions in the order book), their fills and margins."""
+
+    book: OrderBook
+    bids: np.ndarray
+    bid_fill: np.ndarray
+    asks: np.ndarray
+    ask_fill: np.ndarray
+    last_bid: float
+    last_ask: float
+
+    def equilibrium_interval(self) -> tuple[float, float]:
+        """The competitive-equilibrium interval of the fills (:func:`equilibrium_interval`)."""
+        b, a = self.book.take(self.bids), self.book.take(self.asks)
+        return equilibrium_interval(b.kwh, b.price, self.bid_fill, a.kwh, a.price, self.ask_fill)
+
+    def trades(self, price: float | Callable[[np.ndarray, np.ndarray], np.ndarray]) -> list[Trade]:
+        """The filled quantities as buyer-seller trades at one ``price``, or ``price(bid, ask)`` per pair."""
+        i, j, kwh = _pair(self.bid_fill, self.ask_fill)
+        bid, ask = self.bids[i], self.asks[j]
+        if callable(price):
+            prices = price(self.book.price[bid], self.book.price[ask]).tolist()
+        else:
+            prices = [price] * len(kwh)
+        buyers, sellers = self.book.household[bid].tolist(), self.book.household[ask].tolist()
+        return list(map(Trade._make, zip(buyers, sellers, kwh, prices, strict=True)))
+
+
 def _call_auction(
-    orders: Sequence[Order], max_volume_kwh: float | None = None
-) -> tuple[list[Order], np.ndarray, list[Order], np.ndarray, float, float] | None:
+    orders: "Sequence[Order] | OrderBook", max_volume_kwh: float | None = None
+) -> _Matched | None:
     """Match the books while the best bid is at least the best ask (up to ``max_volume_kwh``).
 
     Returns the books, each order's fill and the marginal bid and ask prices,
@@ -140,45 +281,48 @@ def _call_auction(
     marginal one fill completely; orders at exactly the marginal price share
     the rest in proportion to their size (no time priority in a call auction).
     """
-    bids, asks = _books(orders)
+    book = OrderBook.of(orders)
+    bids, asks = book.sorted_sides()
     cap = np.inf if max_volume_kwh is None else max_volume_kwh
+    p_b, p_a = book.price[bids], book.price[asks]
+    q_b, q_a = book.kwh[bids], book.kwh[asks]
+    # the walk only reaches the crossing orders: bids at least the best ask, asks at most the best bid
+    n_b = int(np.searchsorted(-p_b, -p_a[0], side="right")) if len(asks) else 0
+    n_a = int(np.searchsorted(p_a, p_b[0], side="right")) if len(bids) else 0
+    bp, ap = p_b[:n_b].tolist(), p_a[:n_a].tolist()
+    b_left, a_left = q_b[:n_b].tolist(), q_a[:n_a].tolist()
     volume = 0.0
     i = j = 0
-    b_left = [o.energy_kwh for o in bids]
-    a_left = [o.energy_kwh for o in asks]
     last_bid = last_ask = None
-    while (
-        i < len(bids)
-        and j < len(asks)
-        and bids[i].price_eur_per_kwh >= asks[j].price_eur_per_kwh
-        and volume < cap - 1e-12
-    ):
+    while i < n_b and j < n_a and bp[i] >= ap[j] and volume < cap - 1e-12:
         q = min(b_left[i], a_left[j], cap - volume)
         volume += q
         b_left[i] -= q
         a_left[j] -= q
-        last_bid, last_ask = bids[i].price_eur_per_kwh, asks[j].price_eur_per_kwh
+        last_bid, last_ask = bp[i], ap[j]
         if b_left[i] <= 1e-12:
             i += 1
         if a_left[j] <= 1e-12:
             j += 1
     if last_bid is None or last_ask is None or volume <= MIN_TRADE_KWH:
         return None  # nothing, or numerical dust that no price could be formed on
-    bid_fill = _fill_by_level(
-        bids, volume, last_bid, np.array([o.price_eur_per_kwh > last_bid for o in bids], dtype=bool)
-    )
-    ask_fill = _fill_by_level(
-        asks, volume, last_ask, np.array([o.price_eur_per_kwh < last_ask for o in asks], dtype=bool)
-    )
-    return bids, bid_fill, asks, ask_fill, last_bid, last_ask
+    bid_fill = _fill_by_level(q_b, p_b, volume, last_bid, p_b > last_bid)
+    ask_fill = _fill_by_level(q_a, p_a, volume, last_ask, p_a < last_ask)
+    return _Matched(book, bids, bid_fill, asks, ask_fill, last_bid, last_ask)
 
 
 def equilibrium_interval(
-    bids: list[Order], bid_fill: np.ndarray, asks: list[Order], ask_fill: np.ndarray
+    qty_b: np.ndarray,
+    p_b: np.ndarray,
+    bid_fill: np.ndarray,
+    qty_a: np.ndarray,
+    p_a: np.ndarray,
+    ask_fill: np.ndarray,
 ) -> tuple[float, float]:
     """The prices at which every order is content with its fill: the competitive-equilibrium interval.
 
-    A price p supports the fills if every order that trades is priced at p or
+    The books' quantities, prices and fills (bids, then asks). A price p supports
+    the fills if every order that trades is priced at p or
     better (filled bids >= p >= filled asks) and every order left with a
     residual is priced at p or worse (residual bids <= p <= residual asks).
     With divisible quantities a partly filled marginal order pins the interval
@@ -186,10 +330,6 @@ def equilibrium_interval(
     are rationed rather than priced out, so only the filled ones bound it.
     """
     tol = 1e-12
-    qty_b = np.array([o.energy_kwh for o in bids])
-    qty_a = np.array([o.energy_kwh for o in asks])
-    p_b = np.array([o.price_eur_per_kwh for o in bids])
-    p_a = np.array([o.price_eur_per_kwh for o in asks])
     lo = max(p_a[ask_fill > tol].max(initial=-np.inf), p_b[qty_b - bid_fill > tol].max(initial=-np.inf))
     hi = min(p_b[bid_fill > tol].min(initial=np.inf), p_a[qty_a - ask_fill > tol].min(initial=np.inf))
     if lo > hi:  # rationed by a cap: only the filled orders bound the price
@@ -228,11 +368,9 @@ class PayAsClear:
         matched = _call_auction(orders, self.max_volume_kwh)
         if matched is None:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
-        bids, bid_fill, asks, ask_fill, _, _ = matched
-        lo, hi = equilibrium_interval(bids, bid_fill, asks, ask_fill)
+        lo, hi = matched.equilibrium_interval()
         price = lo + self.k * (hi - lo)
-        pairs = _pair(bids, bid_fill, asks, ask_fill, lambda bid, ask: price)
-        return ClearingResult(trades=pairs, price_eur_per_kwh=price)
+        return ClearingResult(trades=matched.trades(price), price_eur_per_kwh=price)
 
 
 class NoTrading:
@@ -262,15 +400,12 @@ class PayAsBid:
         matched = _call_auction(orders)
         if matched is None:
             return ClearingResult(trades=[], price_eur_per_kwh=None)
-        bids, bid_fill, asks, ask_fill, _, _ = matched
-        trades = _pair(
-            bids,
-            bid_fill,
-            asks,
-            ask_fill,
-            lambda bid, ask: (bid.price_eur_per_kwh + ask.price_eur_per_kwh) / 2,
-        )
-        return ClearingResult(trades=trades, price_eur_per_kwh=None)
+        return ClearingResult(trades=matched.trades(_midpoint), price_eur_per_kwh=None)
+
+
+def _midpoint(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
+    """Each pair's price halfway between its bid and its ask."""
+    return (bid + ask) / 2
 
 
 class Trader(Protocol):
@@ -545,29 +680,53 @@ class ZonalClearing:
 
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
         """Clear every zone, then the inter-zone residual."""
+        book = OrderBook.of(orders)
         trades: list[Trade] = []
         zone_prices: dict[int, float | None] = {}
-        residual: list[Order] = []
+        rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        left: list[np.ndarray] = [np.zeros(0)]
+        zone_of = self.zone[book.household]
         for z in np.unique(self.zone):
-            inside = [o for o in orders if self.zone[o.household] == z]
+            inside = book.take(np.flatnonzero(zone_of == z))
             result = PayAsClear(k=self.k).clear(inside)
             zone_prices[int(z)] = result.price_eur_per_kwh
             trades.extend(result.trades)
-            filled: dict[tuple[str, int], float] = {}
-            for t in result.trades:
-                filled[("buy", t.buyer)] = filled.get(("buy", t.buyer), 0.0) + t.energy_kwh
-                filled[("sell", t.seller)] = filled.get(("sell", t.seller), 0.0) + t.energy_kwh
-            bids, asks = _books(inside)
-            for o in bids + asks:  # a household's fills go to its best-priced orders first
-                key = (o.side, o.household)
-                used = min(o.energy_kwh, filled.get(key, 0.0))
-                filled[key] = filled.get(key, 0.0) - used
-                if o.energy_kwh - used > 1e-9:
-                    residual.append(replace(o, energy_kwh=o.energy_kwh - used))
+            kept, kwh = _residual(inside, result.trades)
+            rows.append(np.flatnonzero(zone_of == z)[kept])
+            left.append(kwh)
         if self.capacity is None or self.capacity > 0:
+            residual = book.take(np.concatenate(rows), np.concatenate(left))
             trades.extend(PayAsClear(self.capacity, self.k).clear(residual).trades)
         uniform = zone_prices[int(self.zone[0])] if len(zone_prices) == 1 else None
         return ClearingResult(trades=trades, price_eur_per_kwh=uniform, zone_prices=zone_prices)
+
+
+def _residual(book: OrderBook, trades: list[Trade]) -> tuple[np.ndarray, np.ndarray]:
+    """What is left of ``book`` after ``trades``: positions (bids, then asks, by priority) and kWh.
+
+    A household's fills go to its best-priced orders first.
+    """
+    filled: dict[tuple[bool, int], float] = {}
+    for t in trades:
+        filled[(True, t.buyer)] = filled.get((True, t.buyer), 0.0) + t.energy_kwh
+        filled[(False, t.seller)] = filled.get((False, t.seller), 0.0) + t.energy_kwh
+    bids, asks = book.sorted_sides()
+    order = np.concatenate([bids, asks])
+    kept: list[int] = []
+    kwh: list[float] = []
+    for pos, h, b, q in zip(
+        order.tolist(),
+        book.household[order].tolist(),
+        book.buys[order].tolist(),
+        book.kwh[order].tolist(),
+        strict=True,
+    ):
+        used = min(q, filled.get((b, h), 0.0))
+        filled[(b, h)] = filled.get((b, h), 0.0) - used
+        if q - used > 1e-9:
+            kept.append(pos)
+            kwh.append(q - used)
+    return np.array(kept, dtype=np.int64), np.array(kwh, dtype=float)
 
 
 MECHANISMS: tuple[str, ...] = (

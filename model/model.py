@@ -9,6 +9,7 @@ switching and the inverter droops. SimPy's environment is the only clock.
 
 import gc
 import time
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class Model(mesa.Model):
         self._add_grid(devices)
         self.interval = 0
         self.last_price_eur_per_kwh: float | None = None
-        self.last_orders: list[Order] = []
+        self.last_orders: Sequence[Order] = []
         self.last_clearing: ClearingResult | None = None
         self.last_settlement: Settlement | None = None
         self.last_grid: GridState | None = None

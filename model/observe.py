@@ -7,9 +7,9 @@ an :class:`~agents.strategies.Observation` of its position and the prices.
 """
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -124,7 +124,7 @@ class Observed:
     plans: list[DevicePlan]
     planned_kw: np.ndarray
     reported_kwh: np.ndarray
-    observations: list[Observation]
+    observations: "Observations"
 
 
 def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster, attack: Attack) -> Observed:
@@ -183,44 +183,93 @@ def _time_of_use(households: list[Household], ruled: np.ndarray) -> list[tuple[T
     return list(groups.values())
 
 
+class Observations(Sequence[Observation]):
+    """What each household's strategy sees, as columns; one household's :class:`Observation` on first use.
+
+    The shared prices and the time are held once; the batteries' state is read
+    when the interval is observed (the devices move later in the interval).
+    Strategies that decide as a batch (:func:`lemgrid.agents.strategies.batch_decide`)
+    read the columns and never build a household's tuple.
+    """
+
+    def __init__(
+        self,
+        iv: Interval,
+        reported_kwh: list[float],
+        voltage_pu: list[float],
+        battery_planned_kw: list[float],
+        battery: list[tuple[float | None, float, float]],
+    ) -> None:
+        signal = iv.price_signal
+        self.interval, self.hours = iv.k, iv.hours
+        self.retail = iv.import_price_eur_per_kwh * signal
+        self.feed_in = iv.feed_in_tariff_eur_per_kwh * signal
+        self.last = None if iv.last_price_eur_per_kwh is None else iv.last_price_eur_per_kwh * signal
+        self.interval_of_day, self.intervals_per_day = iv.k % iv.intervals_per_day, iv.intervals_per_day
+        self.reported_kwh = reported_kwh
+        self._voltage = voltage_pu
+        self._planned = battery_planned_kw
+        self._battery = battery
+        self._built: dict[int, Observation] = {}
+
+    def __len__(self) -> int:
+        return len(self.reported_kwh)
+
+    @overload
+    def __getitem__(self, i: int) -> Observation: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Observation]: ...
+    def __getitem__(self, i: int | slice) -> Observation | list[Observation]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"household {i} is not observed")
+        built = self._built.get(i)
+        if built is None:
+            voltage = self._voltage[i]
+            soc, min_kw, max_kw = self._battery[i]
+            built = self._built[i] = Observation(
+                i,
+                self.interval,
+                self.reported_kwh[i],
+                self.retail,
+                self.feed_in,
+                self.last,
+                self.interval_of_day,
+                self.intervals_per_day,
+                self.hours,
+                soc,
+                self._planned[i],
+                min_kw,
+                max_kw,
+                None if math.isnan(voltage) else voltage,
+            )
+        return built
+
+
+NO_BATTERY: tuple[float | None, float, float] = (None, 0.0, 0.0)
+
+
 def observations(
     households: list[Household], iv: Interval, plans: list[DevicePlan], reported_kwh: np.ndarray
-) -> list[Observation]:
+) -> Observations:
     """What each household's strategy sees: its reported position, the prices and its battery's room.
 
     What every household sees alike (the prices, the time) is computed once.
     """
-    signal, hours, k = iv.price_signal, iv.hours, iv.k
-    retail = iv.import_price_eur_per_kwh * signal
-    feed_in = iv.feed_in_tariff_eur_per_kwh * signal
-    last = None if iv.last_price_eur_per_kwh is None else iv.last_price_eur_per_kwh * signal
-    of_day, per_day = k % iv.intervals_per_day, iv.intervals_per_day
-    reported, voltages = reported_kwh.tolist(), iv.last_supply_voltage_pu.tolist()
-    out = []
+    hours = iv.hours
+    battery = [NO_BATTERY] * len(plans)
     for h in households:
-        i, battery, voltage = h.index, h.devices.battery, voltages[h.index]
-        soc: float | None = None
-        min_kw = max_kw = 0.0
-        if battery is not None:
-            flex = battery.flexibility(hours)
-            soc, min_kw, max_kw = battery.soc, flex.p_min_kw, flex.p_max_kw
-        grid = None if math.isnan(voltage) else voltage
-        out.append(
-            Observation(
-                i,
-                k,
-                reported[i],
-                retail,
-                feed_in,
-                last,
-                of_day,
-                per_day,
-                hours,
-                soc,
-                plans[i].battery_kw,
-                min_kw,
-                max_kw,
-                grid,
-            )
-        )
-    return out
+        b = h.devices.battery
+        if b is not None:
+            flex = b.flexibility(hours)
+            battery[h.index] = (b.soc, flex.p_min_kw, flex.p_max_kw)
+    return Observations(
+        iv,
+        reported_kwh.tolist(),
+        iv.last_supply_voltage_pu.tolist(),
+        [p.battery_kw for p in plans],
+        battery,
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lemgrid.agents.household import Household
-from lemgrid.agents.strategies import Feedback, Observation
+from lemgrid.agents.strategies import Feedback, decides_in_batch
 from lemgrid.grid.losses import allocate_losses
 from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, sensitivities
 from lemgrid.grid.state import PowerFlowSolver
@@ -24,7 +24,8 @@ from lemgrid.model.clear import Cleared, directions
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Connections, Interval
-from lemgrid.model.market import Trade
+from lemgrid.model.market import Trade, trade_columns
+from lemgrid.model.observe import Observations
 from lemgrid.model.settlement import Settlement, settle
 from lemgrid.model.tariffs import NetworkTariff, TariffInputs
 
@@ -113,18 +114,26 @@ def settle_interval(
 
 
 def learn(
-    households: Sequence[Household], observations: list[Observation], settled: Settled, cleared: Cleared
+    households: Sequence[Household], observations: Observations, settled: Settled, cleared: Cleared
 ) -> np.ndarray:
-    """Book each household's bill and pass its reward to its strategy; returns what each strategy chose."""
+    """Book each household's bill and pass its reward to its strategy; returns what each strategy chose.
+
+    A strategy that learns nothing (:func:`~lemgrid.agents.strategies.decides_in_batch`) gets no
+    call: only its household's learning curve books the reward.
+    """
     households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
     bills = settled.settlement.bill_eur.tolist()
     reward = settled.columns["reward_eur"].tolist()
     traded = (settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh).tolist()
     price = cleared.clearing.mean_price_eur_per_kwh  # one market price for all: read once
+    day = observations.interval // max(observations.intervals_per_day, 1)
     for household in households:
         i = household.index
         household.bill_eur += bills[i]
-        household.learn(observations[i], Feedback(reward[i], traded[i], price))
+        if decides_in_batch(household.strategy):
+            household.book_reward(day, reward[i])
+        else:
+            household.learn(observations[i], Feedback(reward[i], traded[i], price))
     return np.array([h.strategy.last_action for h in households], dtype=object)
 
 
@@ -141,4 +150,5 @@ def trade_losses(trades: list[Trade], household_kwh: np.ndarray, settlement: Set
         + settlement.sold_retail_kwh
     )
     per_kwh = np.divide(household_kwh, exchanged, out=np.zeros_like(household_kwh), where=exchanged > 0)
-    return np.array([t.energy_kwh * (per_kwh[t.buyer] + per_kwh[t.seller]) for t in trades])
+    buyer, seller, kwh, _ = trade_columns(trades)
+    return kwh * (per_kwh[buyer] + per_kwh[seller])

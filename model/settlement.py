@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lemgrid.model.market import Trade, traded_kwh
+from lemgrid.model.market import Trade, trade_columns
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,18 @@ def settle(
 
     """
     n = len(net_energy_kwh)
-    bought, sold = traded_kwh(trades, n)
+    buyer, seller, kwh, price = trade_columns(trades)
+    # bincount adds the weights in trade order, as a loop of += would (bit for bit)
+    bought = np.bincount(buyer, weights=kwh, minlength=n).astype(float, copy=False)
+    sold = np.bincount(seller, weights=kwh, minlength=n).astype(float, copy=False)
+    money = kwh * price
+    if not np.isfinite(money).all():  # a mechanism's bug must stop the run, not turn bills NaN
+        raise ValueError(f"a local trade has no finite value: {trades[int(np.argmin(np.isfinite(money)))]}")
+    # the buyer pays, then the seller receives, trade by trade (np.add.at adds in index order, as += did)
     local_payment = np.zeros(n)
-    for t in trades:
-        money = t.energy_kwh * t.price_eur_per_kwh
-        local_payment[t.buyer] += money
-        local_payment[t.seller] -= money
-    if not np.isfinite(local_payment).all():  # a mechanism's bug must stop the run, not turn bills NaN
-        bad = next(t for t in trades if not np.isfinite(t.energy_kwh * t.price_eur_per_kwh))
-        raise ValueError(f"a local trade has no finite value: {bad}")
+    np.add.at(
+        local_payment, np.column_stack([buyer, seller]).ravel(), np.column_stack([money, -money]).ravel()
+    )
     residual = net_energy_kwh - sold + bought  # what the retailer must absorb (+) or supply (-)
     sold_retail = np.clip(residual, 0.0, None)
     bought_retail = np.clip(-residual, 0.0, None)
