@@ -287,7 +287,7 @@ def ev_columns(
     departure = departures.min(axis=1, initial=np.inf)
     remaining = evs.remaining_kwh(stays) - must * hours
     flexible = (can - must > 0) & present.any(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # only flexible EVs' values count
         slots = np.floor_divide(np.where(flexible, departure - t1_s, 0.0), interval_s).astype(np.int64)
         slots = np.where(len(prices) < slots, len(prices), slots)
         needed = np.ceil(remaining / (evs.charger_kw[in_fleet] * hours) - 1e-9)

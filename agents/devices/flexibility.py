@@ -46,7 +46,8 @@ def python_sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:
         x, here = values[:, j], present[:, j]
         first = here & ~started
         t = total + x
-        error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+        with np.errstate(invalid="ignore"):  # inf - inf: a NaN error, left out at the end as Python does
+            error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
         later = here & started
         carried = np.where(later, carried + error, carried)
         total = np.where(first, 0.0 + x, np.where(later, t, total))
