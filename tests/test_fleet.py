@@ -36,7 +36,9 @@ def _battery(rng: np.random.Generator) -> Battery:
     start = [0.0, 1.0, 0.1, float(rng.random())][kind]  # empty, full, at its minimum, anywhere
     soc_min, soc_max = (0.0, 1.0) if kind < 2 else (0.1, 0.9)
     power = [0.0, 3.0, 5.0][rng.integers(3)]
-    return Battery(capacity, power, [1.0, 0.9][rng.integers(2)], soc_min, soc_max, start, 0.01 * rng.integers(2))
+    return Battery(
+        capacity, power, [1.0, 0.9][rng.integers(2)], soc_min, soc_max, start, 0.01 * rng.integers(2)
+    )
 
 
 def _ev(rng: np.random.Generator) -> EV:
@@ -116,9 +118,13 @@ def test_fleet_plans_bids_and_dispatch_equal_each_devices_own(seed: int) -> None
         t0, t1 = k * Q, (k + 1) * Q
         base, pv = rng.uniform(0, 3, n).round(2), rng.uniform(0, 8, n).round(2) * (rng.random() < 0.6)
         columns = self_consumption_columns(fleet, base, pv, t0, t1)
-        own = [policy.plan(d, float(b), float(p), t0, t1) for d, b, p in zip(reference, base, pv, strict=True)]
+        own = [
+            policy.plan(d, float(b), float(p), t0, t1) for d, b, p in zip(reference, base, pv, strict=True)
+        ]
         assert _same(columns.plans(), own), k
-        assert _same(columns.net_kw(base).tolist(), [p.net_kw(float(b)) for p, b in zip(own, base, strict=True)])
+        assert _same(
+            columns.net_kw(base).tolist(), [p.net_kw(float(b)) for p, b in zip(own, base, strict=True)]
+        )
         tou.adjust_columns(columns, fleet, np.ones(n, dtype=bool), t0, t1)
         own = [tou.plan(d, float(b), float(p), t0, t1) for d, b, p in zip(reference, base, pv, strict=True)]
         assert _same(columns.plans(), own), k
