@@ -217,7 +217,7 @@ def free_battery_columns(
     found = Fleet.of(devices)
     if found is not None:
         b, owner = found[0].batteries, found[0].battery_owner
-        rows = np.flatnonzero(np.isin(owner, free))
+        rows = np.arange(len(owner)) if free == owner.tolist() else np.flatnonzero(np.isin(owner, free))
         if np.array_equal(owner[rows], free):
             p_min, p_max = b.flexibility(hours)
             return fleet_battery_columns(
@@ -285,8 +285,13 @@ def ev_columns(
 ) -> None:
     """:func:`ev_steps` of households ``free``' EVs, from their fleet's table where they share one."""
     found = Fleet.of(devices)
-    in_fleet = np.zeros(0, dtype=bool) if found is None else np.isin(found[0].ev_owner, free)
-    alone = free if found is None else sorted(set(free) - set(found[0].ev_owner[in_fleet].tolist()))
+    if found is None:
+        in_fleet, alone = np.zeros(0, dtype=bool), free
+    elif free == found[0].ev_owner.tolist():  # every EV bids its curve (no fixed schedule): the usual case
+        in_fleet, alone = np.ones(len(free), dtype=bool), []
+    else:
+        in_fleet = np.isin(found[0].ev_owner, free)
+        alone = sorted(set(free) - set(found[0].ev_owner[in_fleet].tolist()))
     for i in alone:
         rows.steps(i, ev_steps(devices[i].ev, t0_s, t1_s, future), rank)
     if found is None or not in_fleet.any():

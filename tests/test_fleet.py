@@ -141,10 +141,11 @@ def test_fleet_plans_bids_and_dispatch_equal_each_devices_own(seed: int) -> None
         assert _state(devices) == _state(reference), k
 
 
-def test_python_sum_is_pythons_sum() -> None:
+@pytest.mark.parametrize("width", [0, 1, 2, 3, 5])
+def test_python_sum_is_pythons_sum(width: int) -> None:
     rng = np.random.default_rng(5)
-    values = rng.choice([0.0, -0.0, 1e16, -1e16, 1.0, 0.1, -0.3, 3.3e-17, math.inf], size=(4000, 5))
-    values[:100] = rng.normal(size=(100, 5)) * 10.0 ** rng.integers(-20, 20, size=(100, 5))
+    values = rng.choice([0.0, -0.0, 1e16, -1e16, 1.0, 0.1, -0.3, 3.3e-17, math.inf], size=(4000, width))
+    values[:100] = rng.normal(size=(100, width)) * 10.0 ** rng.integers(-20, 20, size=(100, width))
     present = rng.random(values.shape) < 0.7
     got = python_sum(values, present)
     for row, here, total in zip(values, present, got.tolist(), strict=True):
