@@ -79,17 +79,19 @@ def _states(devices: list[Devices], fleet: Fleet | None = None, members: np.ndar
     n, nan = len(devices), float("nan")
     soc, comfort, tank, indoor = np.full(n, nan), np.zeros(n), np.zeros(n), np.full(n, nan)
     own: Sequence[int] = range(n)
+    pumps: Sequence[int] = range(n)
     if fleet is not None and members is not None:
         b, owner = fleet.batteries, fleet.battery_owner
         with np.errstate(divide="ignore", invalid="ignore"):
             soc[owner] = np.where(b.capacity_kwh > 0, b.energy_kwh / b.capacity_kwh, 0.0)
         own = np.flatnonzero(~members).tolist()
+        pumps = sorted(fleet.heat_pump_owner + own)
     for i in own:
         battery = devices[i].battery
         if battery is not None:
             soc[i] = battery.soc
-    for i, d in enumerate(devices):
-        pump = d.heat_pump
+    for i in pumps:
+        pump = devices[i].heat_pump
         if pump is not None:
             comfort[i], tank[i], indoor[i] = (
                 pump.last_comfort_violation_kh,
