@@ -213,17 +213,25 @@ def fleet_battery_columns(
 def free_battery_columns(
     devices: Sequence[Any], free: list[int], hours: float, future: Outlook
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`battery_columns` of the batteries of households ``free``, from their fleet's table if they share one."""
+    """:func:`battery_columns` of households ``free``' batteries (from their fleet's table if shared)."""
     found = Fleet.of(devices)
     if found is not None:
         b, owner = found[0].batteries, found[0].battery_owner
-        rows = np.flatnonzero(np.isin(owner, free))
+        rows = np.arange(len(owner)) if free == owner.tolist() else np.flatnonzero(np.isin(owner, free))
         if np.array_equal(owner[rows], free):
             p_min, p_max = b.flexibility(hours)
-            columns = (b.energy_kwh, b.soc_min, b.capacity_kwh, b.power_kw, b.eta_charge, b.eta_discharge)
-            wear = b.degradation_cost_eur_per_kwh[rows]
             return fleet_battery_columns(
-                p_min[rows], p_max[rows], *(c[rows] for c in columns), wear, hours=hours, future=future
+                p_min[rows],
+                p_max[rows],
+                b.energy_kwh[rows],
+                b.soc_min[rows],
+                b.capacity_kwh[rows],
+                b.power_kw[rows],
+                b.eta_charge[rows],
+                b.eta_discharge[rows],
+                b.degradation_cost_eur_per_kwh[rows],
+                hours=hours,
+                future=future,
             )
     return battery_columns([devices[i].battery for i in free], hours, future)
 
@@ -267,12 +275,23 @@ def appliance_steps(
 
 
 def ev_columns(
-    rows: StepRows, devices: Sequence[Any], free: list[int], t0_s: float, t1_s: float, future: Outlook, rank: int
+    rows: StepRows,
+    devices: Sequence[Any],
+    free: list[int],
+    t0_s: float,
+    t1_s: float,
+    future: Outlook,
+    rank: int,
 ) -> None:
-    """The steps (:func:`ev_steps`) of the EVs of households ``free``, from the fleet's table where they share one."""
+    """:func:`ev_steps` of households ``free``' EVs, from their fleet's table where they share one."""
     found = Fleet.of(devices)
-    in_fleet = np.zeros(0, dtype=bool) if found is None else np.isin(found[0].ev_owner, free)
-    alone = free if found is None else sorted(set(free) - set(found[0].ev_owner[in_fleet].tolist()))
+    if found is None:
+        in_fleet, alone = np.zeros(0, dtype=bool), free
+    elif free == found[0].ev_owner.tolist():  # every EV bids its curve (no fixed schedule): the usual case
+        in_fleet, alone = np.ones(len(free), dtype=bool), []
+    else:
+        in_fleet = np.isin(found[0].ev_owner, free)
+        alone = sorted(set(free) - set(found[0].ev_owner[in_fleet].tolist()))
     for i in alone:
         rows.steps(i, ev_steps(devices[i].ev, t0_s, t1_s, future), rank)
     if found is None or not in_fleet.any():
@@ -287,7 +306,7 @@ def ev_columns(
     departure = departures.min(axis=1, initial=np.inf)
     remaining = evs.remaining_kwh(stays) - must * hours
     flexible = (can - must > 0) & present.any(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # only flexible EVs' values count
         slots = np.floor_divide(np.where(flexible, departure - t1_s, 0.0), interval_s).astype(np.int64)
         slots = np.where(len(prices) < slots, len(prices), slots)
         needed = np.ceil(remaining / (evs.charger_kw[in_fleet] * hours) - 1e-9)
@@ -306,7 +325,7 @@ def ev_columns(
 def appliance_columns(
     rows: StepRows, devices: Sequence[Any], t0_s: float, t1_s: float, future: Outlook, rank: int
 ) -> None:
-    """Every household's appliances' steps (:func:`appliance_steps`), from the fleet's table where they share one."""
+    """:func:`appliance_steps` of every household's appliances (from their fleet's table if shared)."""
     found = Fleet.of(devices)
     alone = range(len(devices)) if found is None else np.flatnonzero(~found[1]).tolist()
     for i in alone:

@@ -46,7 +46,9 @@ class Devices:
     ev: EV | None = None
     appliances: list[ShiftableAppliance] = field(default_factory=list)
     heat_pump: HeatPump | None = None
-    fleet: Any = field(default=None, repr=False, compare=False)  # the Fleet holding it (agents/devices/fleet.py)
+    fleet: Any = field(
+        default=None, repr=False, compare=False
+    )  # the Fleet holding it (agents/devices/fleet.py)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Devices":
         """A copy of the devices alone, outside the fleet (copying one household copies no other)."""
@@ -236,7 +238,10 @@ class PlanColumns:
         for i in np.flatnonzero(counts).tolist():
             appliance_kw[i, : counts[i]] = plans[i].appliance_kw
         scalars = np.array(
-            [(p.pv_kw, p.pv_curtailed_kw, p.battery_kw, p.ev_kw, p.heat_pump_kw, p.hot_water_kw) for p in plans],
+            [
+                (p.pv_kw, p.pv_curtailed_kw, p.battery_kw, p.ev_kw, p.heat_pump_kw, p.hot_water_kw)
+                for p in plans
+            ],
             dtype=float,
         ).reshape(n, 6)
         pv, cut, battery, ev, pump, water = scalars.T
@@ -262,15 +267,17 @@ class PlanList(list[DevicePlan]):
         self.columns = None
         super().__delitem__(index)
 
-    def __iadd__(self, other: Any) -> "PlanList":
+    def __iadd__(self, other: Any) -> "PlanList":  # type: ignore[override, misc]
         self.columns = None
         return super().__iadd__(other)
 
     def append(self, value: DevicePlan) -> None:
+        """Append (the list no longer matches its columns)."""
         self.columns = None
         super().append(value)
 
     def extend(self, values: Iterable[DevicePlan]) -> None:
+        """Extend (the list no longer matches its columns)."""
         self.columns = None
         super().extend(values)
 
@@ -298,7 +305,14 @@ def dispatch_columns(fleet: Fleet, plan: PlanColumns, t0_s: float, t1_s: float) 
     width = fleet.appliance_width
     appliance_kw[:, :width] = fleet.dispatch_appliances(plan.appliance_kw[:, :width], t0_s, t1_s)
     return PlanColumns(
-        plan.pv_kw, plan.pv_curtailed_kw, battery_kw, ev_kw, appliance_kw, heat_pump_kw, hot_water_kw, plan.n_appliances
+        plan.pv_kw,
+        plan.pv_curtailed_kw,
+        battery_kw,
+        ev_kw,
+        appliance_kw,
+        heat_pump_kw,
+        hot_water_kw,
+        plan.n_appliances,
     )
 
 
@@ -410,9 +424,10 @@ class TimeOfUse(SelfConsumption):
             plan.battery_kw = flex.p_max_kw
         return plan
 
-
-    def adjust_columns(self, columns: PlanColumns, fleet: Fleet, rows: np.ndarray, t0_s: float, t1_s: float) -> None:
-        """:meth:`plan`'s windows applied to the self-consumption ``columns`` of the households in ``rows``."""
+    def adjust_columns(
+        self, columns: PlanColumns, fleet: Fleet, rows: np.ndarray, t0_s: float, t1_s: float
+    ) -> None:
+        """:meth:`plan`'s windows applied to the self-consumption ``columns`` of households ``rows``."""
         hour = (t0_s / 3600) % 24
         owner = fleet.battery_owner
         mine = rows[owner]

@@ -35,8 +35,8 @@ from lemgrid.agents.device_curves import (
     StepRows,
     appliance_columns,
     device_name,
-    free_battery_columns,
     ev_columns,
+    free_battery_columns,
     heat_pump_steps,
 )
 from lemgrid.agents.household import Household
@@ -157,7 +157,9 @@ def step_table(
     for i in (i for i, d in enumerate(devices) if d.battery is not None and fixed[i].battery_kw is not None):
         kw = devices[i].battery.flexibility(band.hours).clip(fixed[i].battery_kw)  # type: ignore[union-attr, arg-type]
         rows.steps(i, [inelastic("battery", -kw)], RANK_SELL)
-    for i, ev in ((i, d.ev) for i, d in enumerate(devices) if d.ev is not None and fixed[i].ev_kw is not None):
+    for i, ev in (
+        (i, d.ev) for i, d in enumerate(devices) if d.ev is not None and fixed[i].ev_kw is not None
+    ):
         rows.steps(i, [inelastic("ev", -ev.flexibility(t0, t1).clip(fixed[i].ev_kw))], RANK_EV)  # type: ignore[arg-type]
     free_ev = [i for i, d in enumerate(devices) if d.ev is not None and fixed[i].ev_kw is None]
     ev_columns(rows, devices, free_ev, t0, t1, ahead, RANK_EV)

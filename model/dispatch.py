@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from lemgrid.agents.household import Household
 from lemgrid.agents.devices.fleet import Fleet, python_sum
+from lemgrid.agents.household import Household
 from lemgrid.agents.policies import PLAN_SCALARS, DevicePlan, Devices, PlanColumns, dispatch_columns
 from lemgrid.model.community import redispatch
 from lemgrid.model.constraints import Curtailment
@@ -41,7 +41,7 @@ def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan
 def dispatch(
     households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
 ) -> tuple[PlanColumns, Columns]:
-    """Run every household's devices; returns what each did and the per-household columns (with their state)."""
+    """Run every household's devices; returns what each did and the per-household columns (state too)."""
     households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time
     if cut.export_kw.any() or cut.import_kw.any():
         export_kw, import_kw = cut.export_kw.tolist(), cut.import_kw.tolist()
@@ -78,19 +78,26 @@ def _states(devices: list[Devices], fleet: Fleet | None = None, members: np.ndar
     """
     n, nan = len(devices), float("nan")
     soc, comfort, tank, indoor = np.full(n, nan), np.zeros(n), np.zeros(n), np.full(n, nan)
-    own = range(n)
+    own: Sequence[int] = range(n)
+    pumps: Sequence[int] = range(n)
     if fleet is not None and members is not None:
         b, owner = fleet.batteries, fleet.battery_owner
         with np.errstate(divide="ignore", invalid="ignore"):
             soc[owner] = np.where(b.capacity_kwh > 0, b.energy_kwh / b.capacity_kwh, 0.0)
         own = np.flatnonzero(~members).tolist()
+        pumps = sorted(fleet.heat_pump_owner + own)
     for i in own:
-        if devices[i].battery is not None:
-            soc[i] = devices[i].battery.soc
-    for i, d in enumerate(devices):
-        pump = d.heat_pump
+        battery = devices[i].battery
+        if battery is not None:
+            soc[i] = battery.soc
+    for i in pumps:
+        pump = devices[i].heat_pump
         if pump is not None:
-            comfort[i], tank[i], indoor[i] = pump.last_comfort_violation_kh, pump.last_tank_violation_kh, pump.indoor_c
+            comfort[i], tank[i], indoor[i] = (
+                pump.last_comfort_violation_kh,
+                pump.last_tank_violation_kh,
+                pump.indoor_c,
+            )
     return dict(zip(_STATE_COLUMNS, (soc, comfort, tank, indoor), strict=True))
 
 

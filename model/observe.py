@@ -13,8 +13,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from lemgrid.agents.household import Household
 from lemgrid.agents.devices.fleet import Fleet
+from lemgrid.agents.household import Household
 from lemgrid.agents.policies import (
     DevicePlan,
     Forecast,
@@ -136,7 +136,9 @@ def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster,
     return Observed(plans, planned_kw, reported_kwh, observations(households, iv, plans, reported_kwh))
 
 
-def plan(households: list[Household], iv: Interval, forecast: Forecaster) -> tuple[list[DevicePlan], np.ndarray]:
+def plan(
+    households: list[Household], iv: Interval, forecast: Forecaster
+) -> tuple[list[DevicePlan], np.ndarray]:
     """Every household's plan and its planned net injection (kW).
 
     The rule-based policies plan the whole fleet at once (:func:`self_consumption_columns`);

@@ -34,7 +34,11 @@ class ApplianceCycle:
     """
 
     def __init__(
-        self, window_start_s: float, window_end_s: float, started_s: float | None = None, served_kwh: float = 0.0
+        self,
+        window_start_s: float,
+        window_end_s: float,
+        started_s: float | None = None,
+        served_kwh: float = 0.0,
     ) -> None:
         self._table, self._row = CycleTable(1), 0
         self.window_start_s = window_start_s
@@ -88,8 +92,10 @@ class ApplianceCycle:
     __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
 
     def __repr__(self) -> str:
-        return "ApplianceCycle(window_start_s={!r}, window_end_s={!r}, started_s={!r}, served_kwh={!r})".format(
-            *self._fields()
+        return (
+            "ApplianceCycle(window_start_s={!r}, window_end_s={!r}, started_s={!r}, served_kwh={!r})".format(
+                *self._fields()
+            )
         )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "ApplianceCycle":
@@ -254,7 +260,9 @@ class ApplianceFleet:
         p_min, p_max, discrete, urgency = (x[row] for x in self._flex[3][:4])  # type: ignore[index]
         return Flexibility(float(p_min), float(p_max), bool(discrete), float(urgency))
 
-    def _energy_kwh(self, start_s: np.ndarray, t0_s: float, t1_s: float, rows: Any = slice(None)) -> np.ndarray:
+    def _energy_kwh(
+        self, start_s: np.ndarray, t0_s: float, t1_s: float, rows: Any = slice(None)
+    ) -> np.ndarray:
         """:meth:`ShiftableAppliance._energy_kwh` of rows ``rows``, same operations."""
         end = start_s + self.duration_s[rows]
         end = np.where(t1_s < end, t1_s, end)  # min(start + duration, t1)
@@ -279,7 +287,7 @@ class ApplianceFleet:
             self.first[step] += 1
 
     def _state(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Running cycles (table rows, -1: none, one column per current cycle), their energy, the startable cycle."""
+        """Running cycles (table rows, -1: none; a column each), their energy, and the startable cycle."""
         m, c = len(self.appliances), self.cycles
         self._advance(t0_s)
         running_rows, running_kwh = [], []
@@ -303,7 +311,7 @@ class ApplianceFleet:
         return rows, kwh, startable
 
     def flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, ...]:
-        """Every appliance's ``p_min_kw``, ``p_max_kw``, ``discrete``, ``urgency``, and its startable cycle's row (-1)."""
+        """Per appliance: ``p_min_kw``, ``p_max_kw``, ``discrete``, ``urgency``, startable, running cycles."""
         if self.current(t0_s, t1_s):
             return self._flex[3]  # type: ignore[index]
         hours = (t1_s - t0_s) / 3600

@@ -35,8 +35,16 @@ class BatteryFleet:
     """
 
     def __init__(self, n: int) -> None:
-        for name in PARAMETERS + STATE:
-            setattr(self, name, np.zeros(n))
+        self.capacity_kwh = np.zeros(n)
+        self.power_kw = np.zeros(n)
+        self.eta_charge = np.zeros(n)
+        self.eta_discharge = np.zeros(n)
+        self.soc_min = np.zeros(n)
+        self.soc_max = np.zeros(n)
+        self.degradation_cost_eur_per_kwh = np.zeros(n)
+        self.energy_kwh = np.zeros(n)
+        self.charged_kwh = np.zeros(n)
+        self.discharged_kwh = np.zeros(n)
         self.n = n
         self.version = 0  # bumped on every change; the cached flexibility belongs to one version
         self._flex: tuple[float, int, np.ndarray, np.ndarray] | None = None
@@ -52,7 +60,7 @@ class BatteryFleet:
         return fleet
 
     def flexibility(self, hours: float) -> tuple[np.ndarray, np.ndarray]:
-        """Each battery's ``p_min_kw`` and ``p_max_kw`` over an interval of ``hours`` (:meth:`Battery.flexibility`)."""
+        """Each battery's ``p_min_kw`` and ``p_max_kw`` over ``hours`` (:meth:`Battery.flexibility`)."""
         cached = self._flex
         if cached is not None and cached[0] == hours and cached[1] == self.version:
             return cached[2], cached[3]
@@ -61,9 +69,9 @@ class BatteryFleet:
         room = np.where(0.0 > room, 0.0, room)  # max(room, 0.0), as Python's max picks
         stock = self.energy_kwh - self.soc_min * cap
         stock = np.where(0.0 > stock, 0.0, stock)
-        charge = room / self.eta_charge / hours
+        charge: np.ndarray = room / self.eta_charge / hours
         charge = np.where(charge < self.power_kw, charge, self.power_kw)  # min(power, charge)
-        discharge = stock * self.eta_discharge / hours
+        discharge: np.ndarray = stock * self.eta_discharge / hours
         discharge = np.where(discharge < self.power_kw, discharge, self.power_kw)
         p_min, p_max = -charge, discharge
         self._flex = (hours, self.version, p_min, p_max)

@@ -49,7 +49,9 @@ class ChargingSession:
     departure_s = _session_column("departure_s", "When it leaves (its deadline).")
     energy_needed_kwh = _session_column("energy_needed_kwh", "Energy the stay needs.")
     delivered_kwh = _session_column("delivered_kwh", "Energy charged so far.")
-    unmet_kwh = _session_column("unmet_kwh", "Energy missing when it left (None: not left yet).", optional=True)
+    unmet_kwh = _session_column(
+        "unmet_kwh", "Energy missing when it left (None: not left yet).", optional=True
+    )
 
     def __init__(
         self,
@@ -76,7 +78,11 @@ class ChargingSession:
 
     def __repr__(self) -> str:
         names = ("arrival_s", "departure_s", "energy_needed_kwh", "delivered_kwh", "unmet_kwh")
-        return "ChargingSession(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
+        return (
+            "ChargingSession("
+            + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+            + ")"
+        )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "ChargingSession":
         return ChargingSession(*self._fields())
@@ -311,7 +317,7 @@ class EVFleet:
         return python_sum(self._remaining_kwh(np.where(present, stays, 0)), present)
 
     def dispatch(self, p_kw: np.ndarray, t0_s: float, t1_s: float) -> np.ndarray:
-        """Every EV as :meth:`EV.dispatch` charges it (stays leaving first served first); returns the powers."""
+        """Every EV as :meth:`EV.dispatch` charges it (the stay leaving first first); returns the powers."""
         p_min, p_max, _, stays = self.flexibility(t0_s, t1_s)
         p_kw = np.where(p_min > p_kw, p_min, p_kw)  # Flexibility.clip
         p_kw = np.where(p_max < p_kw, p_max, p_kw)

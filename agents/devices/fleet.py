@@ -44,9 +44,9 @@ class Fleet:
         owners = [i for i, d in enumerate(self.members) if d.battery is not None]
         self.battery_owner = np.array(owners, dtype=np.int64)
         self.batteries = BatteryFleet.of([self.members[i].battery for i in owners])
-        owners = [i for i, d in enumerate(self.members) if d.ev is not None]
-        self.ev_owner = np.array(owners, dtype=np.int64)
-        self.evs = EVFleet([self.members[i].ev for i in owners])
+        with_ev = [i for i, d in enumerate(self.members) if d.ev is not None]
+        self.ev_owner = np.array(with_ev, dtype=np.int64)
+        self.evs = EVFleet([self.members[i].ev for i in with_ev])
         self.heat_pump_owner = [i for i, d in enumerate(self.members) if d.heat_pump is not None]
         self.n_appliances = np.array([len(d.appliances) for d in self.members], dtype=np.int64).reshape(n)
         self.appliance_width = int(self.n_appliances.max(initial=0))
@@ -55,8 +55,8 @@ class Fleet:
         self.appliance_slot = np.array([j for _, j in slots], dtype=np.int64)
         self.appliances = ApplianceFleet([self.members[i].appliances[j] for i, j in slots])
         self.owns = self.n_appliances > 0  # households with a device in the fleet
-        for owners in (self.battery_owner, self.ev_owner, self.heat_pump_owner):
-            self.owns[owners] = True
+        for owned in (self.battery_owner, self.ev_owner, self.heat_pump_owner):
+            self.owns[owned] = True
         for d in self.members:
             d.fleet = self
 
@@ -75,13 +75,15 @@ class Fleet:
             return None
         return fleet, members
 
-    def ev_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Each EV's ``p_min_kw``, ``p_max_kw``, and whether it charges ``immediate`` or to its ``deadline``."""
+    def ev_flexibility(
+        self, t0_s: float, t1_s: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each EV's ``p_min_kw``, ``p_max_kw``, and whether it charges ``immediate`` or to a ``deadline``."""
         p_min, p_max = self.evs.flexibility(t0_s, t1_s)[:2]
         return p_min, p_max, self.evs.immediate, self.evs.deadline
 
     def appliance_flexibility(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per household and appliance slot: ``p_min_kw``, ``p_max_kw`` and ``discrete`` (absent: 0, 0, False)."""
+        """Per household and appliance slot: ``p_min_kw``, ``p_max_kw``, ``discrete`` (none: 0, 0, False)."""
         shape = (self.n, self.appliance_width)
         p_min, p_max, discrete = np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
         at = (self.appliance_owner, self.appliance_slot)

@@ -35,22 +35,29 @@ def python_sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     Python (>= 3.12) adds floats with Neumaier's compensation (Neumaier 1974,
     ZAMM 54:39, as CPython's ``builtin_sum``): the first value is added to the
     integer 0, each later one with its rounding error carried aside, and the
-    carried error is added at the end when it is finite and not zero.
-    An empty row sums to 0.0.
+    carried error is added at the end when it is finite and not zero. With at
+    most two values that changes nothing (the carried error is exactly what
+    rounding ``a + b`` dropped), so only longer rows pay for it. An empty row sums to 0.0.
     """
     n, width = values.shape
-    total = np.zeros(n)
+    if width == 0:
+        return np.zeros(n)
+    total = np.where(present[:, 0], 0.0 + values[:, 0], 0.0)
+    if width == 1:
+        return total
+    started = present[:, 0].copy()
     carried = np.zeros(n)
-    started = np.zeros(n, dtype=bool)
-    for j in range(width):
+    for j in range(1, width):
         x, here = values[:, j], present[:, j]
-        first = here & ~started
         t = total + x
-        error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
-        later = here & started
-        carried = np.where(later, carried + error, carried)
-        total = np.where(first, 0.0 + x, np.where(later, t, total))
+        if width > 2:
+            with np.errstate(invalid="ignore"):  # inf - inf: a NaN error, left out at the end as Python does
+                error = np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+            carried = np.where(here & started, carried + error, carried)
+        total = np.where(here, np.where(started, t, 0.0 + x), total)
         started |= here
+    if width == 2:
+        return total
     with np.errstate(invalid="ignore"):
         add = (carried != 0) & np.isfinite(carried)
     return np.where(add, total + carried, total)
