@@ -203,27 +203,30 @@ def _pair(bid_fill: np.ndarray, ask_fill: np.ndarray) -> tuple[list[int], list[i
     """
     b_left = bid_fill[: _filled_end(bid_fill)].tolist()  # Python floats: the same arithmetic, cheaper
     a_left = ask_fill[: _filled_end(ask_fill)].tolist()
-    bid_at: list[int] = []
-    ask_at: list[int] = []
-    kwh: list[float] = []
-    i = j = 0
+    pairs: list[tuple[int, int, float]] = []
     n_b, n_a = len(b_left), len(a_left)
-    while i < n_b and j < n_a:
-        b, a = b_left[i], a_left[j]
+    if not (n_b and n_a):
+        return [], [], []
+    i = j = 0
+    b, a = b_left[0], a_left[0]  # what is left of the current bid and ask
+    while True:
         q = b if b <= a else a  # min(b, a): b unless a < b
         if q > 0:
-            bid_at.append(i)
-            ask_at.append(j)
-            kwh.append(q)
+            pairs.append((i, j, q))
             b -= q
             a -= q
-            b_left[i] = b
-            a_left[j] = a
         if b <= 1e-12:
             i += 1
+            if i == n_b:
+                break
+            b = b_left[i]
         if a <= 1e-12:
             j += 1
-    return bid_at, ask_at, kwh
+            if j == n_a:
+                break
+            a = a_left[j]
+    bid_at, ask_at, kwh = zip(*pairs, strict=True) if pairs else ((), (), ())
+    return list(bid_at), list(ask_at), list(kwh)
 
 
 def _filled_end(fill: np.ndarray) -> int:
