@@ -39,12 +39,13 @@ def trade_columns(trades: Sequence[Trade]) -> tuple[np.ndarray, np.ndarray, np.n
     """The trades' buyers, sellers, energies (kWh) and prices (EUR/kWh) as arrays, in trade order."""
     if not len(trades):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    n = len(trades)
     buyer, seller, kwh, price = zip(*trades, strict=True)  # the four fields, transposed at C speed
     return (
-        np.array(buyer, dtype=np.int64),
-        np.array(seller, dtype=np.int64),
-        np.array(kwh, dtype=float),
-        np.array(price, dtype=float),
+        np.fromiter(buyer, np.int64, n),
+        np.fromiter(seller, np.int64, n),
+        np.fromiter(kwh, float, n),
+        np.fromiter(price, float, n),
     )
 
 
@@ -74,7 +75,7 @@ class ClearingResult:
     @cached_property
     def volume_kwh(self) -> float:
         """Energy traded locally."""
-        return sum(trade_columns(self.trades)[2].tolist())  # sum() of Python floats, as over the trades
+        return sum(t.energy_kwh for t in self.trades)
 
     @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
@@ -82,8 +83,7 @@ class ClearingResult:
         volume = self.volume_kwh
         if volume <= 0:
             return None
-        _, _, kwh, price = trade_columns(self.trades)
-        return sum((kwh * price).tolist()) / volume  # each product as Python's, summed by sum()
+        return sum(t.energy_kwh * t.price_eur_per_kwh for t in self.trades) / volume
 
 
 class Mechanism(Protocol):
