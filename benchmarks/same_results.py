@@ -46,6 +46,26 @@ RUNS: dict[str, list[str]] = {
         "market.pricing=heterogeneous",
         "market.mechanism=continuous_double_auction",
     ],
+    "zonal zi_c": [
+        *DAY,
+        *ALL_DEVICES,
+        "market.pricing=zonal",
+        "market.zonal.inter_zone_capacity_kwh=2",
+        "households.strategy=zi_c",
+    ],
+    "pay_as_bid mixed": [
+        *DAY,
+        *ALL_DEVICES,
+        "households.strategy={truthful: 0.5, zi_u: 0.25, q_learning: 0.25}",
+        "market.pricing=heterogeneous",
+        "market.mechanism=pay_as_bid",
+    ],
+    "community fixed": [
+        *DAY,
+        "bidding.mode=fixed",
+        "households.strategy={truthful: 0.5, zip: 0.5}",
+        "market.mechanism=community",
+    ],
     "kerber_substation": [
         "feeder.name=kerber_substation",
         "grid.solver=power_grid_model",

@@ -14,8 +14,8 @@ import numpy as np
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
 from lemgrid.agents.strategies import TRUTHFUL_ACTIONS, Decision, decides_in_batch, truthful_orders
-from lemgrid.model.market import OrderBook
 from lemgrid.model.observe import Observed
+from lemgrid.model.order_book import OrderBook
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ bilateral P2P, where a buyer's limit for a seller's energy includes its
 preference for that seller.
 """
 
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import NamedTuple, Protocol, overload
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from lemgrid.agents.strategies import Order
+from lemgrid.model.order_book import OrderBook
 
 
 class Trade(NamedTuple):
@@ -39,12 +39,13 @@ def trade_columns(trades: Sequence[Trade]) -> tuple[np.ndarray, np.ndarray, np.n
     """The trades' buyers, sellers, energies (kWh) and prices (EUR/kWh) as arrays, in trade order."""
     if not len(trades):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    n = len(trades)
     buyer, seller, kwh, price = zip(*trades, strict=True)  # the four fields, transposed at C speed
     return (
-        np.array(buyer, dtype=np.int64),
-        np.array(seller, dtype=np.int64),
-        np.array(kwh, dtype=float),
-        np.array(price, dtype=float),
+        np.fromiter(buyer, np.int64, n),
+        np.fromiter(seller, np.int64, n),
+        np.fromiter(kwh, float, n),
+        np.fromiter(price, float, n),
     )
 
 
@@ -74,7 +75,7 @@ class ClearingResult:
     @cached_property
     def volume_kwh(self) -> float:
         """Energy traded locally."""
-        return sum(trade_columns(self.trades)[2].tolist())  # sum() of Python floats, as over the trades
+        return sum(t.energy_kwh for t in self.trades)
 
     @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
@@ -82,8 +83,7 @@ class ClearingResult:
         volume = self.volume_kwh
         if volume <= 0:
             return None
-        _, _, kwh, price = trade_columns(self.trades)
-        return sum((kwh * price).tolist()) / volume  # each product as Python's, summed by sum()
+        return sum(t.energy_kwh * t.price_eur_per_kwh for t in self.trades) / volume
 
 
 class Mechanism(Protocol):
@@ -94,93 +94,6 @@ class Mechanism(Protocol):
     def clear(self, orders: Sequence[Order]) -> ClearingResult:
         """Match one interval's orders."""
         ...
-
-
-@dataclass(frozen=True, eq=False)
-class OrderBook(Sequence[Order]):
-    """One interval's orders as columns, in the order they were placed (a sequence of :class:`Order`).
-
-    The call auctions clear these columns; the mechanisms that work order by
-    order (CDA, P2P, community), the browser app and the tests read the orders,
-    which are built on first use.
-
-    Attributes:
-        household: the household placing each order.
-        buys: True for a bid, False for an ask.
-        kwh: the quantity (> 0).
-        price: the quote (EUR/kWh).
-        limit: the household's limit price behind the quote (NaN: the quote is the limit).
-    """
-
-    household: np.ndarray
-    buys: np.ndarray
-    kwh: np.ndarray
-    price: np.ndarray
-    limit: np.ndarray
-
-    @classmethod
-    def of(cls, orders: "Sequence[Order] | OrderBook") -> "OrderBook":
-        """The orders as a book (a book is returned as it is)."""
-        if isinstance(orders, OrderBook):
-            return orders
-        limit = [np.nan if o.limit_eur_per_kwh is None else o.limit_eur_per_kwh for o in orders]
-        book = cls(
-            np.array([o.household for o in orders], dtype=np.int64),
-            np.array([o.side == "buy" for o in orders], dtype=bool),
-            np.array([o.energy_kwh for o in orders], dtype=float),
-            np.array([o.price_eur_per_kwh for o in orders], dtype=float),
-            np.array(limit, dtype=float),
-        )
-        book.__dict__["orders"] = list(orders)
-        return book
-
-    @cached_property
-    def orders(self) -> list[Order]:
-        """The orders as objects (built once)."""
-        return [
-            Order(h, "buy" if b else "sell", kwh, p, None if math.isnan(lim) else lim)
-            for h, b, kwh, p, lim in zip(
-                self.household.tolist(),
-                self.buys.tolist(),
-                self.kwh.tolist(),
-                self.price.tolist(),
-                self.limit.tolist(),
-                strict=True,
-            )
-        ]
-
-    def __len__(self) -> int:
-        return len(self.kwh)
-
-    @overload
-    def __getitem__(self, i: int) -> Order: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Order]: ...
-    def __getitem__(self, i: int | slice) -> Order | list[Order]:
-        return self.orders[i]
-
-    def __iter__(self) -> Iterator[Order]:
-        return iter(self.orders)
-
-    def sorted_sides(self) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of the bids by descending price and of the asks by ascending price; ties by household.
-
-        Stable, as :func:`_books` (``sorted``) is: equal keys keep their placing order.
-        """
-        bids, asks = np.flatnonzero(self.buys), np.flatnonzero(~self.buys)
-        bids = bids[np.lexsort((self.household[bids], -self.price[bids]))]
-        asks = asks[np.lexsort((self.household[asks], self.price[asks]))]
-        return bids, asks
-
-    def take(self, rows: np.ndarray, kwh: np.ndarray | None = None) -> "OrderBook":
-        """The orders at ``rows`` (in that order), with quantities ``kwh`` if given."""
-        return OrderBook(
-            self.household[rows],
-            self.buys[rows],
-            self.kwh[rows] if kwh is None else kwh,
-            self.price[rows],
-            self.limit[rows],
-        )
 
 
 def _fill_by_level(
@@ -203,27 +116,30 @@ def _pair(bid_fill: np.ndarray, ask_fill: np.ndarray) -> tuple[list[int], list[i
     """
     b_left = bid_fill[: _filled_end(bid_fill)].tolist()  # Python floats: the same arithmetic, cheaper
     a_left = ask_fill[: _filled_end(ask_fill)].tolist()
-    bid_at: list[int] = []
-    ask_at: list[int] = []
-    kwh: list[float] = []
-    i = j = 0
+    pairs: list[tuple[int, int, float]] = []
     n_b, n_a = len(b_left), len(a_left)
-    while i < n_b and j < n_a:
-        b, a = b_left[i], a_left[j]
+    if not (n_b and n_a):
+        return [], [], []
+    i = j = 0
+    b, a = b_left[0], a_left[0]  # what is left of the current bid and ask
+    while True:
         q = b if b <= a else a  # min(b, a): b unless a < b
         if q > 0:
-            bid_at.append(i)
-            ask_at.append(j)
-            kwh.append(q)
+            pairs.append((i, j, q))
             b -= q
             a -= q
-            b_left[i] = b
-            a_left[j] = a
         if b <= 1e-12:
             i += 1
+            if i == n_b:
+                break
+            b = b_left[i]
         if a <= 1e-12:
             j += 1
-    return bid_at, ask_at, kwh
+            if j == n_a:
+                break
+            a = a_left[j]
+    bid_at, ask_at, kwh = zip(*pairs, strict=True) if pairs else ((), (), ())
+    return list(bid_at), list(ask_at), list(kwh)
 
 
 def _filled_end(fill: np.ndarray) -> int:

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lemgrid.agents.strategies import Order, Truthful
-from lemgrid.model.market import OrderBook, PayAsBid, PayAsClear, Trade, ZonalClearing, trade_columns
+from lemgrid.model.market import PayAsBid, PayAsClear, Trade, ZonalClearing, trade_columns
+from lemgrid.model.order_book import OrderBook
 from lemgrid.model.settlement import settle
 
 
