@@ -189,7 +189,7 @@ class Model(mesa.Model):
         self.env.run(until=self.env.now + self._interval_s)
 
     def _run_interval(self) -> None:
-        iv, households, tic = self._interval(), self.households, time.perf_counter()
+        iv, households, tic = self._interval(), self._market.households, time.perf_counter()
         observed = observe(households, iv, self._forecaster, self._attack)
         decided = decide(households, observed, iv.hours)
         toc = self._lap("decide", tic)
