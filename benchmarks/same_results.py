@@ -46,6 +46,14 @@ RUNS: dict[str, list[str]] = {
         "market.pricing=heterogeneous",
         "market.mechanism=continuous_double_auction",
     ],
+    "rule policies": [  # time-of-use batteries, deadline EVs and an export limit, devices following the policy
+        *DAY,
+        *ALL_DEVICES,
+        "households.device_policy=time_of_use",
+        "ev.charging=deadline",
+        "pv.export_limit_fraction_of_kwp=0.3",
+        "bidding.mode=fixed",
+    ],
     "kerber_substation": [
         "feeder.name=kerber_substation",
         "grid.solver=power_grid_model",
