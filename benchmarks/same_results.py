@@ -46,7 +46,7 @@ RUNS: dict[str, list[str]] = {
         "market.pricing=heterogeneous",
         "market.mechanism=continuous_double_auction",
     ],
-    "rule policies": [  # time-of-use batteries, deadline EVs and an export limit, devices following the policy
+    "rule policies": [  # time-of-use batteries, deadline EVs, an export limit; devices follow the policy
         *DAY,
         *ALL_DEVICES,
         "households.device_policy=time_of_use",
