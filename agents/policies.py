@@ -209,23 +209,22 @@ class PlanColumns:
 
     def plans(self) -> "PlanList":
         """One :class:`DevicePlan` per row (a list that remembers these columns)."""
-        return PlanList(
-            (
-                DevicePlan(pv, cut, battery, ev, appliances[:m], pump, water)
-                for pv, cut, battery, ev, appliances, m, pump, water in zip(
-                    self.pv_kw.tolist(),
-                    self.pv_curtailed_kw.tolist(),
-                    self.battery_kw.tolist(),
-                    self.ev_kw.tolist(),
-                    self.appliance_kw.tolist(),
-                    self.n_appliances.tolist(),
-                    self.heat_pump_kw.tolist(),
-                    self.hot_water_kw.tolist(),
-                    strict=True,
-                )
-            ),
-            self,
+        rows, counts = self.appliance_kw.tolist(), self.n_appliances.tolist()
+        width = self.appliance_kw.shape[1]
+        appliances = (
+            rows if all(m == width for m in counts) else [r[:m] for r, m in zip(rows, counts, strict=True)]
         )
+        made = map(
+            DevicePlan,
+            self.pv_kw.tolist(),
+            self.pv_curtailed_kw.tolist(),
+            self.battery_kw.tolist(),
+            self.ev_kw.tolist(),
+            appliances,
+            self.heat_pump_kw.tolist(),
+            self.hot_water_kw.tolist(),
+        )
+        return PlanList(made, self)
 
     @classmethod
     def of(cls, plans: Sequence[DevicePlan]) -> "PlanColumns":

@@ -66,6 +66,14 @@ RUNS: dict[str, list[str]] = {
         "households.strategy={truthful: 0.5, zip: 0.5}",
         "market.mechanism=community",
     ],
+    "rule policies": [  # time-of-use batteries, deadline EVs, an export limit; devices follow the policy
+        *DAY,
+        *ALL_DEVICES,
+        "households.device_policy=time_of_use",
+        "ev.charging=deadline",
+        "pv.export_limit_fraction_of_kwp=0.3",
+        "bidding.mode=fixed",
+    ],
     "kerber_substation": [
         "feeder.name=kerber_substation",
         "grid.solver=power_grid_model",
