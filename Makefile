@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/interval_phases.py
 	$(PY) benchmarks/price_response.py
 	$(PY) benchmarks/scaling.py
+	$(PY) benchmarks/thousand.py
 	$(PY) benchmarks/memory.py
 
 bench-targets: $(STAMP)

@@ -29,6 +29,11 @@ def test_interval_phase_benchmark_runs() -> None:
         assert phase in out
 
 
+@pytest.mark.slow  # builds the 1,022-household feeder: over 20 s under load
+def test_thousand_household_benchmark_runs() -> None:
+    assert "1022 households:" in _run("thousand.py", "--intervals", "1", "--warm-up", "1")
+
+
 @pytest.mark.slow  # over 20 s; runs in make test-slow
 def test_solver_benchmark_and_cross_validation_run() -> None:
     assert "power_grid_model, batch" in _run("solvers.py", "--intervals", "3", "--repeats", "1")
