@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lemgrid.agents.devices.flexibility import Flexibility, python_sum
+from lemgrid.agents.devices.flexibility import FleetRow, Flexibility, python_sum
 
 _NONE = math.nan  # a cycle not started
 
@@ -102,7 +102,7 @@ class ApplianceCycle:
         return ApplianceCycle(*self._fields())
 
 
-class ShiftableAppliance:
+class ShiftableAppliance(FleetRow):
     """An appliance that runs a fixed cycle (``power_kw`` for ``duration_s``) once per window.
 
     A cycle starts only at an interval boundary. It must start at the last
@@ -118,21 +118,6 @@ class ShiftableAppliance:
         self._own_first = 0  # cycles before this one are finished or expired; time only moves forward
         self._fleet: ApplianceFleet | None = None  # the fleet holding it (ApplianceFleet), and its row
         self._row = 0
-
-    @property
-    def _first(self) -> int:
-        fleet = self._fleet
-        if fleet is None:
-            return self._own_first
-        return int(fleet.first[self._row] - fleet.start[self._row])
-
-    @_first.setter
-    def _first(self, value: int) -> None:
-        fleet = self._fleet
-        if fleet is None:
-            self._own_first = value
-        else:
-            fleet.first[self._row] = fleet.start[self._row] + value
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "ShiftableAppliance":
         """A detached copy (outside any fleet)."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from lemgrid.agents.devices.flexibility import Flexibility, python_sum
+from lemgrid.agents.devices.flexibility import FleetRow, Flexibility, python_sum
 
 # 32 A at 230 V is the most a single-phase home charger draws; faster chargers use three phases.
 SINGLE_PHASE_MAX_KW = 7.4
@@ -98,7 +98,7 @@ def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-class EV:
+class EV(FleetRow):
     """A car and its home charger.
 
     Args:
@@ -127,21 +127,6 @@ class EV:
         copy = EV(self.charger_kw, [ChargingSession(*s._fields()) for s in self.sessions], self.charging)
         copy.plugged, copy._first = self.plugged, self._first
         return copy
-
-    @property
-    def _first(self) -> int:
-        fleet = self._fleet
-        if fleet is None:
-            return self._own_first
-        return int(fleet.first[self._row] - fleet.start[self._row])
-
-    @_first.setter
-    def _first(self, value: int) -> None:
-        fleet = self._fleet
-        if fleet is None:
-            self._own_first = value
-        else:
-            fleet.first[self._row] = fleet.start[self._row] + value
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         """SimPy process: plug in at each arrival, plug out and record unmet energy at each departure."""

@@ -1,6 +1,6 @@
 """What a device can do in the coming interval."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,3 +61,30 @@ def python_sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         add = (carried != 0) & np.isfinite(carried)
     return np.where(add, total + carried, total)
+
+
+class FleetRow:
+    """A device whose records (an EV's sessions, an appliance's cycles) may live in a fleet's table.
+
+    ``_first``, its pointer past the records that are done, is its own outside a fleet
+    and the fleet's row ``first[_row]`` (counted from ``start[_row]``) inside one.
+    """
+
+    _own_first: int
+    _fleet: Any
+    _row: int
+
+    @property
+    def _first(self) -> int:
+        fleet = self._fleet
+        if fleet is None:
+            return self._own_first
+        return int(fleet.first[self._row] - fleet.start[self._row])
+
+    @_first.setter
+    def _first(self, value: int) -> None:
+        fleet = self._fleet
+        if fleet is None:
+            self._own_first = value
+        else:
+            fleet.first[self._row] = fleet.start[self._row] + value
