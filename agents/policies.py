@@ -7,9 +7,9 @@ and its devices then follow the plan. Policies are registered by name in
 """
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 
@@ -208,28 +208,45 @@ class PlanColumns:
         return net + self.heat_pump_kw + self.hot_water_kw
 
     def plans(self) -> "PlanList":
-        """One :class:`DevicePlan` per row (a list that remembers these columns)."""
+        """One :class:`DevicePlan` per row, each built when it is first read."""
+        return PlanList(self)
+
+    def build(self) -> list[DevicePlan]:
+        """Every row's :class:`DevicePlan`, built at once."""
         rows, counts = self.appliance_kw.tolist(), self.n_appliances.tolist()
         width = self.appliance_kw.shape[1]
         appliances = (
             rows if all(m == width for m in counts) else [r[:m] for r, m in zip(rows, counts, strict=True)]
         )
-        made = map(
-            DevicePlan,
-            self.pv_kw.tolist(),
-            self.pv_curtailed_kw.tolist(),
-            self.battery_kw.tolist(),
-            self.ev_kw.tolist(),
-            appliances,
-            self.heat_pump_kw.tolist(),
-            self.hot_water_kw.tolist(),
+        return list(
+            map(
+                DevicePlan,
+                self.pv_kw.tolist(),
+                self.pv_curtailed_kw.tolist(),
+                self.battery_kw.tolist(),
+                self.ev_kw.tolist(),
+                appliances,
+                self.heat_pump_kw.tolist(),
+                self.hot_water_kw.tolist(),
+            )
         )
-        return PlanList(made, self)
+
+    def row(self, i: int) -> DevicePlan:
+        """Row ``i``'s :class:`DevicePlan` (the same floats as :meth:`build`'s)."""
+        return DevicePlan(
+            float(self.pv_kw[i]),
+            float(self.pv_curtailed_kw[i]),
+            float(self.battery_kw[i]),
+            float(self.ev_kw[i]),
+            self.appliance_kw[i, : self.n_appliances[i]].tolist(),
+            float(self.heat_pump_kw[i]),
+            float(self.hot_water_kw[i]),
+        )
 
     @classmethod
     def of(cls, plans: Sequence[DevicePlan]) -> "PlanColumns":
         """The columns of ``plans`` (those a :class:`PlanList` was made from, if it is one)."""
-        if isinstance(plans, PlanList) and plans.columns is not None:
+        if isinstance(plans, PlanList):
             return plans.columns.copy()
         n = len(plans)
         counts = np.array([len(p.appliance_kw) for p in plans], dtype=np.int64).reshape(n)
@@ -251,34 +268,49 @@ class PlanColumns:
         return PlanColumns(*(np.array(getattr(self, f.name)) for f in fields(self)))
 
 
-class PlanList(list[DevicePlan]):
-    """Plans made from columns, which it keeps while the list is not changed (then it is a plain list)."""
+class PlanList(Sequence[DevicePlan]):
+    """Plans held as columns: a household's :class:`DevicePlan` is built when it is first read, then kept.
 
-    def __init__(self, plans: Iterable[DevicePlan], columns: PlanColumns) -> None:
-        super().__init__(plans)
-        self.columns: PlanColumns | None = columns
+    Read-only: a stage that changes plans makes its own list (``list(plans)``) and
+    replaces the changed ones with copies, so the columns always describe the plans.
+    """
 
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self.columns = None
-        super().__setitem__(index, value)
+    def __init__(self, columns: PlanColumns) -> None:
+        self.columns = columns
+        self._built: dict[int, DevicePlan] = {}
+        self._every: list[DevicePlan] | None = None
 
-    def __delitem__(self, index: Any) -> None:
-        self.columns = None
-        super().__delitem__(index)
+    def __len__(self) -> int:
+        return len(self.columns.pv_kw)
 
-    def __iadd__(self, other: Any) -> "PlanList":  # type: ignore[override, misc]
-        self.columns = None
-        return super().__iadd__(other)
+    @overload
+    def __getitem__(self, i: int) -> DevicePlan: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[DevicePlan]: ...
+    def __getitem__(self, i: int | slice) -> DevicePlan | list[DevicePlan]:
+        if self._every is not None:
+            return self._every[i]
+        if isinstance(i, slice):
+            return self.every()[i]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"no plan {i} of {len(self)}")
+        i %= len(self)
+        built = self._built.get(i)
+        if built is None:
+            built = self._built[i] = self.columns.row(i)
+        return built
 
-    def append(self, value: DevicePlan) -> None:
-        """Append (the list no longer matches its columns)."""
-        self.columns = None
-        super().append(value)
+    def __iter__(self) -> Iterator[DevicePlan]:
+        return iter(self.every())
 
-    def extend(self, values: Iterable[DevicePlan]) -> None:
-        """Extend (the list no longer matches its columns)."""
-        self.columns = None
-        super().extend(values)
+    def every(self) -> list[DevicePlan]:
+        """Every plan (those read before stay the same objects)."""
+        if self._every is None:
+            every = self.columns.build()
+            for i, plan in self._built.items():
+                every[i] = plan
+            self._every = every
+        return self._every
 
 
 PLAN_SCALARS = ("pv_kw", "pv_curtailed_kw", "battery_kw", "ev_kw", "heat_pump_kw", "hot_water_kw")

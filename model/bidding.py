@@ -221,7 +221,9 @@ def realised_net_kw(
     return (np.maximum(bought, fallback_buy_kwh) - np.maximum(sold, fallback_sell_kwh)) / hours
 
 
-def plans_from_curves(bids: CurveBids, net_kw: np.ndarray, n_appliances: Sequence[int]) -> list[DevicePlan]:
+def plans_from_curves(
+    bids: CurveBids, net_kw: np.ndarray, n_appliances: Sequence[int]
+) -> Sequence[DevicePlan]:
     """The devices' powers (injection positive) at each household's realised net consumption ``net_kw``."""
     t = bids.table
     width = APPLIANCE_0 + max(n_appliances, default=0)
@@ -288,7 +290,7 @@ def without_own_trades(clearing: ClearingResult) -> ClearingResult:
 
 def dispatch_curves(
     bids: CurveBids, clearing: ClearingResult, devices: Sequence[Devices], hours: float
-) -> list[DevicePlan]:
+) -> Sequence[DevicePlan]:
     """Each household's device powers at its realised net: cleared locally plus the retailer's fallback."""
     net = realised_net_kw(clearing.trades, bids.fallback_buy_kwh, bids.fallback_sell_kwh, hours)
     return plans_from_curves(bids, net, [len(d.appliances) for d in devices])
@@ -296,7 +298,7 @@ def dispatch_curves(
 
 def clear_curves(
     bids: CurveBids, decided: Decided, iv: Interval, market: Market, attack: Attack
-) -> tuple[Cleared, list[DevicePlan]]:
+) -> tuple[Cleared, Sequence[DevicePlan]]:
     """Stage 3 with curves: clear the curves' orders, dispatch the devices along them, then the DSO's limits.
 
     With a flexibility market, the DSO buys flexibility on the cleared dispatch first
@@ -331,10 +333,10 @@ def clear_curves(
 def flexibility_stage(
     market: Market,
     clearing: ClearingResult,
-    plans: list[DevicePlan],
+    plans: Sequence[DevicePlan],
     bids: CurveBids,
     iv: Interval,
-) -> tuple[ClearingResult, list[DevicePlan], Procurement | None, TradeCuts]:
+) -> tuple[ClearingResult, Sequence[DevicePlan], Procurement | None, TradeCuts]:
     """The DSO's flexibility market on the cleared schedules, if it runs one (:mod:`model.flexibility`).
 
     The devices deliver what was bought; a household's local trades shrink by its
@@ -372,7 +374,7 @@ def clear_bids(
     cfg: Bidding,
     attack: Attack,
     day_ahead: DayAheadPositions | None = None,
-) -> tuple[Decided, Cleared, list[DevicePlan]]:
+) -> tuple[Decided, Cleared, Sequence[DevicePlan]]:
     """Stages 2-3 as ``bidding.mode`` says: the strategies' orders on fixed plans, or the devices' curves.
 
     Returns the orders as placed, the clearing (with the day-ahead stage's, if any)

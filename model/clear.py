@@ -149,7 +149,7 @@ def cut_costs(
     return export_cost, import_cost
 
 
-def _ev_reducible(households: Sequence[Household], plans: list[DevicePlan], iv: Interval) -> np.ndarray:
+def _ev_reducible(households: Sequence[Household], plans: Sequence[DevicePlan], iv: Interval) -> np.ndarray:
     """How much less each EV can charge: down to what its deadline still needs."""
     return np.array(
         [

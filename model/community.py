@@ -8,7 +8,7 @@ market and the DSO (:func:`redispatch`) unless it sells flexibility; a flexibili
 seller's offers to the DSO are :func:`offers`.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -135,11 +135,14 @@ def managers(households: Iterable[Household]) -> list[CommunityManager]:
 
 
 def manage(
-    households: Iterable[Household], plans: list[DevicePlan], net_kw: np.ndarray, k: int, hours: float
-) -> tuple[list[DevicePlan], np.ndarray]:
+    households: Iterable[Household], plans: Sequence[DevicePlan], net_kw: np.ndarray, k: int, hours: float
+) -> tuple[Sequence[DevicePlan], np.ndarray]:
     """The plans and net injections (kW) with the manager's battery set from everyone else's net injection."""
+    found = managers(households)
+    if not found:
+        return plans, net_kw
     plans, net_kw = list(plans), net_kw.copy()
-    for h in managers(households):
+    for h in found:
         battery_kw = plans[h.index].battery_kw
         others_kw = float(net_kw.sum() - net_kw[h.index])
         plans[h.index] = h.plan_battery(others_kw, k, hours)
@@ -148,8 +151,8 @@ def manage(
 
 
 def redispatch(
-    households: Iterable[Household], plans: list[DevicePlan], base_kw: np.ndarray, k: int, hours: float
-) -> list[DevicePlan]:
+    households: Iterable[Household], plans: Sequence[DevicePlan], base_kw: np.ndarray, k: int, hours: float
+) -> Sequence[DevicePlan]:
     """After the market and the DSO: a manager that re-dispatches answers the positions as cleared and cut."""
     if not any(h.redispatches for h in managers(households)):
         return plans
@@ -158,7 +161,7 @@ def redispatch(
 
 
 def offers(
-    households: Iterable[Household], plans: list[DevicePlan], hours: float, premium: float
+    households: Iterable[Household], plans: Sequence[DevicePlan], hours: float, premium: float
 ) -> list[Offer]:
     """A flexibility seller's offers to the DSO at its scheduled battery power, over its whole power range.
 

@@ -6,7 +6,7 @@ over its households. A strategy may also choose another battery power, which
 changes the household's plan and its planned and reported positions.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,7 +23,7 @@ class Decided:
     """The interval's orders, and the plans and positions after the strategies' battery choices."""
 
     orders: OrderBook
-    plans: list[DevicePlan]
+    plans: Sequence[DevicePlan]
     planned_kw: np.ndarray
     reported_kwh: np.ndarray
 
@@ -39,12 +39,14 @@ def decide(households: Iterable[Household], observed: Observed, hours: float) ->
     each = enumerate(zip(households, batch, strict=True))
     decisions = [(k, h, h.decide(obs[h.index])) for k, (h, b) in each if not b]
     orders = _orders(households, batch, observed, decisions)
-    plans = list(observed.plans)  # a plan is copied only where a strategy changes it
+    plans: Sequence[DevicePlan] = observed.plans
+    changed: list[DevicePlan] | None = None  # a list of its own once a strategy changes a plan
     planned_kw = observed.planned_kw.copy()
     reported_kwh = observed.reported_kwh.copy()
     for _, h, decision in decisions:
         if decision.battery_kw is not None and h.devices.battery is not None:
-            plan = plans[h.index] = replace(plans[h.index])
+            plans = changed = list(plans) if changed is None else changed
+            plan = changed[h.index] = replace(changed[h.index])
             before = plan.battery_kw
             plan.battery_kw = h.devices.battery.flexibility(hours).clip(decision.battery_kw)
             planned_kw[h.index] += plan.battery_kw - before

@@ -39,7 +39,7 @@ def cut_plan(plan: DevicePlan, export_kw: float, import_kw: float) -> DevicePlan
 
 
 def dispatch(
-    households: Sequence[Household], plans: list[DevicePlan], cut: Curtailment, iv: Interval
+    households: Sequence[Household], plans: Sequence[DevicePlan], cut: Curtailment, iv: Interval
 ) -> tuple[PlanColumns, Columns]:
     """Run every household's devices; returns what each did and the per-household columns (state too)."""
     households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time

@@ -288,7 +288,7 @@ class FlexibilityMarket:
 
     def procure(
         self,
-        plans: list[DevicePlan],
+        plans: Sequence[DevicePlan],
         curves: Sequence[BidCurve],
         injections: Callable[[list[DevicePlan]], tuple[np.ndarray, np.ndarray]],
         phase_share: Callable[[Offer], np.ndarray],
@@ -380,7 +380,7 @@ def flexibility_market(
 
 def procure(
     market: FlexibilityMarket,
-    plans: list[DevicePlan],
+    plans: Sequence[DevicePlan],
     curves: Sequence[BidCurve],
     iv: Interval,
     where: Connections,

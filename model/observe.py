@@ -18,6 +18,7 @@ from lemgrid.agents.household import Household
 from lemgrid.agents.policies import (
     DevicePlan,
     Forecast,
+    PlanList,
     SelfConsumption,
     TimeOfUse,
     self_consumption_columns,
@@ -121,7 +122,7 @@ class Forecaster:
 class Observed:
     """The households' plans, planned and reported positions, and their strategies' observations."""
 
-    plans: list[DevicePlan]
+    plans: Sequence[DevicePlan]
     planned_kw: np.ndarray
     reported_kwh: np.ndarray
     observations: "Observations"
@@ -138,7 +139,7 @@ def observe(households: Iterable[Household], iv: Interval, forecast: Forecaster,
 
 def plan(
     households: list[Household], iv: Interval, forecast: Forecaster
-) -> tuple[list[DevicePlan], np.ndarray]:
+) -> tuple[Sequence[DevicePlan], np.ndarray]:
     """Every household's plan and its planned net injection (kW).
 
     The rule-based policies plan the whole fleet at once (:func:`self_consumption_columns`);
@@ -152,13 +153,16 @@ def plan(
         fleet, members = found
         ruled = members & np.array([type(h.policy) in (SelfConsumption, TimeOfUse) for h in households])
     if not ruled.any():
-        ruled_plans: list[DevicePlan] = []
+        ruled_plans: Sequence[DevicePlan] = []
         net_kw = np.zeros(len(households))
     else:
         columns = self_consumption_columns(fleet, iv.base_load_kw, iv.pv_kw, t0_s, t1_s)
         for policy, rows in _time_of_use(households, ruled):
             policy.adjust_columns(columns, fleet, rows, t0_s, t1_s)
         ruled_plans, net_kw = columns.plans(), columns.net_kw(iv.base_load_kw)
+    own = np.flatnonzero(~ruled).tolist()
+    if not own:
+        return ruled_plans, net_kw
     plans = [
         ruled_plans[h.index]
         if ruled[h.index]
@@ -167,7 +171,6 @@ def plan(
         )
         for h in households
     ]
-    own = np.flatnonzero(~ruled).tolist()
     net_kw[own] = [plans[i].net_kw(base[i]) for i in own]
     return plans, net_kw
 
@@ -255,7 +258,7 @@ NO_BATTERY: tuple[float | None, float, float] = (None, 0.0, 0.0)
 
 
 def observations(
-    households: list[Household], iv: Interval, plans: list[DevicePlan], reported_kwh: np.ndarray
+    households: list[Household], iv: Interval, plans: Sequence[DevicePlan], reported_kwh: np.ndarray
 ) -> Observations:
     """What each household's strategy sees: its reported position, the prices and its battery's room.
 
@@ -272,6 +275,6 @@ def observations(
         iv,
         reported_kwh.tolist(),
         iv.last_supply_voltage_pu.tolist(),
-        [p.battery_kw for p in plans],
+        plans.columns.battery_kw.tolist() if isinstance(plans, PlanList) else [p.battery_kw for p in plans],
         battery,
     )

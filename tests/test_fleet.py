@@ -121,13 +121,17 @@ def test_fleet_plans_bids_and_dispatch_equal_each_devices_own(seed: int) -> None
         own = [
             policy.plan(d, float(b), float(p), t0, t1) for d, b, p in zip(reference, base, pv, strict=True)
         ]
-        assert _same(columns.plans(), own), k
+        assert _same(list(columns.plans()), own), k
+        # one plan read at a time, from the last, builds the same plans as all at once
+        plans = columns.plans()
+        assert _same([plans[i] for i in range(-1, -n - 1, -1)][::-1], own), k
+        assert _same(list(plans), own) and plans[-1] is plans[n - 1], k
         assert _same(
             columns.net_kw(base).tolist(), [p.net_kw(float(b)) for p, b in zip(own, base, strict=True)]
         )
         tou.adjust_columns(columns, fleet, np.ones(n, dtype=bool), t0, t1)
         own = [tou.plan(d, float(b), float(p), t0, t1) for d, b, p in zip(reference, base, pv, strict=True)]
-        assert _same(columns.plans(), own), k
+        assert _same(list(columns.plans()), own), k
         # ties in the forecast, and forecasts shorter than a deadline
         future = Outlook(rng.choice([0.05, 0.1, 0.2, 0.3], size=int(rng.integers(0, 12))))
         band = Band(t0, t1, future, 0.3, 0.08, 0.0)
@@ -137,7 +141,7 @@ def test_fleet_plans_bids_and_dispatch_equal_each_devices_own(seed: int) -> None
         wish = _wish(rng, columns, fleet.n_appliances)
         done = dispatch_columns(fleet, wish, t0, t1)
         own = [d.dispatch(p, t0, t1) for d, p in zip(reference, wish.plans(), strict=True)]
-        assert _same(done.plans(), own), k
+        assert _same(list(done.plans()), own), k
         assert _state(devices) == _state(reference), k
 
 
