@@ -49,7 +49,7 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.flexibility import Procurement, procure
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import ClearingResult, Trade, traded_kwh
+from lemgrid.model.market import ClearingResult, Trade, trade_columns, traded_kwh
 from lemgrid.model.observe import Attack
 from lemgrid.model.order_book import OrderBook
 from lemgrid.model.scenario import Bidding
@@ -282,7 +282,8 @@ def without_own_trades(clearing: ClearingResult) -> ClearingResult:
 
     A buy and a sell of its own at one indifference price may meet: that energy never leaves its meter.
     """
-    if all(t.buyer != t.seller for t in clearing.trades):
+    buyer, seller, _, _ = trade_columns(clearing.trades)
+    if not (buyer == seller).any():
         return clearing
     kept = [t for t in clearing.trades if t.buyer != t.seller]
     return ClearingResult(kept, clearing.price_eur_per_kwh, clearing.zone_prices)

@@ -11,10 +11,10 @@ bilateral P2P, where a buyer's limit for a seller's energy includes its
 preference for that seller.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, SupportsIndex
 
 import numpy as np
 
@@ -35,8 +35,89 @@ class Trade(NamedTuple):
     price_eur_per_kwh: float
 
 
-def trade_columns(trades: Sequence[Trade]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class TradeList(list[Trade]):
+    """Trades made from columns, which the list keeps until it is changed (then it is a plain list).
+
+    Settlement, losses and the realised positions read the columns (:func:`trade_columns`)
+    instead of taking the trades apart again.
+    """
+
+    def __init__(self, buyers: list[int], sellers: list[int], kwh: list[float], prices: list[float]) -> None:
+        super().__init__(map(Trade._make, zip(buyers, sellers, kwh, prices, strict=True)))
+        self.columns: Columns | None = (
+            np.array(buyers, dtype=np.int64).reshape(len(buyers)),
+            np.array(sellers, dtype=np.int64).reshape(len(sellers)),
+            np.array(kwh, dtype=float).reshape(len(kwh)),
+            np.array(prices, dtype=float).reshape(len(prices)),
+        )
+
+    def _changed(self) -> None:
+        self.columns = None
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._changed()
+        super().__delitem__(index)
+
+    def __iadd__(self, other: Any) -> "TradeList":  # type: ignore[override, misc]
+        self._changed()
+        return super().__iadd__(other)
+
+    def __imul__(self, times: Any) -> "TradeList":  # type: ignore[override, misc]
+        self._changed()
+        return super().__imul__(times)
+
+    def append(self, value: Trade) -> None:
+        """Append (the list no longer matches its columns)."""
+        self._changed()
+        super().append(value)
+
+    def extend(self, values: Iterable[Trade]) -> None:
+        """Extend (the list no longer matches its columns)."""
+        self._changed()
+        super().extend(values)
+
+    def insert(self, index: SupportsIndex, value: Trade) -> None:
+        """Insert (the list no longer matches its columns)."""
+        self._changed()
+        super().insert(index, value)
+
+    def pop(self, index: SupportsIndex = -1) -> Trade:
+        """Pop (the list no longer matches its columns)."""
+        self._changed()
+        return super().pop(index)
+
+    def remove(self, value: Trade) -> None:
+        """Remove (the list no longer matches its columns)."""
+        self._changed()
+        super().remove(value)
+
+    def clear(self) -> None:
+        """Empty the list (it no longer matches its columns)."""
+        self._changed()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        """Sort (the list no longer matches its columns)."""
+        self._changed()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        """Reverse (the list no longer matches its columns)."""
+        self._changed()
+        super().reverse()
+
+
+def trade_columns(trades: Sequence[Trade]) -> Columns:
     """The trades' buyers, sellers, energies (kWh) and prices (EUR/kWh) as arrays, in trade order."""
+    if isinstance(trades, TradeList) and trades.columns is not None:
+        return trades.columns
     if not len(trades):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
     n = len(trades)
@@ -183,8 +264,7 @@ class _Matched:
             prices = price(self.book.price[bid], self.book.price[ask]).tolist()
         else:
             prices = [price] * len(kwh)
-        buyers, sellers = self.book.household[bid].tolist(), self.book.household[ask].tolist()
-        return list(map(Trade._make, zip(buyers, sellers, kwh, prices, strict=True)))
+        return TradeList(self.book.household[bid].tolist(), self.book.household[ask].tolist(), kwh, prices)
 
 
 def _call_auction(

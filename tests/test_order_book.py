@@ -170,6 +170,9 @@ def test_pay_as_clear_on_columns_equals_the_object_rules(raw, cap, k) -> None:
     assert result.trades == trades  # the same pairs, in the same order, to the last bit
     assert result.price_eur_per_kwh == price
     assert PayAsClear(cap, k).clear(OrderBook.of(orders)).trades == trades  # a book clears as its orders
+    # the columns the trades keep are the trades' own fields
+    kept, taken_apart = trade_columns(result.trades), trade_columns(list(result.trades))
+    assert [c.tolist() for c in kept] == [c.tolist() for c in taken_apart]
 
 
 @settings(max_examples=600, deadline=None)
@@ -236,3 +239,17 @@ def test_truthful_households_decide_in_one_batch_as_each_would_alone() -> None:
     ]
     batch = zip(placing.tolist(), buys.tolist(), kwh.tolist(), price.tolist(), strict=True)
     assert [Order(h, "buy" if b else "sell", q, p) for h, b, q, p in batch] == alone
+
+
+def test_trades_changed_after_clearing_are_taken_apart_again() -> None:
+    orders = [Order(0, "buy", 2.0, 0.3), Order(1, "sell", 1.0, 0.1), Order(2, "sell", 1.0, 0.2)]
+    trades = PayAsClear().clear(orders).trades
+    assert [c.tolist() for c in trade_columns(trades)] == [[0, 0], [1, 2], [1.0, 1.0], [0.25, 0.25]]
+    trades[1] = Trade(0, 2, 0.5, 0.25)
+    trades.append(Trade(3, 1, 0.25, 0.3))
+    assert [c.tolist() for c in trade_columns(trades)] == [
+        [0, 0, 3],
+        [1, 2, 1],
+        [1.0, 0.5, 0.25],
+        [0.25] * 2 + [0.3],
+    ]
