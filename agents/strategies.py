@@ -254,7 +254,14 @@ class Truthful(_Stateless):
 
 def decides_in_batch(strategy: "Strategy") -> bool:
     """Whether the strategy bids truthfully and learns nothing, so :func:`truthful_orders` decides for it."""
-    return type(strategy).decide is Truthful.decide and type(strategy).learn is _Stateless.learn
+    kind = type(strategy)
+    found = _IN_BATCH.get(kind)
+    if found is None:  # once per class: a class's methods are what they were when it was defined
+        found = _IN_BATCH[kind] = kind.decide is Truthful.decide and kind.learn is _Stateless.learn
+    return found
+
+
+_IN_BATCH: dict[type, bool] = {}
 
 
 def truthful_orders(

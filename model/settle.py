@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lemgrid.agents.devices.fleet import Fleet
 from lemgrid.agents.household import Household
 from lemgrid.agents.strategies import Feedback, decides_in_batch
 from lemgrid.grid.losses import allocate_losses
@@ -102,15 +103,26 @@ def settle_interval(
         -net_kwh * iv.import_price_eur_per_kwh,
         -net_kwh * iv.feed_in_tariff_eur_per_kwh,
     )
-    wear = np.array(
-        [
-            h.devices.battery.degradation_cost_eur(b, hours) if h.devices.battery else 0.0
-            for h, b in zip(households, columns["battery_kw"].tolist(), strict=True)
-        ]
-    )
+    wear = battery_wear_eur(households, columns["battery_kw"], hours)
     reward = retailer_only_bill - settlement.bill_eur - wear
     columns = {**columns, "loss_allocation_kwh": loss_kwh, "battery_wear_eur": wear, "reward_eur": reward}
     return Settled(settlement, fees.trade_eur, trade_losses(trades, loss_kwh, settlement), columns)
+
+
+def battery_wear_eur(households: Sequence[Household], battery_kw: np.ndarray, hours: float) -> np.ndarray:
+    """Each household's battery wear (:meth:`Battery.degradation_cost_eur`), the fleet's at once."""
+    wear = np.zeros(len(households))
+    on_own: Sequence[Household] = households
+    found = Fleet.of([h.devices for h in households])
+    if found is not None:
+        fleet, members = found
+        owner = fleet.battery_owner
+        wear[owner] = np.abs(battery_kw[owner]) * hours * fleet.batteries.degradation_cost_eur_per_kwh
+        on_own = [h for h in households if not members[h.index]]
+    for h in on_own:
+        if h.devices.battery is not None:
+            wear[h.index] = h.devices.battery.degradation_cost_eur(float(battery_kw[h.index]), hours)
+    return wear
 
 
 def learn(

@@ -171,3 +171,28 @@ def test_dispatch_grid_settle_and_record_run_alone(parts: Model) -> None:
     row = interval_row(out)
     assert row["n_trades"] == 1 and row["local_volume_kwh"] == 0.5
     assert row["household_injection_kw"] == pytest.approx(grid.columns["net_injection_kw"].sum())
+
+
+def test_battery_wear_of_the_fleet_is_each_batterys_own(parts: Model) -> None:
+    from lemgrid.model.settle import battery_wear_eur
+
+    households = list(parts.households)
+    owners = [h for h in households if h.devices.battery is not None]
+    assert owners
+    rng = np.random.default_rng(3)
+    battery_kw = rng.uniform(-5, 5, len(households)).round(3)
+    battery_kw[0] = -0.0
+    for h, cost in zip(owners, rng.uniform(0, 0.05, len(owners)), strict=True):
+        h.devices.battery.degradation_cost_eur_per_kwh = float(cost)  # written into the fleet's table
+    try:
+        wear = battery_wear_eur(households, battery_kw, 0.25)
+        own = [
+            h.devices.battery.degradation_cost_eur(float(battery_kw[h.index]), 0.25)
+            if h.devices.battery
+            else 0.0
+            for h in households
+        ]
+        assert wear.tolist() == own and (wear > 0).sum() >= len(owners) - 1
+    finally:
+        for h in owners:
+            h.devices.battery.degradation_cost_eur_per_kwh = 0.0
