@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lemgrid.agents.devices.fleet import Fleet
-from lemgrid.agents.household import Household
+from lemgrid.agents.household import Accounts, Household
 from lemgrid.agents.strategies import Feedback, decides_in_batch
 from lemgrid.grid.losses import allocate_losses
 from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, sensitivities
@@ -133,19 +133,23 @@ def learn(
     A strategy that learns nothing (:func:`~lemgrid.agents.strategies.decides_in_batch`) gets no
     call: only its household's learning curve books the reward.
     """
-    households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
-    bills = settled.settlement.bill_eur.tolist()
-    reward = settled.columns["reward_eur"].tolist()
-    traded = (settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh).tolist()
-    price = cleared.clearing.mean_price_eur_per_kwh  # one market price for all: read once
+    households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time
+    accounts = Accounts.of(households)  # row i: households[i]
+    index = np.fromiter((h.index for h in households), np.int64, len(households))
+    accounts.bill_eur += settled.settlement.bill_eur[index]
+    reward = settled.columns["reward_eur"]
     day = observations.interval // max(observations.intervals_per_day, 1)
-    for household in households:
-        i = household.index
-        household.bill_eur += bills[i]
-        if decides_in_batch(household.strategy):
-            household.book_reward(day, reward[i])
-        else:
-            household.learn(observations[i], Feedback(reward[i], traded[i], price))
+    learning = [k for k, h in enumerate(households) if not decides_in_batch(h.strategy)]
+    booked = np.ones(len(households), dtype=bool)
+    booked[learning] = False
+    accounts.book_rewards(day, np.flatnonzero(booked), reward[index[booked]])
+    if learning:
+        traded = (settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh).tolist()
+        price = cleared.clearing.mean_price_eur_per_kwh  # one market price for all: read once
+        rewards = reward.tolist()
+        for k in learning:
+            i = households[k].index
+            households[k].learn(observations[i], Feedback(rewards[i], traded[i], price))
     return np.array([h.strategy.last_action for h in households], dtype=object)
 
 

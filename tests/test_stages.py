@@ -196,3 +196,33 @@ def test_battery_wear_of_the_fleet_is_each_batterys_own(parts: Model) -> None:
     finally:
         for h in owners:
             h.devices.battery.degradation_cost_eur_per_kwh = 0.0
+
+
+def test_accounts_book_for_all_at_once_what_each_household_books_alone() -> None:
+    import mesa
+
+    from lemgrid.agents.household import Accounts, Household
+    from lemgrid.agents.policies import Devices, SelfConsumption
+    from lemgrid.agents.strategies import Truthful
+
+    model = mesa.Model()
+    households = [
+        Household(model, i, f"h{i}", 1, "a", Truthful(), SelfConsumption(), Devices()) for i in range(4)
+    ]
+    a, b = households[0], households[1]
+    a.book_reward(2, 0.5)  # on accounts of its own; its curve grows to day 2 with zeros
+    a.book_reward(2, 0.25)
+    b.bill_eur += 1.5
+    assert a.reward_by_day_eur == [0.0, 0.0, 0.75] and b.reward_by_day_eur == [] and b.bill_eur == 1.5
+    subset = Accounts.of(households[1:3])  # one table for two: gathered, keeping what each booked
+    assert subset.bill_eur.tolist() == [1.5, 0.0] and [h.account_row for h in households[1:3]] == [0, 1]
+    table = Accounts.of(households)
+    assert Accounts.of(households) is table and [h.account_row for h in households] == [0, 1, 2, 3]
+    assert (
+        a.reward_by_day_eur == [0.0, 0.0, 0.75]
+        and b.bill_eur == 1.5
+        and table.bill_eur.tolist() == [0, 1.5, 0, 0]
+    )
+    table.book_rewards(5, np.array([0, 3]), np.array([1.0, -2.0]))
+    assert a.reward_by_day_eur == [0.0, 0.0, 0.75, 0.0, 0.0, 1.0]
+    assert households[3].reward_by_day_eur == [0.0] * 5 + [-2.0] and b.reward_by_day_eur == []
