@@ -15,7 +15,7 @@ randomness comes from a generator the model derives from its own ``rng``.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -252,16 +252,18 @@ class Truthful(_Stateless):
         return Decision([])
 
 
-def decides_in_batch(strategy: "Strategy") -> bool:
-    """Whether the strategy bids truthfully and learns nothing, so :func:`truthful_orders` decides for it."""
-    kind = type(strategy)
-    found = _IN_BATCH.get(kind)
-    if found is None:  # once per class: a class's methods are what they were when it was defined
-        found = _IN_BATCH[kind] = kind.decide is Truthful.decide and kind.learn is _Stateless.learn
-    return found
+def in_batch(strategies: Iterable["Strategy"]) -> list[bool]:
+    """Whether each strategy bids truthfully and learns nothing, so :func:`truthful_orders` decides for it.
+
+    Found once per strategy class, then looked up.
+    """
+    kinds: list[type[Strategy]] = list(map(type, strategies))
+    for kind in set(kinds).difference(_IN_BATCH):
+        _IN_BATCH[kind] = kind.decide is Truthful.decide and kind.learn is _Stateless.learn
+    return list(map(_IN_BATCH.__getitem__, kinds))
 
 
-_IN_BATCH: dict[type, bool] = {}
+_IN_BATCH: dict[type["Strategy"], bool] = {}
 
 
 def truthful_orders(

@@ -13,7 +13,7 @@ import numpy as np
 
 from lemgrid.agents.household import Household
 from lemgrid.agents.policies import DevicePlan
-from lemgrid.agents.strategies import TRUTHFUL_ACTIONS, Decision, decides_in_batch, truthful_orders
+from lemgrid.agents.strategies import TRUTHFUL_ACTIONS, Decision, in_batch, truthful_orders
 from lemgrid.model.observe import Observed
 from lemgrid.model.order_book import OrderBook
 
@@ -35,7 +35,7 @@ def decide(households: Iterable[Household], observed: Observed, hours: float) ->
     """
     households = list(households)  # iterated twice: a Mesa AgentSet walks its weak references each time
     obs = observed.observations
-    batch = [decides_in_batch(h.strategy) for h in households]
+    batch = in_batch([h.strategy for h in households])
     each = enumerate(zip(households, batch, strict=True))
     decisions = [(k, h, h.decide(obs[h.index])) for k, (h, b) in each if not b]
     orders = _orders(households, batch, observed, decisions)

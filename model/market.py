@@ -155,8 +155,8 @@ class ClearingResult:
 
     @cached_property
     def volume_kwh(self) -> float:
-        """Energy traded locally."""
-        return sum(t.energy_kwh for t in self.trades)
+        """Energy traded locally (Python's sum over the trades, in trade order)."""
+        return sum(trade_columns(self.trades)[2].tolist())
 
     @cached_property
     def mean_price_eur_per_kwh(self) -> float | None:
@@ -164,7 +164,13 @@ class ClearingResult:
         volume = self.volume_kwh
         if volume <= 0:
             return None
-        return sum(t.energy_kwh * t.price_eur_per_kwh for t in self.trades) / volume
+        _, _, kwh, price = trade_columns(self.trades)
+        return sum((kwh * price).tolist()) / volume
+
+    @property
+    def n_trades(self) -> int:
+        """Local trades delivering energy."""
+        return int((trade_columns(self.trades)[2] > 0).sum())
 
 
 class Mechanism(Protocol):

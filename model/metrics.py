@@ -149,7 +149,7 @@ INTERVAL_METRICS: list[IntervalMetric] = [
         "",
         I32,
         "local trades delivering energy",
-        lambda o: sum(t.energy_kwh > 0 for t in o.cleared.clearing.trades),
+        lambda o: o.cleared.clearing.n_trades,
     ),
     _M(
         "network_fees_eur",

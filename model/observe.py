@@ -193,7 +193,7 @@ class Observations(Sequence[Observation]):
 
     The shared prices and the time are held once; the batteries' state is read
     when the interval is observed (the devices move later in the interval).
-    Strategies that decide as a batch (:func:`lemgrid.agents.strategies.batch_decide`)
+    Strategies that decide as a batch (:func:`lemgrid.agents.strategies.in_batch`)
     read the columns and never build a household's tuple.
     """
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from lemgrid.agents.devices.fleet import Fleet
 from lemgrid.agents.household import Accounts, Household
-from lemgrid.agents.strategies import Feedback, decides_in_batch
+from lemgrid.agents.strategies import Feedback, in_batch
 from lemgrid.grid.losses import allocate_losses
 from lemgrid.grid.sensitivity import Sensitivities, loss_sensitivity_factors, sensitivities
 from lemgrid.grid.state import PowerFlowSolver
@@ -130,7 +130,7 @@ def learn(
 ) -> np.ndarray:
     """Book each household's bill and pass its reward to its strategy; returns what each strategy chose.
 
-    A strategy that learns nothing (:func:`~lemgrid.agents.strategies.decides_in_batch`) gets no
+    A strategy that learns nothing (:func:`~lemgrid.agents.strategies.in_batch`) gets no
     call: only its household's learning curve books the reward.
     """
     households = list(households)  # iterated often: a Mesa AgentSet walks its weak references each time
@@ -139,9 +139,8 @@ def learn(
     accounts.bill_eur += settled.settlement.bill_eur[index]
     reward = settled.columns["reward_eur"]
     day = observations.interval // max(observations.intervals_per_day, 1)
-    learning = [k for k, h in enumerate(households) if not decides_in_batch(h.strategy)]
-    booked = np.ones(len(households), dtype=bool)
-    booked[learning] = False
+    booked = np.array(in_batch([h.strategy for h in households]), dtype=bool).reshape(len(households))
+    learning = np.flatnonzero(~booked).tolist()
     accounts.book_rewards(day, np.flatnonzero(booked), reward[index[booked]])
     if learning:
         traded = (settled.settlement.bought_local_kwh + settled.settlement.sold_local_kwh).tolist()
