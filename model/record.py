@@ -17,7 +17,7 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import Trade
+from lemgrid.model.market import Trade, trade_columns
 from lemgrid.model.recorder import Recorder
 from lemgrid.model.settle import Settled
 
@@ -182,12 +182,13 @@ def _day_ahead_trades(out: Outcome, names: np.ndarray, first: int) -> dict[str, 
 def _trade_columns(out: Outcome, names: np.ndarray, trades: list[Trade], first: int) -> dict[str, Any]:
     """Who traded what at which price, with each trade's fee and losses (settled from position ``first``)."""
     settled = slice(first, first + len(trades))
+    buyer, seller, kwh, price = trade_columns(trades)
     return {
         "interval": out.k,
-        "buyer": names[[t.buyer for t in trades]],
-        "seller": names[[t.seller for t in trades]],
-        "energy_kwh": np.array([t.energy_kwh for t in trades]),
-        "price_eur_per_kwh": np.array([t.price_eur_per_kwh for t in trades]),
+        "buyer": names[buyer],
+        "seller": names[seller],
+        "energy_kwh": kwh,
+        "price_eur_per_kwh": price,
         "network_fee_eur": out.settled.trade_fees_eur[settled],
         "loss_allocation_kwh": out.settled.trade_losses_kwh[settled],
     }
