@@ -148,7 +148,7 @@ def interval_metrics(
         n_buses_outside_limits=int(outside.sum()),
         trafo_loading_percent=tuple(trafo.tolist()),  # type: ignore[arg-type]
         # the unbalance the transformer carries: PVUR's formula on its per-phase current loading
-        trafo_unbalance_percent=float(pvur_percent(state.trafo_loading_percent).max()),
+        trafo_unbalance_percent=float(_pvur(state.trafo_loading_percent.T).max()),
         line_loading_max_percent=float(line_max),
         n_lines_overloaded=int((state.line_loading_percent > line_loading_limit_percent).sum()),
         losses_kw=state.losses_kw,
