@@ -45,6 +45,8 @@ class PhaseRatings:
         self, line_percent: np.ndarray, trafo_percent: np.ndarray, line_limit_percent: float
     ) -> float:
         """Apparent power above the limits: lines on their highest phase, transformer phases above 100 %."""
+        if not ((line_percent > line_limit_percent).any() or (trafo_percent > TRAFO_LIMIT_PERCENT).any()):
+            return 0.0  # what the sums below give then (NaN, a failed power flow, is not above a limit)
         line = np.clip(np.nan_to_num(line_percent) - line_limit_percent, 0, None) / 100 * self.line_kva
         trafo = np.clip(np.nan_to_num(trafo_percent) - TRAFO_LIMIT_PERCENT, 0, None) / 100
         return float(line.sum() + (trafo * self.trafo_kva[:, None]).sum())
@@ -79,9 +81,10 @@ class CongestionLog:
     def add(self, t0_s: float, t1_s: float, line_percent: np.ndarray, trafo_percent: np.ndarray) -> None:
         """Loadings constant over [t0, t1): lines (n_line,), transformers (n_trafo, 3). NaN is skipped."""
         over: dict[tuple[str, int, str], tuple[float, str]] = {}
-        for i in np.flatnonzero(np.nan_to_num(line_percent) > self.line_limit_percent):
+        # NaN compares False: a failed power flow congests nothing (the limits are positive)
+        for i in np.flatnonzero(line_percent > self.line_limit_percent):
             over[("line", int(self.line_ids[i]), "")] = (float(line_percent[i]), str(self.line_names[i]))
-        for i, p in zip(*np.nonzero(np.nan_to_num(trafo_percent) > TRAFO_LIMIT_PERCENT), strict=True):
+        for i, p in zip(*np.nonzero(trafo_percent > TRAFO_LIMIT_PERCENT), strict=True):
             over[("trafo", int(self.trafo_ids[i]), PHASES[p])] = (
                 float(trafo_percent[i, p]),
                 str(self.trafo_names[i]),

@@ -23,10 +23,12 @@ def phasors(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 def sequence_components(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Zero, positive and negative sequence of phasors ``v[..., (a, b, c)]`` (Fortescue, 1918)."""
     va, vb, vc = v[..., 0], v[..., 1], v[..., 2]
-    v0 = (va + vb + vc) / 3
-    v1 = (va + _A * vb + _A**2 * vc) / 3
-    v2 = (va + _A**2 * vb + _A * vc) / 3
-    return v0, v1, v2
+    return (va + vb + vc) / 3, *_positive_negative(va, vb, vc)
+
+
+def _positive_negative(va: np.ndarray, vb: np.ndarray, vc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative sequence of the phase voltages a, b, c (Fortescue, 1918)."""
+    return (va + _A * vb + _A**2 * vc) / 3, (va + _A**2 * vb + _A * vc) / 3
 
 
 def vuf_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
@@ -34,11 +36,12 @@ def vuf_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 
     The same definition as pandapower's ``res_bus_3ph.unbalance_percent``.
     """
-    return _vuf(phasors(vm_pu, va_degree))
+    return _vuf(np.moveaxis(phasors(vm_pu, va_degree), -1, 0))
 
 
 def _vuf(v: np.ndarray) -> np.ndarray:
-    _, v1, v2 = sequence_components(v)
+    """VUF of phasors with the phases on the first axis."""
+    v1, v2 = _positive_negative(v[0], v[1], v[2])
     return np.abs(v2) / np.abs(v1) * 100.0
 
 
@@ -47,8 +50,13 @@ def pvur_percent(vm_pu: np.ndarray) -> np.ndarray:
 
     Uses phase-to-neutral magnitudes only, so it ignores angle unbalance.
     """
-    mean = vm_pu.mean(axis=-1, keepdims=True)
-    return (np.abs(vm_pu - mean).max(axis=-1) / mean[..., 0]) * 100.0
+    return _pvur(np.moveaxis(vm_pu, -1, 0))
+
+
+def _pvur(vm: np.ndarray) -> np.ndarray:
+    """PVUR of magnitudes with the phases on the first axis."""
+    mean = vm.sum(axis=0) / 3
+    return np.abs(vm - mean).max(axis=0) / mean * 100.0
 
 
 def lvur_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
@@ -56,13 +64,12 @@ def lvur_percent(vm_pu: np.ndarray, va_degree: np.ndarray) -> np.ndarray:
 
     Computed on the line-to-line magnitudes |Va - Vb|, |Vb - Vc|, |Vc - Va|.
     """
-    return _lvur(phasors(vm_pu, va_degree))
+    return _lvur(np.moveaxis(phasors(vm_pu, va_degree), -1, 0))
 
 
 def _lvur(v: np.ndarray) -> np.ndarray:
-    line = np.abs(v - v[..., _NEXT])  # Va - Vb, Vb - Vc, Vc - Va
-    mean = line.mean(axis=-1, keepdims=True)
-    return (np.abs(line - mean).max(axis=-1) / mean[..., 0]) * 100.0
+    """LVUR of phasors with the phases on the first axis."""
+    return _pvur(np.abs(v - v[_NEXT]))  # the spread of |Va - Vb|, |Vb - Vc|, |Vc - Va|
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class IntervalMetrics:
 
 def interval_metrics(
     state: GridState,
-    lv_buses: np.ndarray,
+    lv_buses: np.ndarray | slice,
     v_min_pu: float,
     v_max_pu: float,
     line_loading_limit_percent: float = 100.0,
@@ -100,7 +107,7 @@ def interval_metrics(
 
     Args:
         state: solver output.
-        lv_buses: positions of the LV buses in ``state.vm_pu`` (limits apply there).
+        lv_buses: positions of the LV buses in ``state.vm_pu`` (limits apply there), or their slice.
         v_min_pu: lower voltage limit (EN 50160: 0.9 p.u.).
         v_max_pu: upper voltage limit (EN 50160: 1.1 p.u.).
         line_loading_limit_percent: a line above this is overloaded.
@@ -125,22 +132,23 @@ def interval_metrics(
             undervoltage_headroom_pu=nan,
             thermal_headroom_percent=nan,
         )
-    vm = state.vm_pu[lv_buses]
-    v = phasors(vm, state.va_degree[lv_buses])
-    outside = ((vm < v_min_pu) | (vm > v_max_pu)).any(axis=1)
+    # the phases on the first axis, each contiguous: the reductions over phases are elementwise
+    vm = np.ascontiguousarray(state.vm_pu[lv_buses].T)
+    v = phasors(vm, state.va_degree[lv_buses].T)
+    outside = ((vm < v_min_pu) | (vm > v_max_pu)).any(axis=0)
     trafo = state.trafo_loading_percent.max(axis=0)
-    vm_min, vm_max = vm.min(axis=0), vm.max(axis=0)  # the extremes over phases are exact maxima too
+    vm_min, vm_max = vm.min(axis=1), vm.max(axis=1)  # the extremes over phases are exact maxima too
     line_max = state.line_loading_percent.max()
     return IntervalMetrics(
         vm_min_pu=tuple(vm_min.tolist()),  # type: ignore[arg-type]
         vm_max_pu=tuple(vm_max.tolist()),  # type: ignore[arg-type]
         vuf_max_percent=float(_vuf(v).max()),
-        pvur_max_percent=float(pvur_percent(vm).max()),
+        pvur_max_percent=float(_pvur(vm).max()),
         lvur_max_percent=float(_lvur(v).max()),
         n_buses_outside_limits=int(outside.sum()),
         trafo_loading_percent=tuple(trafo.tolist()),  # type: ignore[arg-type]
         # the unbalance the transformer carries: PVUR's formula on its per-phase current loading
-        trafo_unbalance_percent=float(pvur_percent(state.trafo_loading_percent).max()),
+        trafo_unbalance_percent=float(_pvur(state.trafo_loading_percent.T).max()),
         line_loading_max_percent=float(line_max),
         n_lines_overloaded=int((state.line_loading_percent > line_loading_limit_percent).sum()),
         losses_kw=state.losses_kw,
@@ -179,7 +187,7 @@ class VoltageQuality:
     def add(self, t0_s: float, t1_s: float, vm_pu: np.ndarray) -> None:
         """Voltage at each customer, constant over [t0, t1). NaN (a failed power flow) is skipped."""
         outside = (vm_pu < self.v_min_pu) | (vm_pu > self.v_max_pu)
-        self.customer_minutes_outside += np.where(np.isnan(vm_pu), 0.0, outside * (t1_s - t0_s) / 60)
+        self.customer_minutes_outside += outside * (t1_s - t0_s) / 60  # NaN is never outside
         t = t0_s
         while t < t1_s:
             window = int(t // self.WINDOW_S)
@@ -192,15 +200,14 @@ class VoltageQuality:
 
     def _close(self, window: int, mean: np.ndarray) -> None:
         week = int(window * self.WINDOW_S // self.WEEK_S)
-        w = self._weeks.setdefault(
-            week,
-            {
+        if week not in self._weeks:
+            self._weeks[week] = {
                 "windows": np.zeros(len(mean)),
                 "within": np.zeros(len(mean)),
                 "min": np.full(len(mean), np.inf),
                 "max": np.full(len(mean), -np.inf),
-            },
-        )
+            }
+        w = self._weeks[week]
         valid = ~np.isnan(mean)
         w["windows"] += valid
         w["within"] += valid & (np.abs(mean - 1.0) <= 0.10)

@@ -62,6 +62,13 @@ class GridState:
         )
 
 
+def as_slice(positions: np.ndarray) -> np.ndarray | slice:
+    """``positions`` as a slice when they are consecutive: indexing with it gives a view, not a copy."""
+    if len(positions) and (np.diff(positions) == 1).all():
+        return slice(int(positions[0]), int(positions[-1]) + 1)
+    return positions
+
+
 class PowerFlowSolver(Protocol):
     """What the model needs from a solver backend.
 

@@ -22,7 +22,7 @@ from lemgrid.grid.congestion import CongestionLog, PhaseRatings
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.metrics import VoltageQuality
-from lemgrid.grid.state import PowerFlowSolver
+from lemgrid.grid.state import PowerFlowSolver, as_slice
 from lemgrid.grid.topology import Tree
 from lemgrid.model import community, prices
 from lemgrid.model.constraints import Limits
@@ -155,7 +155,7 @@ def network(cfg: Scenario, pop: pd.DataFrame, feeder: Feeder, where: Connections
         where,
         pop.phase_switchable.to_numpy(),
         pop.pv_kwp.to_numpy() * cfg.pv.inverter_ac_dc_ratio,
-        feeder.lv_bus_positions,
+        as_slice(feeder.lv_bus_positions),
         cfg.grid.v_min_pu,
         cfg.grid.v_max_pu,
         cfg.grid.line_loading_limit_percent,

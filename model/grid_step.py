@@ -25,7 +25,7 @@ class Network:
     where: Connections
     switchable: np.ndarray  # households whose phase the DSO may switch
     inverter_kva: np.ndarray
-    lv_bus_pos: np.ndarray
+    lv_bus_pos: np.ndarray | slice  # a slice when the LV buses are consecutive (a view, not a copy)
     v_min_pu: float
     v_max_pu: float
     line_loading_limit_percent: float

@@ -121,3 +121,34 @@ def test_headroom_is_the_distance_to_the_nearest_limit() -> None:
     # transformer loading 60 / 90 / 30 %: mean 60, largest deviation 30 -> 50 % unbalance
     assert m.trafo_unbalance_percent == pytest.approx(50.0)
     assert m.n_buses_outside_limits == 0 and m.n_lines_overloaded == 0
+
+
+def test_interval_metrics_are_the_same_for_lv_buses_as_positions_or_slice() -> None:
+    """The grid stage passes consecutive LV buses as a slice (a view); every metric keeps its bits."""
+    import dataclasses
+
+    from lemgrid.grid.metrics import interval_metrics
+    from lemgrid.grid.state import GridState
+
+    rng = np.random.default_rng(4)
+    n = 40
+    state = GridState(
+        converged=True,
+        error="",
+        vm_pu=rng.uniform(0.88, 1.12, (n, 3)),
+        va_degree=np.array([0.0, -120.0, 120.0]) + rng.normal(0, 2, (n, 3)),
+        line_loading_percent=rng.uniform(0, 120, n - 1),
+        trafo_loading_percent=rng.uniform(20, 110, (2, 3)),
+        losses_kw=1.0,
+        ext_grid_import_kw=10.0,
+        line_p_from_kw=np.zeros(n - 1),
+        trafo_p_hv_kw=np.zeros(2),
+        line_losses_kw=np.zeros(n - 1),
+        trafo_losses_kw=np.zeros(2),
+    )
+    by_positions = interval_metrics(state, np.arange(1, n), 0.9, 1.1)
+    by_slice = interval_metrics(state, slice(1, n), 0.9, 1.1)
+    assert dataclasses.astuple(by_positions) == dataclasses.astuple(by_slice)
+    assert by_positions.n_buses_outside_limits > 0 and by_positions.n_lines_overloaded > 0
+    # the highest VUF is the definition's value at the worst bus
+    assert by_slice.vuf_max_percent == vuf_percent(state.vm_pu[1:], state.va_degree[1:]).max()

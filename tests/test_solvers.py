@@ -137,3 +137,26 @@ def test_a_day_on_either_backend_gives_the_same_metrics(tmp_path) -> None:
     # losses are shared as measured, and the backends' losses agree to 0.2 %
     np.testing.assert_allclose(hh_b.pop("loss_allocation_kwh"), hh_a.pop("loss_allocation_kwh"), rtol=2e-3)
     pd.testing.assert_frame_equal(hh_a, hh_b)  # the market side does not depend on the backend
+
+
+def test_sums_and_maxima_over_phases_are_numpys_bit_for_bit() -> None:
+    """The power-grid-model reduction's elementwise phase sums and maxima equal numpy's reductions exactly."""
+    from lemgrid.grid.pgm_solver import _phase_max, _phase_sum
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 500, 3)) * 10.0 ** rng.integers(-6, 6, size=(2, 500, 3))
+    x[0, :4] = -0.0  # numpy's sum of negative zeros is +0.0
+    x[1, :4, 1] = np.nan
+    assert np.array_equal(_phase_sum(x).view(np.int64), x.sum(axis=2).view(np.int64))
+    assert np.array_equal(_phase_max(x), x.max(axis=2), equal_nan=True)
+    assert (_phase_sum(x)[0, :4].view(np.int64) == 0).all()  # +0.0, not -0.0
+
+
+def test_consecutive_positions_become_a_slice_of_the_same_elements() -> None:
+    from lemgrid.grid.state import as_slice
+
+    values = np.arange(20.0) * 3
+    assert as_slice(np.array([4, 5, 6, 7])) == slice(4, 8)
+    assert np.array_equal(values[as_slice(np.array([4, 5, 6, 7]))], values[[4, 5, 6, 7]])
+    gapped = np.array([4, 5, 7])
+    assert as_slice(gapped) is gapped
