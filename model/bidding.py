@@ -49,10 +49,11 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.flexibility import Procurement, procure
 from lemgrid.model.forecasts import PriceForecast
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import ClearingResult, Trade, trade_columns, traded_kwh
+from lemgrid.model.market import ClearingResult
 from lemgrid.model.observe import Attack
 from lemgrid.model.order_book import OrderBook
 from lemgrid.model.scenario import Bidding
+from lemgrid.model.trades import Trade, trade_columns, traded_kwh
 
 
 @dataclass(frozen=True)

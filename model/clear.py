@@ -21,7 +21,8 @@ from lemgrid.model.constraints import Curtailment, Request
 from lemgrid.model.decide import Decided
 from lemgrid.model.flexibility import Procurement
 from lemgrid.model.interval import Connections, Interval, injections, reactive
-from lemgrid.model.market import ClearingResult, Mechanism, Trade, traded_kwh
+from lemgrid.model.market import ClearingResult, Mechanism
+from lemgrid.model.trades import Trade, traded_kwh
 
 TradeCuts = dict[int, tuple[float, str]]  # trade position -> curtailed kWh and the reason
 

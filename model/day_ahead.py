@@ -33,8 +33,9 @@ from lemgrid.agents.household import Household
 from lemgrid.agents.policies import Devices
 from lemgrid.model.bidding import Band, Scheduled, curve_bids, dispatch_curves, step_table, without_own_trades
 from lemgrid.model.forecasts import PriceForecast
-from lemgrid.model.market import ClearingResult, Mechanism, traded_kwh
+from lemgrid.model.market import ClearingResult, Mechanism
 from lemgrid.model.scenario import Bidding
+from lemgrid.model.trades import traded_kwh
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from lemgrid.model.decide import Decided
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import Trade, trade_columns
 from lemgrid.model.recorder import Recorder
 from lemgrid.model.settle import Settled
+from lemgrid.model.trades import Trade, trade_columns
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from lemgrid.model.clear import Cleared, directions
 from lemgrid.model.dispatch import Columns
 from lemgrid.model.grid_step import GridResult
 from lemgrid.model.interval import Connections, Interval
-from lemgrid.model.market import Trade, trade_columns
 from lemgrid.model.observe import Observations
 from lemgrid.model.settlement import Settlement, settle
 from lemgrid.model.tariffs import NetworkTariff, TariffInputs
+from lemgrid.model.trades import Trade, trade_columns
 
 
 class _Lazy:

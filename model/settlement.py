@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lemgrid.model.market import Trade, trade_columns
+from lemgrid.model.trades import Trade, trade_columns
 
 
 @dataclass(frozen=True)

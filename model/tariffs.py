@@ -25,9 +25,9 @@ import pandas as pd
 
 from lemgrid.grid.sensitivity import Sensitivities
 from lemgrid.grid.state import GridState
-from lemgrid.model.market import Trade
 from lemgrid.model.prices import TimeOfUseWindow, time_of_use
 from lemgrid.model.scenario import Tariff
+from lemgrid.model.trades import Trade
 
 
 @dataclass(frozen=True)

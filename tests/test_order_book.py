@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lemgrid.agents.strategies import Order, Truthful
-from lemgrid.model.market import PayAsBid, PayAsClear, Trade, ZonalClearing, trade_columns
+from lemgrid.model.market import PayAsBid, PayAsClear, ZonalClearing
 from lemgrid.model.order_book import OrderBook
 from lemgrid.model.settlement import settle
+from lemgrid.model.trades import Trade, trade_columns
 
 
 def _reference_books(orders: Sequence[Order]) -> tuple[list[Order], list[Order]]:

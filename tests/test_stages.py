@@ -12,11 +12,12 @@ from lemgrid.model.decide import decide
 from lemgrid.model.dispatch import cut_plan, dispatch
 from lemgrid.model.grid_step import grid_step
 from lemgrid.model.interval import Interval
-from lemgrid.model.market import ClearingResult, Trade
+from lemgrid.model.market import ClearingResult
 from lemgrid.model.metrics import interval_row
 from lemgrid.model.observe import Attack, observe
 from lemgrid.model.record import outcome
 from lemgrid.model.settle import learn, settle_interval
+from lemgrid.model.trades import Trade
 from tests.helpers import hourly
 
 NOON = 12

@@ -11,7 +11,6 @@ from lemgrid.agents.device_curves import base_step, ev_steps
 from lemgrid.agents.devices.ev import EV, ChargingSession
 from lemgrid.model import Model
 from lemgrid.model.forecasts import PriceForecast
-from lemgrid.model.market import Trade
 from lemgrid.model.observe import Forecaster
 from lemgrid.model.scenario import Tariff
 from lemgrid.model.settlement import settle
@@ -28,6 +27,7 @@ from lemgrid.model.tariffs import (
     daily_capacity_eur,
     make_tariff,
 )
+from lemgrid.model.trades import Trade
 from tests.helpers import hourly, run_to_end
 
 

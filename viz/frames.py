@@ -13,7 +13,7 @@ import pandas as pd
 from lemgrid.agents.strategies import Order
 from lemgrid.grid.metrics import vuf_percent
 from lemgrid.model import Model
-from lemgrid.model.market import Trade
+from lemgrid.model.trades import Trade
 
 
 @dataclass(frozen=True)
