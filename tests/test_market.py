@@ -12,12 +12,11 @@ from lemgrid.model.market import (
     ContinuousDoubleAuction,
     PayAsBid,
     PayAsClear,
-    Trade,
     ZonalClearing,
-    traded_kwh,
 )
 from lemgrid.model.pricing import mechanism_for
 from lemgrid.model.settlement import settle
+from lemgrid.model.trades import Trade, traded_kwh
 
 
 def test_textbook_book() -> None:
