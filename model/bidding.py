@@ -53,7 +53,7 @@ from lemgrid.model.market import ClearingResult
 from lemgrid.model.observe import Attack
 from lemgrid.model.order_book import OrderBook
 from lemgrid.model.scenario import Bidding
-from lemgrid.model.trades import Trade, trade_columns, traded_kwh
+from lemgrid.model.trades import Trade, TradeList, trade_columns, traded_kwh
 
 
 @dataclass(frozen=True)
@@ -283,10 +283,11 @@ def without_own_trades(clearing: ClearingResult) -> ClearingResult:
 
     A buy and a sell of its own at one indifference price may meet: that energy never leaves its meter.
     """
-    buyer, seller, _, _ = trade_columns(clearing.trades)
-    if not (buyer == seller).any():
+    buyer, seller, kwh, price = trade_columns(clearing.trades)
+    other = buyer != seller
+    if other.all():
         return clearing
-    kept = [t for t in clearing.trades if t.buyer != t.seller]
+    kept = TradeList.of(buyer[other], seller[other], kwh[other], price[other])
     return ClearingResult(kept, clearing.price_eur_per_kwh, clearing.zone_prices)
 
 

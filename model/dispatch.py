@@ -52,40 +52,40 @@ def dispatch(
     # the community manager's battery answers the positions as cleared and cut, as a real-time controller
     plans = redispatch(households, plans, iv.base_load_kw, iv.k, iv.hours)
     t0_s, t1_s = iv.t0_s, iv.t1_s
-    found = Fleet.of([h.devices for h in households])
-    if found is None:
+    fleet, outside = Fleet.split(households)
+    if fleet is None:
         done = PlanColumns.of([h.dispatch(plans[h.index], t0_s, t1_s) for h in households])
         return done, stack(done, iv.base_load_kw) | _states([h.devices for h in households])
-    fleet, members = found
     done = dispatch_columns(fleet, PlanColumns.of(plans), t0_s, t1_s)
-    for i in np.flatnonzero(~members).tolist():  # outside the fleet (the community manager): on its own
+    for i in outside:  # outside the fleet (the community manager): on its own
         own = households[i].dispatch(plans[i], t0_s, t1_s)
         for name in PLAN_SCALARS:
             getattr(done, name)[i] = getattr(own, name)
         done.appliance_kw[i, : len(own.appliance_kw)] = own.appliance_kw
     columns = stack(done, iv.base_load_kw)
-    columns.update(_states([h.devices for h in households], fleet, members))
+    columns.update(_states([h.devices for h in households], fleet, outside))
     return done, columns
 
 
 _STATE_COLUMNS = ("battery_soc", "comfort_violation_kh", "tank_violation_kh", "indoor_temperature_c")
 
 
-def _states(devices: list[Devices], fleet: Fleet | None = None, members: np.ndarray | None = None) -> Columns:
+def _states(devices: list[Devices], fleet: Fleet | None = None, outside: Sequence[int] = ()) -> Columns:
     """Every household's battery and heat-pump state after the interval (:data:`_STATE_COLUMNS`).
 
-    The fleet's batteries' state of charge comes from its table, as :attr:`Battery.soc` computes it.
+    The fleet's batteries' state of charge comes from its table, as :attr:`Battery.soc` computes it;
+    ``outside``: the positions of the households outside the fleet.
     """
     n, nan = len(devices), float("nan")
     soc, comfort, tank, indoor = np.full(n, nan), np.zeros(n), np.zeros(n), np.full(n, nan)
     own: Sequence[int] = range(n)
     pumps: Sequence[int] = range(n)
-    if fleet is not None and members is not None:
+    if fleet is not None:
         b, owner = fleet.batteries, fleet.battery_owner
         with np.errstate(divide="ignore", invalid="ignore"):
             soc[owner] = np.where(b.capacity_kwh > 0, b.energy_kwh / b.capacity_kwh, 0.0)
-        own = np.flatnonzero(~members).tolist()
-        pumps = sorted(fleet.heat_pump_owner + own)
+        own = outside
+        pumps = sorted(fleet.heat_pump_owner + list(outside))
     for i in own:
         battery = devices[i].battery
         if battery is not None:

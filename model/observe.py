@@ -266,18 +266,15 @@ def observations(
     """
     hours = iv.hours
     battery = [NO_BATTERY] * len(plans)
-    on_own = households
-    found = Fleet.of([h.devices for h in households])
-    if found is not None:  # the fleet's batteries from its table, as each battery's soc and flexibility give
-        fleet, members = found
+    fleet, outside = Fleet.split(households)
+    if fleet is not None:  # the fleet's batteries from its table, as each battery's soc and flexibility give
         table, owner = fleet.batteries, fleet.battery_owner.tolist()
         capacity = table.capacity_kwh
         soc = np.divide(table.energy_kwh, capacity, out=np.zeros(table.n), where=capacity > 0)
         p_min, p_max = table.flexibility(hours)
         for i, row in zip(owner, zip(soc.tolist(), p_min.tolist(), p_max.tolist(), strict=True), strict=True):
             battery[i] = row
-        on_own = [h for h in households if not members[h.index]]
-    for h in on_own:
+    for h in (households[i] for i in outside):
         b = h.devices.battery
         if b is not None:
             flex = b.flexibility(hours)

@@ -112,14 +112,11 @@ def settle_interval(
 def battery_wear_eur(households: Sequence[Household], battery_kw: np.ndarray, hours: float) -> np.ndarray:
     """Each household's battery wear (:meth:`Battery.degradation_cost_eur`), the fleet's at once."""
     wear = np.zeros(len(households))
-    on_own: Sequence[Household] = households
-    found = Fleet.of([h.devices for h in households])
-    if found is not None:
-        fleet, members = found
+    fleet, outside = Fleet.split(households)
+    if fleet is not None:
         owner = fleet.battery_owner
         wear[owner] = np.abs(battery_kw[owner]) * hours * fleet.batteries.degradation_cost_eur_per_kwh
-        on_own = [h for h in households if not members[h.index]]
-    for h in on_own:
+    for h in (households[i] for i in outside):
         if h.devices.battery is not None:
             wear[h.index] = h.devices.battery.degradation_cost_eur(float(battery_kw[h.index]), hours)
     return wear

@@ -43,6 +43,15 @@ class TradeList(list[Trade]):
             np.array(prices, dtype=float).reshape(len(prices)),
         )
 
+    @classmethod
+    def of(cls, buyer: np.ndarray, seller: np.ndarray, kwh: np.ndarray, price: np.ndarray) -> "TradeList":
+        """The trades of columns (as :func:`trade_columns` gives them), which the list keeps."""
+        trades = cls.__new__(cls)
+        rows = zip(buyer.tolist(), seller.tolist(), kwh.tolist(), price.tolist(), strict=True)
+        list.__init__(trades, map(Trade._make, rows))
+        trades.columns = (buyer, seller, kwh, price)
+        return trades
+
     def _changed(self) -> None:
         self.columns = None
 

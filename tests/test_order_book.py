@@ -254,3 +254,25 @@ def test_trades_changed_after_clearing_are_taken_apart_again() -> None:
         [1.0, 0.5, 0.25],
         [0.25] * 2 + [0.3],
     ]
+
+
+def test_own_trades_dropped_leave_the_other_trades_and_their_columns() -> None:
+    from lemgrid.model.bidding import without_own_trades
+    from lemgrid.model.market import ClearingResult
+
+    # household 1 bids and asks at 0.2 and meets itself; 0 and 2 trade with others
+    orders = [Order(0, "buy", 2.0, 0.3), Order(1, "buy", 1.0, 0.2), Order(1, "sell", 1.0, 0.2)]
+    orders.append(Order(2, "sell", 2.0, 0.1))
+    cleared = PayAsClear().clear(orders)
+    assert any(t.buyer == t.seller for t in cleared.trades)
+    kept = without_own_trades(cleared)
+    assert list(kept.trades) == [t for t in cleared.trades if t.buyer != t.seller]
+    assert kept.price_eur_per_kwh == cleared.price_eur_per_kwh
+    # the kept columns are the kept trades' own fields, and are the ones every later stage reads
+    assert kept.trades.columns is not None
+    assert [c.tolist() for c in trade_columns(kept.trades)] == [
+        c.tolist() for c in trade_columns(list(kept.trades))
+    ]
+    assert kept.volume_kwh == sum(t.energy_kwh for t in kept.trades)
+    unchanged = ClearingResult([Trade(0, 2, 1.0, 0.2)], 0.2)
+    assert without_own_trades(unchanged) is unchanged

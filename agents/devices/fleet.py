@@ -75,6 +75,18 @@ class Fleet:
             return None
         return fleet, members
 
+    @staticmethod
+    def split(households: Sequence[Any]) -> "tuple[Fleet | None, list[int]]":
+        """The fleet the households' devices share (or None) and the positions of the households outside it.
+
+        The fleet's households are computed from its tables at once; those outside it
+        (all of them without a fleet) by their own devices' methods, one by one.
+        """
+        found = Fleet.of([h.devices for h in households])
+        if found is None:
+            return None, list(range(len(households)))
+        return found[0], np.flatnonzero(~found[1]).tolist()
+
     def ev_flexibility(
         self, t0_s: float, t1_s: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
