@@ -173,14 +173,7 @@ def solve(lp: Program) -> np.ndarray:
     without its input checks and result conversion, so the same vertex is returned
     when optima tie (the LP's optima are often degenerate: equal forecast prices).
     """
-    model = _highs.HighsLp()
-    model.num_col_, model.num_row_ = len(lp.cost), len(lp.row_lower)
-    matrix = model.a_matrix_
-    matrix.num_col_, matrix.num_row_ = model.num_col_, model.num_row_
-    matrix.format_ = _highs.MatrixFormat.kColwise
-    matrix.start_, matrix.index_, matrix.value_ = lp.start, lp.index, lp.value
-    model.col_cost_, model.col_lower_, model.col_upper_ = lp.cost, lp.lower, lp.upper
-    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
+    model = highs_lp(lp)
     highs = getattr(_LOCAL, "highs", None)
     if highs is None:  # one HiGHS object per thread, cleared before every solve
         highs = _LOCAL.highs = _highs._Highs()
@@ -192,6 +185,19 @@ def solve(lp: Program) -> np.ndarray:
     if status != _highs.HighsModelStatus.kOptimal:
         raise RuntimeError(f"device LP failed: {highs.modelStatusToString(status)}")
     return np.array(highs.getSolution().col_value)
+
+
+def highs_lp(lp: Program) -> Any:
+    """``lp`` as a HiGHS ``HighsLp`` (the arrays are copied into it)."""
+    model = _highs.HighsLp()
+    model.num_col_, model.num_row_ = len(lp.cost), len(lp.row_lower)
+    matrix = model.a_matrix_
+    matrix.num_col_, matrix.num_row_ = model.num_col_, model.num_row_
+    matrix.format_ = _highs.MatrixFormat.kColwise
+    matrix.start_, matrix.index_, matrix.value_ = lp.start, lp.index, lp.value
+    model.col_cost_, model.col_lower_, model.col_upper_ = lp.cost, lp.lower, lp.upper
+    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
+    return model
 
 
 def schedule_battery(battery: Battery, forecast: "Forecast", other_now_kw: float = 0.0) -> np.ndarray:

@@ -66,3 +66,13 @@ def test_scaling_benchmark_runs() -> None:
 def test_memory_benchmark_runs() -> None:
     out = _run("memory.py", "--short", "1", "--long", "1")
     assert "after building" in out and "memory: peak RSS 1 days / 1 day(s)" in out
+
+
+@pytest.mark.slow  # 40 LP intervals first: over 20 s
+def test_lp_solve_benchmark_reaches_the_runs_optimum_every_way() -> None:
+    out = _run("lp_solves.py", "--intervals", "2", "--days", "1", "--skip", "40")
+    rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()}
+    for how in ("solve", "cold, no presolve", "warm", "at the optimum"):
+        ms, objective, same = rows[how][:3]
+        assert float(ms) > 0 and float(objective) <= 1e-9  # the same optimal cost as the run's own solve
+    assert rows["solve"][2].split("/")[0] == rows["solve"][2].split("/")[1]  # solve repeats the run's plans
