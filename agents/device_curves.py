@@ -315,10 +315,11 @@ def ev_columns(
     first_kw = np.where(flexible & ~two, can, must)  # no slot left or nothing needed later: all now
     rows.columns(owner, EV_CODE, first_kw, np.full(len(owner), math.inf), rank)
     willingness = np.zeros(len(owner))
-    for n_slots in np.unique(slots[two]).tolist():
-        mine = two & (slots == n_slots)
-        ranked = np.sort(prices[:n_slots])
-        willingness[mine] = ranked[np.minimum(needed[mine], n_slots) - 1]
+    if two.any():  # the n-th cheapest of the first `slots` prices: each horizon's prices ranked once
+        horizons = np.unique(slots[two])
+        ranked = np.sort(np.where(np.arange(len(prices)) < horizons[:, None], prices, np.inf), axis=1)
+        nth = np.minimum(needed[two], slots[two]) - 1
+        willingness[two] = ranked[np.searchsorted(horizons, slots[two]), nth]
     rows.columns(owner[two], EV_CODE, (can - must)[two], willingness[two], rank)
 
 
