@@ -9,17 +9,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.optimize._highspy import _core as _highs  # scipy's HiGHS build, the one linprog runs
+from scipy.optimize import linprog
+from scipy.sparse import csc_array
 
 from lemgrid.agents.devices import EV, Battery
+
+try:  # scipy's HiGHS build, the one linprog runs; private, so a scipy without it falls back to linprog
+    from scipy.optimize._highspy import _core as _highs
+except ImportError:
+    _highs = None
 
 if TYPE_CHECKING:
     from lemgrid.agents.policies import Forecast
 
-_OPTIONS = _highs.HighsOptions()  # linprog(method="highs")'s: presolve on, dual simplex, quiet
-_OPTIONS.presolve, _OPTIONS.simplex_strategy = "on", 1
-_OPTIONS.output_flag = _OPTIONS.log_to_console = False
 _LOCAL = threading.local()
+if _highs is not None:
+    _OPTIONS = _highs.HighsOptions()  # linprog(method="highs")'s: presolve on, dual simplex, quiet
+    _OPTIONS.presolve, _OPTIONS.simplex_strategy = "on", 1
+    _OPTIONS.output_flag = _OPTIONS.log_to_console = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,10 @@ def solve(lp: Program) -> np.ndarray:
     The same solver build and options as ``scipy.optimize.linprog(method="highs")``,
     without its input checks and result conversion, so the same vertex is returned
     when optima tie (the LP's optima are often degenerate: equal forecast prices).
+    Where scipy has no such module, through :func:`solve_with_linprog` (the same vertex, slower).
     """
+    if _highs is None:
+        return solve_with_linprog(lp)
     model = highs_lp(lp)
     highs = getattr(_LOCAL, "highs", None)
     if highs is None:  # one HiGHS object per thread, cleared before every solve
@@ -185,6 +195,24 @@ def solve(lp: Program) -> np.ndarray:
     if status != _highs.HighsModelStatus.kOptimal:
         raise RuntimeError(f"device LP failed: {highs.modelStatusToString(status)}")
     return np.array(highs.getSolution().col_value)
+
+
+def solve_with_linprog(lp: Program) -> np.ndarray:
+    """The optimal ``v`` of ``lp`` through ``scipy.optimize.linprog(method="highs")`` (public, slower)."""
+    a = csc_array((lp.value, lp.index, lp.start), shape=(len(lp.row_lower), len(lp.cost)))
+    ub, eq = slice(0, lp.n_ub), slice(lp.n_ub, None)
+    result = linprog(
+        lp.cost,
+        A_ub=a[ub] if lp.n_ub else None,
+        b_ub=lp.row_upper[ub] if lp.n_ub else None,
+        A_eq=a[eq],
+        b_eq=lp.row_upper[eq],
+        bounds=np.column_stack([lp.lower, lp.upper]),
+        method="highs",
+    )
+    if result.status != 0:
+        raise RuntimeError(f"device LP failed: {result.message}")
+    return np.asarray(result.x)
 
 
 def highs_lp(lp: Program) -> Any:

@@ -21,15 +21,23 @@ from power_grid_model import (
     PowerGridModel,
     initialize_array,
 )
-from power_grid_model._core.data_handling import prepare_output_view, prepare_update_view
-from power_grid_model._core.error_handling import assert_no_error
-from power_grid_model._core.power_grid_core import ConstDatasetPtr
-from power_grid_model._core.power_grid_core import get_power_grid_core as get_pgc
 from power_grid_model.errors import PowerGridError
 from power_grid_model_io.converters import PandaPowerConverter
 
 from lemgrid.grid.feeders import Feeder
 from lemgrid.grid.state import GridState, as_slice
+
+# power-grid-model's core, called directly (:class:`_Prepared`); these calls are private, so where the
+# installed version lacks them an interval is solved through the public ones (:class:`_Public`)
+try:
+    from power_grid_model._core.data_handling import prepare_output_view, prepare_update_view
+    from power_grid_model._core.error_handling import assert_no_error
+    from power_grid_model._core.power_grid_core import ConstDatasetPtr
+    from power_grid_model._core.power_grid_core import get_power_grid_core as get_pgc
+
+    _CORE = hasattr(PowerGridModel, "_construct_output") and hasattr(PowerGridModel, "_options")
+except ImportError:
+    _CORE = False
 
 # only what GridState needs: less to allocate and copy per case
 _OUTPUTS: dict[ComponentType, Any] = {
@@ -90,6 +98,23 @@ class _Prepared:
         raise last  # type: ignore[misc]
 
 
+class _Public:
+    """One interval's power flow through power-grid-model's public ``update`` and ``calculate_power_flow``.
+
+    Where the installed power-grid-model lacks the private core calls :class:`_Prepared` uses;
+    the same core calculation, so the same results (``tests/test_solvers.py``).
+    """
+
+    def __init__(self, solver: "PowerGridModelSolver") -> None:
+        self.solver = solver
+
+    def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> dict:
+        """Update the loads (injections in kW, kvar) and solve."""
+        solver = self.solver
+        solver.model.update(update_data={ComponentType.asym_load: solver._update(p_kw, q_kvar)})
+        return solver._calculate(None, threading=-1)
+
+
 class PowerGridModelSolver:
     """power-grid-model backend.
 
@@ -138,6 +163,11 @@ class PowerGridModelSolver:
             float
         )
         self._shape = (len(net.bus), len(net.line), len(net.trafo))
+        direct = _CORE and hasattr(self.model, "_model")
+        self._single: _Prepared | _Public = self._prepared() if direct else _Public(self)
+
+    def _prepared(self) -> _Prepared:
+        """The direct core call for one interval, one options object per calculation method."""
         options = [
             self.model._options(
                 calculation_type=CalculationType.power_flow,
@@ -149,7 +179,7 @@ class PowerGridModelSolver:
             )
             for method in _METHODS
         ]
-        self._prepared = _Prepared(self.model, len(self._load_ids), self._load_ids, options)
+        return _Prepared(self.model, len(self._load_ids), self._load_ids, options)
 
     def _update(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
         batch = p_kw.shape[:-2]
@@ -158,17 +188,15 @@ class PowerGridModelSolver:
         _write_loads(upd, p_kw, q_kvar)
         return upd
 
-    def _calculate(self, update: np.ndarray, threading: int = 0) -> dict:
-        """A batch calculation (one case per leading index of ``update``), columnar outputs.
+    def _calculate(self, update: np.ndarray | None, threading: int = 0) -> dict:
+        """A batch calculation (one case per leading index of ``update``; None: the model as it is), columnar.
 
         A batch runs on every core (threading=0; -1: sequential). Columnar output is faster
         for a batch (157 ms against 198 ms for 110 cases): only the attributes GridState needs are written.
         """
-        kwargs: dict[str, Any] = {
-            "update_data": {ComponentType.asym_load: update},
-            "threading": threading,
-            "output_component_types": _OUTPUTS,
-        }
+        kwargs: dict[str, Any] = {"threading": threading, "output_component_types": _OUTPUTS}
+        if update is not None:
+            kwargs["update_data"] = {ComponentType.asym_load: update}
         last: Exception | None = None
         for method in _METHODS:
             try:
@@ -186,7 +214,7 @@ class PowerGridModelSolver:
     def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> GridState:
         """Update the households' loads and solve one interval."""
         try:
-            result = self._prepared.solve(p_kw, q_kvar)
+            result = self._single.solve(p_kw, q_kvar)
         except PowerGridError as exc:
             return GridState.failed(f"power-grid-model did not converge: {exc}".strip(), *self._shape)
         return self._states(result)[0]

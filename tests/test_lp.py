@@ -3,8 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linprog
-from scipy.sparse import csc_array
 
 from lemgrid.agents import lp
 from lemgrid.agents.devices import EV, Battery, ChargingSession
@@ -14,21 +12,7 @@ from tests.helpers import hourly, run_to_end
 
 def _linprog_x(program: lp.Program) -> np.ndarray:
     """The reference: the same programme through ``scipy.optimize.linprog(method="highs")``."""
-    a = csc_array(
-        (program.value, program.index, program.start), shape=(len(program.row_lower), len(program.cost))
-    )
-    ub, eq = slice(0, program.n_ub), slice(program.n_ub, None)
-    result = linprog(
-        program.cost,
-        A_ub=a[ub] if program.n_ub else None,
-        b_ub=program.row_upper[ub] if program.n_ub else None,
-        A_eq=a[eq],
-        b_eq=program.row_upper[eq],
-        bounds=np.column_stack([program.lower, program.upper]),
-        method="highs",
-    )
-    assert result.status == 0, result.message
-    return result.x
+    return lp.solve_with_linprog(program)
 
 
 @pytest.mark.parametrize("peak_eur_per_kw", [0.0, 2.0])
@@ -60,7 +44,7 @@ def test_direct_highs_returns_linprogs_vertex_over_two_days_of_tied_prices(peak_
 
 @pytest.mark.slow  # about 30 s on the shared 2-core machine
 def test_lp_households_in_a_two_day_run_dispatch_as_with_linprog(monkeypatch, tmp_path) -> None:
-    """Every table of a 2-day lp_optimiser run is the same, bit for bit, solved through linprog."""
+    """Every table of a 2-day lp_optimiser run is the same, bit for bit, through the linprog fallback."""
     scenario = {
         "grid.solver": "power_grid_model",
         "days": 2,
@@ -69,7 +53,7 @@ def test_lp_households_in_a_two_day_run_dispatch_as_with_linprog(monkeypatch, tm
         "households.strategy": "lp_optimiser",
     }
     run_to_end(hourly(**scenario), tmp_path / "direct")
-    monkeypatch.setattr(lp, "solve", _linprog_x)
+    monkeypatch.setattr(lp, "_highs", None)  # as without scipy's private HiGHS module: linprog
     run_to_end(hourly(**scenario), tmp_path / "linprog")
     households = {w: pd.read_parquet(tmp_path / w / "households.parquet") for w in ("direct", "linprog")}
     assert households["direct"].battery_kw.abs().sum() > 10.0  # the LP households did plan

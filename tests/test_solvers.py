@@ -76,29 +76,26 @@ def test_batch_equals_one_by_one() -> None:
         assert batch[k].losses_kw == pytest.approx(single.losses_kw, rel=1e-12)
 
 
-def test_one_interval_equals_power_grid_models_own_calculation() -> None:
-    """The prepared core call (buffers made once) gives the public API's result bit for bit."""
-    from power_grid_model import CalculationMethod, ComponentType
+def test_one_interval_equals_power_grid_models_own_calculation(monkeypatch) -> None:
+    """The prepared core call (buffers made once) gives the public API's result bit for bit.
 
-    from lemgrid.grid.pgm_solver import _OUTPUTS
+    The public calls are also what a power-grid-model without the private core calls gets.
+    """
+    from lemgrid.grid import pgm_solver
 
     solver = PowerGridModelSolver(load_feeder("ieee_european_lv"))
+    monkeypatch.setattr(pgm_solver, "_CORE", False)
+    public_solver = PowerGridModelSolver(load_feeder("ieee_european_lv"))
+    assert type(solver._single).__name__ == "_Prepared" and type(public_solver._single).__name__ == "_Public"
     p, q = random_injections("ieee_european_lv", cases=3, seed=5)
     for k in range(3):
-        fast = solver.solve(p[k], q[k])
-        solver.model.update(update_data={ComponentType.asym_load: solver._update(p[k], q[k])})
-        result = solver.model.calculate_power_flow(
-            symmetric=False,
-            calculation_method=CalculationMethod.iterative_current,
-            error_tolerance=solver.tolerance_pu,
-            max_iterations=solver.max_iteration,
-            output_component_types=set(_OUTPUTS),
-        )
-        public = solver._states(result)[0]
+        fast, public = solver.solve(p[k], q[k]), public_solver.solve(p[k], q[k])
         for name in ("vm_pu", "va_degree", "line_loading_percent", "trafo_loading_percent", "line_losses_kw"):
             assert np.array_equal(getattr(fast, name), getattr(public, name)), name
         assert (fast.losses_kw, fast.ext_grid_import_kw) == (public.losses_kw, public.ext_grid_import_kw)
     assert not np.array_equal(solver.solve(p[0], q[0]).vm_pu, fast.vm_pu)  # the cases differ
+    failed = public_solver.solve(p[0] * 1e4, q[0])  # no method converges: reported, not raised
+    assert not failed.converged and "did not converge" in failed.error
 
 
 def test_power_grid_model_failure_is_reported_not_raised() -> None:
