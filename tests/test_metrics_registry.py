@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from lemgrid.model.metrics import INTERVAL_METRICS, RUN_METRICS, readme_table
@@ -70,6 +71,10 @@ def test_the_recorder_writes_scalars_arrays_and_nulls_row_for_row(tmp_path: Path
     assert zones.zone.tolist()[:2] == [0, 1] and pd.isna(zones.zone.iloc[2])
     assert zones.price_eur_per_kwh.iloc[0] == 0.2 and pd.isna(zones.price_eur_per_kwh.iloc[1])
     assert zones.price_eur_per_kwh.iloc[2] == 0.3
+    # the text columns are dictionary-encoded, the numbers plain (trying a dictionary on them cost time)
+    chunks = pq.ParquetFile(tmp_path / "curtailments.parquet").metadata.row_group(0)
+    encoded = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
+    assert {name for name, codes in encoded.items() if "RLE_DICTIONARY" in codes} == {"household", "reason"}
 
 
 def test_the_readme_metric_table_is_the_registry() -> None:
