@@ -163,8 +163,11 @@ class PowerGridModelSolver:
             float
         )
         self._shape = (len(net.bus), len(net.line), len(net.trafo))
-        direct = _CORE and hasattr(self.model, "_model")
-        self._single: _Prepared | _Public = self._prepared() if direct else _Public(self)
+        self._single: _Prepared | _Public
+        try:
+            self._single = self._prepared() if _CORE else _Public(self)
+        except (AttributeError, TypeError):  # the private calls are not what they were
+            self._single = _Public(self)
 
     def _prepared(self) -> _Prepared:
         """The direct core call for one interval, one options object per calculation method."""

@@ -276,3 +276,6 @@ def test_own_trades_dropped_leave_the_other_trades_and_their_columns() -> None:
     assert kept.volume_kwh == sum(t.energy_kwh for t in kept.trades)
     unchanged = ClearingResult([Trade(0, 2, 1.0, 0.2)], 0.2)
     assert without_own_trades(unchanged) is unchanged
+    # a plain list (the CDA's, P2P's) with only own trades: nothing left, the zone prices kept
+    alone = without_own_trades(ClearingResult([Trade(1, 1, 1.0, 0.2)], None, {0: 0.2}))
+    assert list(alone.trades) == [] and alone.volume_kwh == 0 and alone.zone_prices == {0: 0.2}
