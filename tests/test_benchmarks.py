@@ -70,7 +70,7 @@ def test_memory_benchmark_runs() -> None:
 
 @pytest.mark.slow  # 40 LP intervals first: over 20 s
 def test_lp_solve_benchmark_reaches_the_runs_optimum_every_way() -> None:
-    out = _run("lp_solves.py", "--intervals", "2", "--days", "1", "--skip", "40")
+    out = _run("lp_solves.py", "--intervals", "2", "--days", "2", "--skip", "40")  # a full 24-hour horizon
     rows = {line[:26].strip(): line[26:].split() for line in out.splitlines()}
     ways = ("solve", "cold, no presolve", "warm", "at the optimum", "run at the optimum")
     iterations = {how: float(rows[how][1]) for how in ways}
