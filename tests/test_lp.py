@@ -54,8 +54,8 @@ def test_lp_households_in_a_two_day_run_dispatch_as_with_linprog(monkeypatch, tm
     }
     run_to_end(hourly(**scenario), tmp_path / "direct")
     monkeypatch.setattr(lp, "_highs", None)  # as without scipy's private HiGHS module: linprog
-    calls = []
-    monkeypatch.setattr(lp, "solve_with_linprog", lambda p: calls.append(1) or _linprog_x(p))
+    calls, fallback = [], lp.solve_with_linprog
+    monkeypatch.setattr(lp, "solve_with_linprog", lambda p: calls.append(1) or fallback(p))
     run_to_end(hourly(**scenario), tmp_path / "linprog")
     assert len(calls) > 10  # the run solved through the fallback
     households = {w: pd.read_parquet(tmp_path / w / "households.parquet") for w in ("direct", "linprog")}

@@ -83,7 +83,7 @@ def _lemgrid_run(tmp_path, terminal: bool) -> str:
         if not chunk:
             break
         chunks.append(chunk)
-    assert proc.wait() == 0
+    assert proc.wait() == 0, b"".join(chunks)[-3000:].decode(errors="replace")  # what it printed
     os.close(leader)
     return b"".join(chunks).decode()
 
