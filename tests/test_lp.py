@@ -10,11 +10,6 @@ from lemgrid.agents.policies import Forecast
 from tests.helpers import hourly, run_to_end
 
 
-def _linprog_x(program: lp.Program) -> np.ndarray:
-    """The reference: the same programme through ``scipy.optimize.linprog(method="highs")``."""
-    return lp.solve_with_linprog(program)
-
-
 @pytest.mark.parametrize("peak_eur_per_kw", [0.0, 2.0])
 def test_direct_highs_returns_linprogs_vertex_over_two_days_of_tied_prices(peak_eur_per_kw: float) -> None:
     """A receding horizon over 2 days of half-hour intervals at flat prices: many plans cost the same."""
@@ -34,7 +29,7 @@ def test_direct_highs_returns_linprogs_vertex_over_two_days_of_tied_prices(peak_
         program = lp.program(battery, forecast, 0.0, ev, t0_s)
         x = lp.solve(program)
         # the same vertex, bit for bit, not only the same cost
-        np.testing.assert_array_equal(x, _linprog_x(program), err_msg=f"interval {k}")
+        np.testing.assert_array_equal(x, lp.solve_with_linprog(program), err_msg=f"interval {k}")
         battery_kw, ev_kw = program.powers_kw(x)
         moved += abs(battery.dispatch(battery_kw[0], hours)) + abs(
             ev.dispatch(ev_kw[0], t0_s, t0_s + hours * 3600)
