@@ -6,7 +6,7 @@ Usage:
     python benchmarks/same_results.py --compare before.json after.json
 
 The runs cover bid curves (the default) and fixed bidding, every device kind,
-each constraint mode and loss allocation, learning and LP strategies, the
+each constraint mode and loss allocation (also where the limits bind), learning and LP strategies, the
 mechanisms and a thousand households. A column whose values differ in the
 last bit gets another hash. ``--compare`` lists the columns that differ and
 exits 1 if any does.
@@ -81,6 +81,13 @@ RUNS: dict[str, list[str]] = {
         *ALL_DEVICES,
     ],
 }
+# the congestion preset's Monday, where the limits bind (its transformer phases and first cable sections
+# overload in the evening), so that the constraint modes cut: ``RUNS`` with this scenario file
+CONGESTED = "experiments/presets/congested_suburb_ev_winter.yaml"
+CONGESTED_RUNS: dict[str, list[str]] = {
+    f"congested {mode}": ["days=1", f"market.constraint_mode={mode}"]
+    for mode in ("post_check", "sensitivity", "opf")
+}
 
 
 def table_hashes(folder: Path) -> dict[str, str]:
@@ -94,12 +101,12 @@ def table_hashes(folder: Path) -> dict[str, str]:
     return out
 
 
-def run_hashes(overrides: list[str]) -> dict[str, str]:
-    """Run one scenario to its end into a temporary folder and hash its tables."""
+def run_hashes(overrides: list[str], scenario: str | None = None) -> dict[str, str]:
+    """Run a scenario (the default, or the file ``scenario``) to its end; hash its tables."""
     from lemgrid.model import Model, Scenario
 
     with tempfile.TemporaryDirectory() as out:
-        model = Model(Scenario.load(None, overrides), out_dir=out)
+        model = Model(Scenario.load(scenario, overrides), out_dir=out)
         while model.running:
             model.step()
         return table_hashes(Path(out))
@@ -118,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the hashes of every run here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
-    parser.add_argument("--runs", nargs="*", default=list(RUNS), help="which runs (default: all)")
+    parser.add_argument(
+        "--runs", nargs="*", default=[*RUNS, *CONGESTED_RUNS], help="which runs (default: all)"
+    )
     args = parser.parse_args(argv)
     if args.compare:
         before, after = (json.loads(p.read_text()) for p in args.compare)
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if differ else 0
     hashes = {}
     for name in args.runs:
-        hashes[name] = run_hashes(RUNS[name])
+        hashes[name] = run_hashes(RUNS[name]) if name in RUNS else run_hashes(CONGESTED_RUNS[name], CONGESTED)
         print(f"{name}: {len(hashes[name])} columns", flush=True)
     if args.out:
         args.out.write_text(json.dumps(hashes, indent=1, sort_keys=True))

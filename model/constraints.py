@@ -29,9 +29,8 @@ Constraints the linear programs cannot meet with the available flexibility are
 met as far as possible (penalised slack); the residual shows in the grid metrics.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -171,95 +170,109 @@ class PostCheck:
             for k, b in enumerate(tree.branches)
         }
         self._branch_of = {(b.kind, b.position): k for k, b in enumerate(tree.branches)}
+        self._relief: dict[tuple[str, int, int], np.ndarray] = {}  # each violated element's, kept
 
     def curtail(self, request: Request) -> Curtailment:
         """Cut, re-check, repeat (at most once per household and direction)."""
         g = self.grid
-        export_cut, import_cut = np.zeros(g.n), np.zeros(g.n)
+        cut = {"export": np.zeros(g.n), "import": np.zeros(g.n)}
         reason = [""] * g.n
         runs = 0
         for _ in range(2 * g.n + 1):
-            p_kw = request.with_cuts(export_cut, import_cut)
+            p_kw = request.with_cuts(cut["export"], cut["import"])
             state = g.solver.solve(p_kw, request.q_kvar)
             runs += 1
-            if not state.converged:
-                break
-            chosen = None
-            for direction, relief, label in self._violations(state, p_kw):
-                weights = relief()
-                if direction == "export":
-                    flex, split = request.export_flex_kw - export_cut, request.export_direction
-                else:
-                    flex, split = request.import_flex_kw - import_cut, request.import_direction
-                contribution = np.clip(flex, 0, None) * (split * weights).sum(axis=1)
-                if contribution.max() > 1e-9:
-                    chosen = direction, int(np.argmax(contribution)), label
-                    break
-            if chosen is None:
-                break  # within limits, or nothing left that helps
-            direction, h, label = chosen
-            if direction == "export":
-                export_cut[h] = request.export_flex_kw[h]
-            else:
-                import_cut[h] = request.import_flex_kw[h]
+            choice = self._choose(state, p_kw, request, cut)
+            if choice is None:
+                break  # within limits, or nothing left that helps (or the power flow failed)
+            direction, label, contribution = choice
+            h = int(np.argmax(contribution))
+            cut[direction][h] = getattr(request, f"{direction}_flex_kw")[h]
             reason[h] = label
-        return Curtailment(export_cut, import_cut, reason, runs)
+        return Curtailment(cut["export"], cut["import"], reason, runs)
 
-    def _violations(
-        self, state: GridState, p_kw: np.ndarray
-    ) -> list[tuple[str, Callable[[], np.ndarray], str]]:
-        """Every violated limit, largest first, with the direction to cut and a label.
+    def _choose(
+        self, state: GridState, p_kw: np.ndarray, request: Request, cut: dict[str, np.ndarray]
+    ) -> tuple[str, str, np.ndarray] | None:
+        """The direction, reason and each household's contribution of the next cut (None: none helps).
 
-        Each comes with a function giving how much one kW cut on each household's
-        phases relieves it ((n, 3), by LinDist3Flow). Sizes compare on one scale:
-        0.01 p.u. of voltage as 10 % of loading.
+        The first violation, largest first, that some household's remaining flexibility relieves.
+        """
+        if not state.converged:
+            return None
+        for direction, element in self._violations(state, p_kw):
+            flex = getattr(request, f"{direction}_flex_kw") - cut[direction]
+            split = getattr(request, f"{direction}_direction")
+            contribution = np.clip(flex, 0, None) * (split * self._relief_of(element)).sum(axis=1)
+            if contribution.max() > 1e-9:
+                return direction, self._label(element), contribution
+        return None
+
+    def _violations(self, state: GridState, p_kw: np.ndarray) -> Iterator[tuple[str, tuple[str, int, int]]]:
+        """Every violated limit, largest first: the direction to cut and the element (kind, position, phase).
+
+        Sizes compare on one scale: 0.01 p.u. of voltage as 10 % of loading. Each is
+        worked out only when reached (most choices take the first).
         """
         g, lim = self.grid, self.limits
-        feeder = g.lindist.tree.feeder
-        found: list[tuple[float, str, Callable[[], np.ndarray], str]] = []
         vm = state.vm_pu[g.lv_bus_pos]
-        for sign, what, direction in ((1, "overvoltage", "export"), (-1, "undervoltage", "import")):
-            excess = sign * (vm - (lim.v_max_pu if sign > 0 else lim.v_min_pu))
-            for bus, phase in zip(*np.nonzero(excess > 0), strict=True):
-                row = int(g.lv_bus_pos[bus])
-                label = f"{what} at bus {g.bus_ids[row]} phase {'abc'[phase]}"
-                relief = partial(g.lindist.row, row, int(phase))
-                found.append((excess[bus, phase] * 1000, direction, relief, label))
-        flows = g.lindist.flows_kw(p_kw)
-        overloaded = [
-            (int(line), None, state.line_p_from_kw[line], state.line_loading_percent[line], "line")
-            for line in np.flatnonzero(state.line_loading_percent > lim.loading_percent)
-        ] + [
-            (int(t), int(ph), state.trafo_p_hv_kw[t], state.trafo_loading_percent[t, ph], "trafo")
-            for t, ph in zip(*np.nonzero(state.trafo_loading_percent > lim.loading_percent), strict=True)
+        over, under = vm - lim.v_max_pu, -(vm - lim.v_min_pu)
+        lines = np.flatnonzero(state.line_loading_percent > lim.loading_percent)
+        trafos = np.nonzero(state.trafo_loading_percent > lim.loading_percent)
+        voltages = [np.nonzero(over > 0), np.nonzero(under > 0)]
+        sizes = np.concatenate(
+            [
+                over[voltages[0]] * 1000,
+                under[voltages[1]] * 1000,
+                state.line_loading_percent[lines] - lim.loading_percent,
+                state.trafo_loading_percent[trafos] - lim.loading_percent,
+            ]
+        )
+        elements: list[tuple[str, int, int]] = [
+            (what, int(g.lv_bus_pos[bus]), int(phase))
+            for what, (buses, phases) in zip(("overvoltage", "undervoltage"), voltages, strict=True)
+            for bus, phase in zip(buses, phases, strict=True)
         ]
-        for position, phase, p_from, loading, kind in overloaded:
+        elements += [("line", int(line), -1) for line in lines]
+        elements += [("trafo", int(t), int(ph)) for t, ph in zip(*trafos, strict=True)]
+        flows = None
+        for i in np.argsort(-sizes, kind="stable"):  # largest first, ties in the order above
+            kind, position, phase = elements[i]
+            if kind in ("overvoltage", "undervoltage"):
+                yield ("export" if kind == "overvoltage" else "import"), elements[i]
+                continue
             k = self._branch_of[(kind, position)]
-            importing = p_from * self._import_sign[k] > 0
-            if phase is None:  # a line's loading is its most loaded phase, by the linear model
+            if kind == "line":  # a line's loading is its most loaded phase, by the linear model
+                flows = g.lindist.flows_kw(p_kw) if flows is None else flows
                 phase = int(np.argmax(np.abs(flows[k])))
-            weight = np.zeros((g.n, 3))
-            weight[:, phase] = g.lindist.flow[k].toarray().ravel()
-            name = (
-                f"line {feeder.line_ids[position]}"
-                if kind == "line"
-                else f"transformer {feeder.trafo_ids[position]}"
-            )
-            label = f"{name} phase {'abc'[phase]} overloaded"
-            found.append(
-                (
-                    loading - lim.loading_percent,
-                    "import" if importing else "export",
-                    partial(_same, weight),
-                    label,
-                )
-            )
-        found.sort(key=lambda x: -x[0])
-        return [(direction, weight, label) for _, direction, weight, label in found]
+            p_from = state.line_p_from_kw[position] if kind == "line" else state.trafo_p_hv_kw[position]
+            yield ("import" if p_from * self._import_sign[k] > 0 else "export"), (kind, position, phase)
 
+    def _relief_of(self, element: tuple[str, int, int]) -> np.ndarray:
+        """(n, 3) how much one kW cut on each household's phases relieves ``element`` (LinDist3Flow)."""
+        if element not in self._relief:
+            kind, position, phase = element
+            lindist = self.grid.lindist
+            if kind in ("overvoltage", "undervoltage"):
+                self._relief[element] = lindist.row(position, phase)
+            else:
+                weight = np.zeros((self.grid.n, 3))
+                weight[:, phase] = lindist.flow[self._branch_of[(kind, position)]].toarray().ravel()
+                self._relief[element] = weight
+        return self._relief[element]
 
-def _same(value: np.ndarray) -> np.ndarray:
-    return value
+    def _label(self, element: tuple[str, int, int]) -> str:
+        """Why a household was cut: the violated element."""
+        kind, position, phase = element
+        if kind in ("overvoltage", "undervoltage"):
+            return f"{kind} at bus {self.grid.bus_ids[position]} phase {'abc'[phase]}"
+        feeder = self.grid.lindist.tree.feeder
+        name = (
+            f"line {feeder.line_ids[position]}"
+            if kind == "line"
+            else f"transformer {feeder.trafo_ids[position]}"
+        )
+        return f"{name} phase {'abc'[phase]} overloaded"
 
 
 @dataclass(frozen=True)
