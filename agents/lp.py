@@ -4,50 +4,22 @@
 and dispatches the first step of the plan.
 """
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csc_array
 
 from lemgrid.agents.devices import EV, Battery
+from lemgrid.agents.linear_program import LinearProgram, solve
 
 if TYPE_CHECKING:
     from lemgrid.agents.policies import Forecast
 
-_LOCAL = threading.local()
-try:  # scipy's HiGHS build, the one linprog runs; private, so a scipy without it falls back to linprog
-    from scipy.optimize._highspy import _core as _highs
-
-    _OPTIONS = _highs.HighsOptions()  # linprog(method="highs")'s: presolve on, dual simplex, quiet
-    _OPTIONS.presolve, _OPTIONS.simplex_strategy = "on", 1
-    _OPTIONS.output_flag = _OPTIONS.log_to_console = False
-except (ImportError, AttributeError):
-    _highs = None
-
 
 @dataclass(frozen=True)
-class Program:
-    """The LP of :func:`schedule` as arrays, over ``n`` intervals and ``m`` EV stays.
+class Program(LinearProgram):
+    """The LP of :func:`schedule` over ``n`` intervals and ``m`` EV stays (see :func:`program`)."""
 
-    Minimise ``cost @ v`` subject to ``row_lower <= A @ v <= row_upper`` and
-    ``lower <= v <= upper``; ``A`` is column-wise (``start``, ``index``, ``value``,
-    as scipy's CSC), its first ``n_ub`` rows are inequalities (``row_lower`` -inf),
-    the rest equalities. This is the form in which ``linprog(method="highs")`` hands
-    its ``A_ub`` stacked over ``A_eq`` to HiGHS.
-    """
-
-    cost: np.ndarray
-    start: np.ndarray
-    index: np.ndarray
-    value: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    n_ub: int
     n: int
     m: int
 
@@ -170,62 +142,6 @@ def schedule(
     """
     lp = program(battery, forecast, other_now_kw, ev, t0_s)
     return lp.powers_kw(solve(lp))
-
-
-def solve(lp: Program) -> np.ndarray:
-    """The optimal ``v`` of ``lp`` from HiGHS's dual simplex after presolve, started cold.
-
-    The same solver build and options as ``scipy.optimize.linprog(method="highs")``,
-    without its input checks and result conversion, so the same vertex is returned
-    when optima tie (the LP's optima are often degenerate: equal forecast prices).
-    Where scipy has no such module, through :func:`solve_with_linprog` (slower; the same vertex
-    where linprog runs the same HiGHS build, as it does in the scipy versions tested).
-    """
-    if _highs is None:
-        return solve_with_linprog(lp)
-    model = highs_lp(lp)
-    highs = getattr(_LOCAL, "highs", None)
-    if highs is None:  # one HiGHS object per thread, cleared before every solve
-        highs = _LOCAL.highs = _highs._Highs()
-        highs.passOptions(_OPTIONS)
-    highs.clearSolver()
-    highs.passModel(model)
-    highs.run()
-    status = highs.getModelStatus()
-    if status != _highs.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"device LP failed: {highs.modelStatusToString(status)}")
-    return np.array(highs.getSolution().col_value)
-
-
-def solve_with_linprog(lp: Program) -> np.ndarray:
-    """The optimal ``v`` of ``lp`` through ``scipy.optimize.linprog(method="highs")`` (public, slower)."""
-    a = csc_array((lp.value, lp.index, lp.start), shape=(len(lp.row_lower), len(lp.cost)))
-    ub, eq = slice(0, lp.n_ub), slice(lp.n_ub, None)
-    result = linprog(
-        lp.cost,
-        A_ub=a[ub] if lp.n_ub else None,
-        b_ub=lp.row_upper[ub] if lp.n_ub else None,
-        A_eq=a[eq],
-        b_eq=lp.row_upper[eq],
-        bounds=np.column_stack([lp.lower, lp.upper]),
-        method="highs",
-    )
-    if result.status != 0:
-        raise RuntimeError(f"device LP failed: {result.message}")
-    return np.asarray(result.x)
-
-
-def highs_lp(lp: Program) -> Any:
-    """``lp`` as a HiGHS ``HighsLp`` (the arrays are copied into it)."""
-    model = _highs.HighsLp()
-    model.num_col_, model.num_row_ = len(lp.cost), len(lp.row_lower)
-    matrix = model.a_matrix_
-    matrix.num_col_, matrix.num_row_ = model.num_col_, model.num_row_
-    matrix.format_ = _highs.MatrixFormat.kColwise
-    matrix.start_, matrix.index_, matrix.value_ = lp.start, lp.index, lp.value
-    model.col_cost_, model.col_lower_, model.col_upper_ = lp.cost, lp.lower, lp.upper
-    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
-    return model
 
 
 def schedule_battery(battery: Battery, forecast: "Forecast", other_now_kw: float = 0.0) -> np.ndarray:

@@ -9,7 +9,7 @@ power-grid-model) is run for ``D`` days; every programme of the ``N`` intervals 
 with the CPU time that building it took. Each programme is then solved again, timed
 (CPU) per programme:
 
-- ``solve``: :func:`lemgrid.agents.lp.solve` as the run calls it (presolve, dual
+- ``solve``: :func:`lemgrid.agents.linear_program.solve` as the run calls it (presolve, dual
   simplex, started cold: the vertex today's results hold);
 - ``cold, no presolve``: the same without presolve;
 - ``warm``: from the household's previous programme's optimal basis, shifted by one
@@ -35,7 +35,7 @@ import numpy as np
 from options import ms_per_interval
 from scipy.optimize._highspy import _core as _highs
 
-from lemgrid.agents import lp
+from lemgrid.agents import linear_program, lp
 from lemgrid.model import Model, Scenario
 
 DEVICES = [f"penetration.{d}=1" for d in ("pv", "battery", "ev", "flexible_load")]
@@ -124,18 +124,18 @@ def timed(kept: dict[int, list[lp.Program]], how: str) -> tuple[float, float, li
         for p in series:
             if how == "solve":
                 started = time.process_time()
-                v = lp.solve(p)
+                v = linear_program.solve(p)
                 cpu += time.process_time() - started
-                iterations += lp._LOCAL.highs.getInfo().simplex_iteration_count
+                iterations += linear_program._LOCAL.highs.getInfo().simplex_iteration_count
                 solutions.append(v)
                 continue
             optimal = None
             if how.endswith("at the optimum"):  # find an optimal basis first, untimed
-                highs.passModel(lp.highs_lp(p))
+                highs.passModel(linear_program.highs_lp(p))
                 highs.run()
                 optimal = highs.getBasis()
             started = time.process_time()
-            highs.passModel(lp.highs_lp(p))
+            highs.passModel(linear_program.highs_lp(p))
             if how == "warm" and previous is not None and previous[1] == _shape(p):
                 highs.setBasis(_shifted(previous[0], p))
             elif optimal is not None:

@@ -34,9 +34,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
 
+from lemgrid.agents import linear_program
+from lemgrid.agents.linear_program import LinearProgram
 from lemgrid.grid.lindist import LinDist3Flow
 from lemgrid.grid.sensitivity import Sensitivities, sensitivities
 from lemgrid.grid.state import GridState, PowerFlowSolver
@@ -307,12 +307,10 @@ def _solve_lp(request: Request, rows: _Rows) -> Curtailment:
     labels = [label for label, k in zip(rows.labels, keep, strict=True) if k]
     m = len(v0)
     cost = np.concatenate([request.export_cost, request.import_cost, rows.penalty[keep]])
-    a_ub = sparse.hstack([sparse.csr_matrix(-g_e), sparse.csr_matrix(g_i), -sparse.identity(m)], format="csr")
-    bounds = [(0, x) for x in e_max] + [(0, x) for x in i_max] + [(0, None)] * m
-    result = linprog(cost, A_ub=a_ub, b_ub=b - v0, bounds=bounds, method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"constraint LP failed: {result.message}")
-    e, i = result.x[:n], result.x[n : 2 * n]
+    a_ub = np.hstack([-g_e, g_i, -np.identity(m)])
+    upper = np.concatenate([e_max, i_max, np.full(m, np.inf)]).astype(float)
+    x = linear_program.solve(LinearProgram.inequalities(cost, a_ub, b - v0, np.zeros(len(cost)), upper))
+    e, i = x[:n], x[n : 2 * n]
     e[e < 1e-7] = 0.0
     i[i < 1e-7] = 0.0
     after = v0 + g_i @ i - g_e @ e
