@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pandapower as pp
+import pandas as pd
 from pandapower.auxiliary import LoadflowNotConverged
 
 from lemgrid.grid.feeders import Feeder
@@ -57,6 +58,16 @@ class PandapowerSolver:
         """One ``runpp_3ph`` per case (pandapower has no batch mode for three-phase flows)."""
         return [self.solve(p, q) for p, q in zip(p_kw, q_kvar, strict=True)]
 
+    def _trafo_side_loading(self, trafo: pd.DataFrame) -> np.ndarray:
+        """(n_trafo, side, phase) loading of each side's phase current, as pandapower's per-phase loading."""
+        t = self.net.trafo
+        sides = []
+        for side, vn in (("hv", t.vn_hv_kv.to_numpy()), ("lv", t.vn_lv_kv.to_numpy())):
+            i_ka = trafo[[f"i_{p}_{side}_ka" for p in "abc"]].to_numpy()
+            sides.append(i_ka * vn[:, None] * np.sqrt(3) / t.sn_mva.to_numpy()[:, None] * 100.0)
+        rating = (t.parallel.to_numpy() * t.df.to_numpy())[:, None, None]
+        return np.stack(sides, axis=1) / rating
+
     def _state(self) -> GridState:
         net = self.net
         bus = net.res_bus_3ph
@@ -71,9 +82,13 @@ class PandapowerSolver:
             vm_pu=bus[["vm_a_pu", "vm_b_pu", "vm_c_pu"]].to_numpy(),
             va_degree=bus[["va_a_degree", "va_b_degree", "va_c_degree"]].to_numpy(),
             line_loading_percent=line["loading_percent"].to_numpy(),
+            line_phase_loading_percent=line[
+                ["loading_a_percent", "loading_b_percent", "loading_c_percent"]
+            ].to_numpy(),
             trafo_loading_percent=trafo[
                 ["loading_a_percent", "loading_b_percent", "loading_c_percent"]
             ].to_numpy(),
+            trafo_side_loading_percent=self._trafo_side_loading(trafo),
             losses_kw=float(line_losses_kw.sum() + trafo_losses_kw.sum()),
             ext_grid_import_kw=float(ext_mw) * 1000.0,
             line_p_from_kw=line[["p_a_from_mw", "p_b_from_mw", "p_c_from_mw"]].to_numpy().sum(axis=1)

@@ -238,15 +238,14 @@ class PowerGridModelSolver:
             return values.reshape((-1, *values.shape[-2:]))  # (n_cases, n_elements, 3)
 
         line, trafo = ComponentType.line, ComponentType.transformer
-        line_i = _phase_max(np.maximum(field(line, "i_from"), field(line, "i_to")))
-        line_loading = line_i[:, self._line_order] / self._line_i_max_a * 100.0
-        # current-based transformer loading per phase, the larger of both sides (as pandapower)
-        u = self._trafo_u[None, :, :, None]
-        trafo_va = np.maximum(
-            field(trafo, "i_from")[:, self._trafo_order] * u[:, :, 0],
-            field(trafo, "i_to")[:, self._trafo_order] * u[:, :, 1],
-        )
-        trafo_loading = trafo_va * np.sqrt(3) / self._trafo_sn_va[None, :, None] * 100.0
+        line_i = np.maximum(field(line, "i_from"), field(line, "i_to"))[:, self._line_order]
+        line_phase_loading = line_i / self._line_i_max_a[:, None] * 100.0
+        line_loading = _phase_max(line_phase_loading)
+        # current-based transformer loading per side and phase; per phase the larger side's (as pandapower)
+        sides = np.stack([field(trafo, "i_from"), field(trafo, "i_to")], axis=2)[:, self._trafo_order]
+        sides_va = sides * self._trafo_u[None, :, :, None]  # (cases, n_trafo, side, phase)
+        trafo_side_loading = sides_va * np.sqrt(3) / self._trafo_sn_va[None, :, None, None] * 100.0
+        trafo_loading = np.maximum(trafo_side_loading[:, :, 0], trafo_side_loading[:, :, 1])
         # sums over the phases before the elements are put in the feeder's order (the same sums, fewer moves)
         line_p_from, trafo_p_from = field(line, "p_from"), field(trafo, "p_from")
         line_losses_kw = (_phase_sum(line_p_from + field(line, "p_to")) / 1000.0)[:, self._line_order]
@@ -263,7 +262,9 @@ class PowerGridModelSolver:
                 vm_pu=vm[k],
                 va_degree=va[k],
                 line_loading_percent=line_loading[k],
+                line_phase_loading_percent=line_phase_loading[k],
                 trafo_loading_percent=trafo_loading[k],
+                trafo_side_loading_percent=trafo_side_loading[k],
                 losses_kw=float(line_losses_kw[k].sum() + trafo_losses_kw[k].sum()),
                 ext_grid_import_kw=float(import_kw[k]),
                 line_p_from_kw=line_p[k],

@@ -36,8 +36,9 @@ class Sensitivities:
         ptdf_line: (n_households, n_line) active power entering each line at its from-bus, kW per kW.
         ptdf_trafo: (n_households, n_trafo) active power entering each transformer at its HV side, kW per kW.
         plsf: (n_households,) total active losses, kW per kW.
-        line_loading: (n_households, n_line) loading of each line, percent per kW.
-        trafo_loading: (n_households, n_trafo, 3) loading of each transformer phase, percent per kW.
+        line_loading: (n_households, n_line, 3) loading of each line per phase, percent per kW.
+        trafo_loading: (n_households, n_trafo, 2, 3) loading of each transformer side (HV, LV) and
+            phase, percent per kW.
     """
 
     vsc_pu_per_kw: np.ndarray
@@ -90,8 +91,8 @@ def sensitivities(
         ptdf_line=diff([s.line_p_from_kw for s in states]),
         ptdf_trafo=diff([s.trafo_p_hv_kw for s in states]),
         plsf=diff([np.array(s.losses_kw) for s in states]),
-        line_loading=diff([s.line_loading_percent for s in states]),
-        trafo_loading=diff([s.trafo_loading_percent for s in states]),
+        line_loading=diff([s.line_phase_loading_percent for s in states]),
+        trafo_loading=diff([s.trafo_side_loading_percent for s in states]),
     )
 
 

@@ -18,7 +18,11 @@ class GridState:
         vm_pu: phase-to-neutral voltage magnitude per bus (feeder's bus order) and phase a, b, c.
         va_degree: voltage angle per bus and phase.
         line_loading_percent: loading of each line (feeder's line order), highest phase.
-        trafo_loading_percent: loading per transformer and phase.
+        line_phase_loading_percent: loading of each line per phase a, b, c (the larger of
+            its two ends' currents against the line's rating).
+        trafo_loading_percent: loading per transformer and phase, the larger of its two sides'.
+        trafo_side_loading_percent: loading per transformer, side (HV, LV) and phase: the side's
+            phase current against its rated current.
         losses_kw: active losses of all lines and transformers.
         ext_grid_import_kw: active power drawn from the upstream grid (import
             into the feeder positive, export negative).
@@ -34,7 +38,9 @@ class GridState:
     vm_pu: np.ndarray
     va_degree: np.ndarray
     line_loading_percent: np.ndarray
+    line_phase_loading_percent: np.ndarray
     trafo_loading_percent: np.ndarray
+    trafo_side_loading_percent: np.ndarray
     losses_kw: float
     ext_grid_import_kw: float
     line_p_from_kw: np.ndarray
@@ -52,7 +58,9 @@ class GridState:
             vm_pu=nan3,
             va_degree=nan3.copy(),
             line_loading_percent=np.full(n_line, np.nan),
+            line_phase_loading_percent=np.full((n_line, 3), np.nan),
             trafo_loading_percent=np.full((n_trafo, 3), np.nan),
+            trafo_side_loading_percent=np.full((n_trafo, 2, 3), np.nan),
             losses_kw=float("nan"),
             ext_grid_import_kw=float("nan"),
             line_p_from_kw=np.full(n_line, np.nan),

@@ -377,7 +377,11 @@ _RELEVANT_MARGINS = 10.0
 class _LimitRows:
     """The limits the sensitivity LP keeps, with each row's margin.
 
-    Row order: customer-bus voltages (upper, then lower), lines, transformer phases.
+    Row order: customer-bus voltages (upper, then lower), line phases, transformer sides and phases.
+    Each phase of a line and each side and phase of a transformer has its own row: a line's loading
+    (its highest phase) and a transformer phase's (its larger side: a Dyn transformer's HV phase
+    current joins two LV phases) change slope where another phase or side takes over, which the
+    rows of the single phases and sides do not.
     ``rows`` holds their bounds, penalties and labels; values and gradients come per linearisation.
     """
 
@@ -392,15 +396,20 @@ class _LimitRows:
         n_bus = len(grid.bus_ids)
         none = np.zeros((n_bus * 3, 0))  # the gradients come with each linearisation
         voltages = _voltage_rows(np.ones((n_bus, 3)), none, none, grid, limits)
-        n_loading = len(feeder.line_ids) + 3 * len(feeder.trafo_ids)
+        n_loading = 3 * (len(feeder.line_ids) + 2 * len(feeder.trafo_ids))
         loadings = _Rows(
             value0=np.zeros(n_loading),
             g_export=np.zeros((n_loading, 0)),
             g_import=np.zeros((n_loading, 0)),
             bound=np.full(n_loading, limits.loading_percent - limits.margin_percent),
             penalty=np.full(n_loading, _PENALTY_PER_PERCENT),
-            labels=[f"line {i} overloaded" for i in feeder.line_ids]
-            + [f"transformer {i} phase {p} overloaded" for i in feeder.trafo_ids for p in "abc"],
+            labels=[f"line {i} phase {p} overloaded" for i in feeder.line_ids for p in "abc"]
+            + [
+                f"transformer {i} phase {p} overloaded ({side} side)"
+                for i in feeder.trafo_ids
+                for side in ("HV", "LV")
+                for p in "abc"
+            ],
         )
         rows = _stack(voltages, loadings)
         margin = np.repeat([limits.margin_pu, limits.margin_percent], [len(voltages.bound), n_loading])
@@ -409,7 +418,9 @@ class _LimitRows:
     def values(self, state: GridState) -> np.ndarray:
         """Each row's limited quantity in ``state`` (lower voltage limits negated)."""
         v = state.vm_pu.ravel()[self.voltage_rows]
-        return np.concatenate([v, -v, state.line_loading_percent, state.trafo_loading_percent.ravel()])
+        return np.concatenate(
+            [v, -v, state.line_phase_loading_percent.ravel(), state.trafo_side_loading_percent.ravel()]
+        )
 
     def gradients(self, by: Sensitivities | None, households: np.ndarray, n: int) -> np.ndarray:
         """(rows, n) change of each row's quantity per kW each household injects (0 if not perturbed).
@@ -421,7 +432,8 @@ class _LimitRows:
             return out
         k = len(households)
         v = by.vsc_pu_per_kw.reshape(k, -1).T[self.voltage_rows]
-        out[:, households] = np.vstack([v, -v, by.line_loading.T, by.trafo_loading.reshape(k, -1).T])
+        lines, trafos = by.line_loading.reshape(k, -1).T, by.trafo_loading.reshape(k, -1).T
+        out[:, households] = np.vstack([v, -v, lines, trafos])
         return out
 
 

@@ -45,7 +45,7 @@ def test_performance_targets_benchmark_runs() -> None:
     out = _run("targets.py", "--quick")
     targets = ("year on the default feeder", "batch floor", "1,022 households", "peak memory", "sweep of 2")
     options = ("per-household cost", "constraint_mode=opf", "loss_allocation=marginal", "lp_optimiser")
-    for target in (*targets, *options):
+    for target in (*targets, *options, "constraint_mode=post_check vs default interval where limits bind"):
         assert target in out
 
 

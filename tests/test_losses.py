@@ -27,7 +27,8 @@ def _chain() -> Tree:
 def _state(line_losses: list[float], trafo_losses: list[float]) -> GridState:
     nan = np.full((4, 3), np.nan)
     return GridState(
-        True, "", nan, nan, np.zeros(2), np.zeros((1, 3)), float(sum(line_losses) + sum(trafo_losses)),
+        True, "", nan, nan, np.zeros(2), np.zeros((2, 3)), np.zeros((1, 3)), np.zeros((1, 2, 3)),
+        float(sum(line_losses) + sum(trafo_losses)),
         0.0, np.zeros(2), np.zeros(1), np.array(line_losses), np.array(trafo_losses),
     )  # fmt: skip
 

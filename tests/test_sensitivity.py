@@ -47,10 +47,10 @@ def test_against_forward_differences_of_runpp_3ph(operating_point, household: in
     np.testing.assert_allclose(
         sens.ptdf_trafo[household], (after.trafo_p_hv_kw - base.trafo_p_hv_kw) / step, rtol=0, atol=5e-3
     )
-    # Loading sensitivities, percent per kW (the sensitivity constraint mode's thermal rows). Loading is
-    # the highest phase current, which has kinks where two phases carry the same current and at zero
-    # current; at a kink a forward difference differs from the central one (measured: -0.118 vs
-    # 0.002 %/kW), so these are checked against central differences of runpp_3ph with the same step.
+    # Loading sensitivities, percent per kW, per line phase and transformer side and phase (the
+    # sensitivity constraint mode's thermal rows).
+    # A phase's loading has a kink at zero current; at a kink a forward difference differs from the
+    # central one, so these are checked against central differences of runpp_3ph with the same step.
     step = 0.5  # sensitivities()' default
     upper, lower = p.copy(), p.copy()
     upper[household, phase[household]] += step
@@ -58,13 +58,13 @@ def test_against_forward_differences_of_runpp_3ph(operating_point, household: in
     after, below = reference.solve(upper, q), reference.solve(lower, q)
     np.testing.assert_allclose(
         sens.line_loading[household],
-        (after.line_loading_percent - below.line_loading_percent) / (2 * step),
+        (after.line_phase_loading_percent - below.line_phase_loading_percent) / (2 * step),
         rtol=0,
         atol=2e-3,
     )
     np.testing.assert_allclose(
         sens.trafo_loading[household],
-        (after.trafo_loading_percent - below.trafo_loading_percent) / (2 * step),
+        (after.trafo_side_loading_percent - below.trafo_side_loading_percent) / (2 * step),
         rtol=0,
         atol=2e-3,
     )

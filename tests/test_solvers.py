@@ -53,6 +53,17 @@ def test_loading_losses_and_import_agree(solved) -> None:
     _, _, _, ref, fast = solved
     for r, f in zip(ref, fast, strict=True):
         np.testing.assert_allclose(f.line_loading_percent, r.line_loading_percent, rtol=0, atol=0.01)
+        np.testing.assert_allclose(
+            f.line_phase_loading_percent, r.line_phase_loading_percent, rtol=0, atol=0.01
+        )
+        np.testing.assert_array_equal(f.line_phase_loading_percent.max(axis=1), f.line_loading_percent)
+        np.testing.assert_allclose(
+            f.trafo_side_loading_percent, r.trafo_side_loading_percent, rtol=0, atol=0.01
+        )
+        np.testing.assert_array_equal(f.trafo_side_loading_percent.max(axis=1), f.trafo_loading_percent)
+        np.testing.assert_allclose(
+            r.trafo_side_loading_percent.max(axis=1), r.trafo_loading_percent, rtol=1e-12, atol=0
+        )
         np.testing.assert_allclose(f.trafo_loading_percent, r.trafo_loading_percent, rtol=0, atol=0.01)
         assert f.losses_kw == pytest.approx(r.losses_kw, rel=1e-3)
         assert f.ext_grid_import_kw == pytest.approx(r.ext_grid_import_kw, abs=0.01)
@@ -90,7 +101,15 @@ def test_one_interval_equals_power_grid_models_own_calculation(monkeypatch) -> N
     p, q = random_injections("ieee_european_lv", cases=3, seed=5)
     for k in range(3):
         fast, public = solver.solve(p[k], q[k]), public_solver.solve(p[k], q[k])
-        for name in ("vm_pu", "va_degree", "line_loading_percent", "trafo_loading_percent", "line_losses_kw"):
+        for name in (
+            "vm_pu",
+            "va_degree",
+            "line_loading_percent",
+            "line_phase_loading_percent",
+            "trafo_loading_percent",
+            "trafo_side_loading_percent",
+            "line_losses_kw",
+        ):
             assert np.array_equal(getattr(fast, name), getattr(public, name)), name
         assert (fast.losses_kw, fast.ext_grid_import_kw) == (public.losses_kw, public.ext_grid_import_kw)
     assert not np.array_equal(solver.solve(p[0], q[0]).vm_pu, fast.vm_pu)  # the cases differ
