@@ -21,8 +21,13 @@ starts from a scenario file instead of the default scenario, e.g. the congestion
 
 import argparse
 import time
+from pathlib import Path
 
 from lemgrid.model import Model, Scenario
+
+# where the constraint modes' limits bind: the congestion preset, its Monday 21:00-24:00
+CONGESTED = str(Path(__file__).parents[1] / "experiments" / "presets" / "congested_suburb_ev_winter.yaml")
+CONGESTED_WINDOW = ["--skip", "84", "--intervals", "12"]
 
 OPTIONS: list[tuple[str, list[str], float]] = [
     ("constraint_mode=post_check", ["market.constraint_mode=post_check"], 2.0),

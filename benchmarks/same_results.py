@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from options import CONGESTED
 
 ALL_DEVICES = ["penetration.battery=0.5", "penetration.ev=0.5", "penetration.flexible_load=0.5"]
 DAY = ["grid.solver=power_grid_model", "interval_minutes=30"]
@@ -82,8 +83,7 @@ RUNS: dict[str, list[str]] = {
     ],
 }
 # the congestion preset's Monday, where the limits bind (its transformer phases and first cable sections
-# overload in the evening), so that the constraint modes cut: ``RUNS`` with this scenario file
-CONGESTED = "experiments/presets/congested_suburb_ev_winter.yaml"
+# overload in the evening), so that the constraint modes cut: ``RUNS`` with the scenario file ``CONGESTED``
 CONGESTED_RUNS: dict[str, list[str]] = {
     f"congested {mode}": ["days=1", f"market.constraint_mode={mode}"]
     for mode in ("post_check", "sensitivity", "opf")

@@ -33,11 +33,9 @@ import multiprocessing as mp
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 DEVICES = ["penetration.pv=1", "penetration.battery=1", "penetration.ev=1", "penetration.flexible_load=1"]
-CONGESTED = str(Path(__file__).parents[1] / "experiments" / "presets" / "congested_suburb_ev_winter.yaml")
 
 
 def run_scenario(overrides: list[str], floor: bool = False) -> dict[str, Any]:
@@ -221,8 +219,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
     sizes = ["--intervals", "1", "--small", "1", "--large", "2"] if args.quick else ["--intervals", "8"]
     per_household = scaling.main(sizes)
     option_rows = options.main(["--intervals", "1", "--skip", "1"] if args.quick else [])
-    binding = ["--intervals", "1", "--skip", "1"] if args.quick else ["--skip", "84", "--intervals", "12"]
-    binding_rows = options.main(["--scenario", CONGESTED, *binding])
+    binding = ["--intervals", "1", "--skip", "1"] if args.quick else options.CONGESTED_WINDOW
+    binding_rows = options.main(["--scenario", options.CONGESTED, *binding])
 
     rows = [
         (
