@@ -182,7 +182,7 @@ class PostCheck:
             p_kw = request.with_cuts(cut["export"], cut["import"])
             state = g.solver.solve(p_kw, request.q_kvar)
             runs += 1
-            choice = self._choose(state, p_kw, request, cut)
+            choice = self._choose(state, request, cut)
             if choice is None:
                 break  # within limits, or nothing left that helps (or the power flow failed)
             direction, label, contribution = choice
@@ -192,7 +192,7 @@ class PostCheck:
         return Curtailment(cut["export"], cut["import"], reason, runs)
 
     def _choose(
-        self, state: GridState, p_kw: np.ndarray, request: Request, cut: dict[str, np.ndarray]
+        self, state: GridState, request: Request, cut: dict[str, np.ndarray]
     ) -> tuple[str, str, np.ndarray] | None:
         """The direction, reason and each household's contribution of the next cut (None: none helps).
 
@@ -200,7 +200,7 @@ class PostCheck:
         """
         if not state.converged:
             return None
-        for direction, element in self._violations(state, p_kw):
+        for direction, element in self._violations(state):
             flex = getattr(request, f"{direction}_flex_kw") - cut[direction]
             split = getattr(request, f"{direction}_direction")
             contribution = np.clip(flex, 0, None) * (split * self._relief_of(element)).sum(axis=1)
@@ -208,7 +208,7 @@ class PostCheck:
                 return direction, self._label(element), contribution
         return None
 
-    def _violations(self, state: GridState, p_kw: np.ndarray) -> Iterator[tuple[str, tuple[str, int, int]]]:
+    def _violations(self, state: GridState) -> Iterator[tuple[str, tuple[str, int, int]]]:
         """Every violated limit, largest first: the direction to cut and the element (kind, position, phase).
 
         Sizes compare on one scale: 0.01 p.u. of voltage as 10 % of loading. Each is
@@ -235,16 +235,14 @@ class PostCheck:
         ]
         elements += [("line", int(line), -1) for line in lines]
         elements += [("trafo", int(t), int(ph)) for t, ph in zip(*trafos, strict=True)]
-        flows = None
         for i in np.argsort(-sizes, kind="stable"):  # largest first, ties in the order above
             kind, position, phase = elements[i]
             if kind in ("overvoltage", "undervoltage"):
                 yield ("export" if kind == "overvoltage" else "import"), elements[i]
                 continue
             k = self._branch_of[(kind, position)]
-            if kind == "line":  # a line's loading is its most loaded phase, by the linear model
-                flows = g.lindist.flows_kw(p_kw) if flows is None else flows
-                phase = int(np.argmax(np.abs(flows[k])))
+            if kind == "line":  # a line's loading is its most loaded phase's
+                phase = int(np.argmax(state.line_phase_loading_percent[position]))
             p_from = state.line_p_from_kw[position] if kind == "line" else state.trafo_p_hv_kw[position]
             yield ("import" if p_from * self._import_sign[k] > 0 else "export"), (kind, position, phase)
 
