@@ -42,13 +42,19 @@ OPTIONS: list[tuple[str, list[str], float]] = [
 ]
 
 
+def _model(overrides: list[str], skip: int, days: int, scenario: str | None) -> Model:
+    """The scenario with power-grid-model, run for ``days``, stepped through ``skip`` intervals."""
+    model = Model(Scenario.load(scenario, ["grid.solver=power_grid_model", f"days={days}", *overrides]))
+    for _ in range(skip):
+        model.step()
+    return model
+
+
 def ms_per_interval(
     overrides: list[str], intervals: int, skip: int, days: int, scenario: str | None = None
 ) -> float:
     """CPU milliseconds per interval over ``intervals`` intervals after ``skip`` untimed ones."""
-    model = Model(Scenario.load(scenario, ["grid.solver=power_grid_model", f"days={days}", *overrides]))
-    for _ in range(skip):
-        model.step()
+    model = _model(overrides, skip, days, scenario)
     started = time.process_time()
     for _ in range(intervals):
         model.step()
@@ -59,13 +65,7 @@ def paired_ms(
     overrides: list[str], option: list[str], intervals: int, skip: int, days: int, scenario: str | None
 ) -> tuple[float, float]:
     """CPU ms per interval of the scenario without and with ``option``, timed intervals stepped in turn."""
-    models = [
-        Model(Scenario.load(scenario, ["grid.solver=power_grid_model", f"days={days}", *overrides, *extra]))
-        for extra in ([], option)
-    ]
-    for model in models:
-        for _ in range(skip):
-            model.step()
+    models = [_model([*overrides, *extra], skip, days, scenario) for extra in ([], option)]
     spent = [0.0, 0.0]
     for _ in range(intervals):
         for k, model in enumerate(models):

@@ -211,8 +211,8 @@ class PostCheck:
     def _violations(self, state: GridState) -> Iterator[tuple[str, tuple[str, int, int]]]:
         """Every violated limit, largest first: the direction to cut and the element (kind, position, phase).
 
-        Sizes compare on one scale: 0.01 p.u. of voltage as 10 % of loading. Each is
-        worked out only when reached (most choices take the first).
+        Sizes compare on one scale: 0.01 p.u. of voltage as 10 % of loading. The caller
+        usually stops at the first, so the directions are worked out only when reached.
         """
         g, lim = self.grid, self.limits
         vm = state.vm_pu[g.lv_bus_pos]
@@ -233,18 +233,17 @@ class PostCheck:
             for what, (buses, phases) in zip(("overvoltage", "undervoltage"), voltages, strict=True)
             for bus, phase in zip(buses, phases, strict=True)
         ]
-        elements += [("line", int(line), -1) for line in lines]
+        line_phases = np.argmax(state.line_phase_loading_percent[lines], axis=1)  # its most loaded phase's
+        elements += [("line", int(line), int(ph)) for line, ph in zip(lines, line_phases, strict=True)]
         elements += [("trafo", int(t), int(ph)) for t, ph in zip(*trafos, strict=True)]
         for i in np.argsort(-sizes, kind="stable"):  # largest first, ties in the order above
-            kind, position, phase = elements[i]
+            kind, position, _ = elements[i]
             if kind in ("overvoltage", "undervoltage"):
                 yield ("export" if kind == "overvoltage" else "import"), elements[i]
                 continue
-            k = self._branch_of[(kind, position)]
-            if kind == "line":  # a line's loading is its most loaded phase's
-                phase = int(np.argmax(state.line_phase_loading_percent[position]))
             p_from = state.line_p_from_kw[position] if kind == "line" else state.trafo_p_hv_kw[position]
-            yield ("import" if p_from * self._import_sign[k] > 0 else "export"), (kind, position, phase)
+            k = self._branch_of[(kind, position)]
+            yield ("import" if p_from * self._import_sign[k] > 0 else "export"), elements[i]
 
     def _relief_of(self, element: tuple[str, int, int]) -> np.ndarray:
         """(n, 3) how much one kW cut on each household's phases relieves ``element`` (LinDist3Flow)."""
