@@ -79,3 +79,16 @@ def test_lp_solve_benchmark_reaches_the_runs_optimum_every_way() -> None:
     assert iterations["at the optimum"] == iterations["run at the optimum"] == 0  # started at an optimum
     assert 0 < iterations["warm"] < iterations["cold, no presolve"]  # the shifted basis is a head start
     assert rows["solve"][3].split("/")[0] == rows["solve"][3].split("/")[1]  # solve repeats the run's plans
+
+
+@pytest.mark.slow  # 86 intervals of the congestion preset first: over 10 s
+def test_curtailment_lps_tie_between_households() -> None:
+    # README ("who is curtailed is HiGHS's choice"): both solves are optimal with the same total cut,
+    # yet they cut other households; a tie-break rule would make this fail and the README change
+    out = _run("curtailment_ties.py", "--skip", "86", "--intervals", "2")
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 2  # the preset's transformer binds in both intervals
+    for row in rows:
+        cost_diff, total_diff = float(row[4]), float(row[5])
+        assert cost_diff <= 1e-12 and total_diff <= 1e-9
+    assert all(int(row[8]) > 0 for row in rows)  # households cut by one solve only
