@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
+from lp_solves import _highs_with
 from options import CONGESTED, CONGESTED_WINDOW, _model
 
 from lemgrid.agents import linear_program
@@ -42,12 +43,7 @@ def programmes(mode: str, skip: int, intervals: int) -> list[linear_program.Line
 
 def solve(lp: linear_program.LinearProgram, presolve: str) -> tuple[np.ndarray, float, float]:
     """The optimal cuts, the cost and the CPU seconds of HiGHS's run, with ``presolve`` on or off."""
-    highs = linear_program._highs
-    options = highs.HighsOptions()
-    options.presolve, options.simplex_strategy = presolve, 1
-    options.output_flag = options.log_to_console = False
-    solver = highs._Highs()
-    solver.passOptions(options)
+    solver = _highs_with(presolve)
     solver.passModel(linear_program.highs_lp(lp))
     started = time.process_time()
     solver.run()
