@@ -18,7 +18,16 @@ from lemgrid.viz.figures import (
     order_book_figure,
 )
 from lemgrid.viz.frames import take_frame
-from lemgrid.viz.panels import AgentsPanel, FeederMap, GridPanel, Main, MarketPanel, Status, VizModel
+from lemgrid.viz.panels import (
+    AgentsPanel,
+    Drawn,
+    FeederMap,
+    GridPanel,
+    Main,
+    MarketPanel,
+    Status,
+    VizModel,
+)
 from lemgrid.viz.serve import find_chromium, running_app
 
 
@@ -88,6 +97,22 @@ def test_each_session_gets_its_own_model_one_built_ahead() -> None:
     assert len(first.frames) == 2 and len(second.frames) == 1
 
 
+def test_play_waits_until_the_browser_has_drawn_the_frame() -> None:
+    drawn = Drawn()
+    assert not drawn.wait(0, lambda: False, 0.05)  # nothing drawn yet: Play steps on after the timeout
+    threading.Timer(0.05, drawn.drawn, args=(3,)).start()  # the browser's report, from another thread
+    assert drawn.wait(3, lambda: False, 30.0)
+    assert drawn.wait(2, lambda: False, 0.0)  # an earlier frame: drawn already
+    asked: list[bool] = []
+
+    def paused() -> bool:  # Pause (or Reset) after a few looks
+        asked.append(True)
+        return len(asked) >= 3
+
+    assert not drawn.wait(4, paused, 30.0)
+    assert len(asked) == 3  # it ended on Pause, not on the timeout
+
+
 def test_figures_stay_consistent_while_the_model_steps_in_another_thread() -> None:
     # the page crashed on Play: it built a table from interval_rows while they grew
     model = VizModel()
@@ -134,6 +159,18 @@ def _watch(page, port: int, problems: list[str]) -> None:
 def _interval(page) -> int:
     text = page.get_by_text("interval ", exact=False).filter(has_text=" of ").first.inner_text()
     return int(text.split("interval ")[1].split(" of")[0])
+
+
+def _settled_interval(page) -> int:
+    """The interval the page shows once it has not changed for 3 s (it must settle within 60 s)."""
+    shown, since = _interval(page), 0
+    for _ in range(60):
+        page.wait_for_timeout(1000)
+        now = _interval(page)
+        shown, since = now, (since + 1 if now == shown else 0)
+        if since >= 3:
+            return shown
+    raise AssertionError(f"the page kept stepping: interval {shown} after 60 s")
 
 
 def _colour_range(page) -> list:
@@ -186,11 +223,21 @@ def test_the_app_in_a_real_browser(tmp_path: Path) -> None:
         for _ in range(60):
             page.wait_for_timeout(1000)
             ranges.append(_colour_range(page))
-            if _interval(page) >= 200:
+            if _interval(page) >= 100:
                 break
         page.locator("button.v-btn", has_text="Pause").click()
-        expect(page.locator("button.v-btn", has_text="Play")).to_be_visible(timeout=120_000)
-        assert _interval(page) >= 200
+        # Play waits for the browser to draw each frame, so Pause is not queued behind a backlog of
+        # frames (before, the page showed Play again minutes later: the model had run on to 642)
+        expect(page.locator("button.v-btn", has_text="Play")).to_be_visible(timeout=60_000)
+        paused_at = _settled_interval(page)  # stopped, not still stepping behind the page's back
+        assert paused_at >= 100
+        page.locator("button.v-btn", has_text="Play").click()  # and again
+        page.wait_for_function(
+            f"() => !document.body.innerText.includes('interval {paused_at} of')", timeout=60_000
+        )
+        page.locator("button.v-btn", has_text="Pause").click()
+        expect(page.locator("button.v-btn", has_text="Play")).to_be_visible(timeout=60_000)
+        assert _settled_interval(page) > paused_at
         assert all(r == [0.9, 1.1] for r in ranges)
         assert page.locator(".scatterlayer .trace path").count() > 10
         page.screenshot(path=str(tmp_path / "viz.png"), full_page=True)

@@ -20,6 +20,7 @@ and nothing that loads from a CDN (no ``solara.Markdown``: it fetches KaTeX).
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import plotly.graph_objects as go
@@ -95,6 +96,44 @@ class VizModel(Model):
             if not self.finished:
                 super().step()
                 self.frames.append(take_frame(self))
+
+
+DRAW_WAIT_S = 30.0  # Play steps on after this long without the browser's word (a closed or stuck tab)
+
+
+class Drawn:
+    """The newest step counter (``version``) the browser has drawn; Play waits for it.
+
+    Without it Play steps as fast as the server renders and the browser falls
+    further behind every frame (measured: a Pause clicked at interval 40 reached
+    the server 7 s later, and the page showed Play again only after 30 s).
+    """
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._changed = threading.Condition()
+
+    def drawn(self, version: int) -> None:
+        """The browser reports that it has drawn ``version``."""
+        with self._changed:
+            self._version = max(self._version, version)
+            self._changed.notify_all()
+
+    def wait(self, version: int, stop: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``version`` is drawn, ``stop()`` holds or ``timeout_s`` passed; whether it was drawn."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self._version < version and not stop():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.05))
+            return self._version >= version
+
+
+@solara.component_vue("drawn.vue")
+def DrawnReport(version: int, event_drawn: Callable[[int], None]) -> None:
+    """An invisible element that reports each ``version`` the browser has drawn to ``event_drawn``."""
 
 
 FEEDER_CHOICES = [f for f in FEEDERS if f != "kerber_substation"]
@@ -227,11 +266,14 @@ def Controls(
     shown: solara.Reactive[int | None],
     version: solara.Reactive[int],
     params: dict,
+    drawn: Drawn,
 ) -> None:
     """Reset, Play/Pause, Step, speed, intervals per frame and the time slider.
 
     Play steps the session's model in a thread; each step appends a frame and
-    the page follows the newest one unless the slider holds an earlier one.
+    the page follows the newest one unless the slider holds an earlier one. The
+    thread steps again only once the browser has drawn the last frame (or after
+    ``DRAW_WAIT_S``), so a slow browser slows Play instead of falling behind it.
     """
     playing = solara.use_reactive(False)
     delay_ms = solara.use_reactive(100)
@@ -253,6 +295,7 @@ def Controls(
                 error.value = f"step failed: {exc}"
                 break
             version.value += 1
+            drawn.wait(version.value, lambda: halt.is_set() or cancel.is_set(), DRAW_WAIT_S)
         if not halt.is_set() and not cancel.is_set():  # finished or failed: the button shows Play
             playing.value = False
 
@@ -385,6 +428,7 @@ def Main(first: VizModel) -> None:
     shown: solara.Reactive[int | None] = solara.use_reactive(None)
     version = solara.use_reactive(0)  # counts steps: a change re-renders the page
     version.get()
+    drawn = solara.use_memo(Drawn, [])
     current = model.value
     frames = current.frames
     frame = frames[-1] if shown.value is None else frames[min(shown.value, len(frames) - 1)]
@@ -394,7 +438,7 @@ def Main(first: VizModel) -> None:
                 tag="h3", unsafe_innerHTML="lemgrid: a local energy market on a three-phase LV feeder"
             )
             with solara.Card("Controls"):
-                Controls(model, shown, version, params.value)
+                Controls(model, shown, version, params.value, drawn)
             with solara.Card("Scenario (applied by Reset)"):
                 ScenarioForm(params)
         with solara.Column():
@@ -403,3 +447,4 @@ def Main(first: VizModel) -> None:
             MarketPanel(current, frame)
             GridPanel(current, frame)
             AgentsPanel(frame)
+            DrawnReport(version=version.value, event_drawn=drawn.drawn)
