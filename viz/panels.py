@@ -106,7 +106,7 @@ class Drawn:
 
     Without it Play steps as fast as the server renders and the browser falls
     further behind every frame (measured: a Pause clicked at interval 40 reached
-    the server 7 s later, and the page showed Play again only after 30 s).
+    the server 7 s later, and the page did not show Play again within 30 s).
     """
 
     def __init__(self) -> None:
