@@ -125,7 +125,3 @@ class LinDist3Flow:
         loss_kw = self._r_phase[:, None] * current_a**2 / 1000
         carried = self._carries @ loss_kw  # losses at and below each branch, per phase
         return self._voltages(p_below - carried, q_below), -(p_below - carried)
-
-    def flows_kw(self, p_kw: np.ndarray) -> np.ndarray:
-        """(n_branches, 3) lossless active power flowing downstream in each branch and phase."""
-        return -(self.flow @ p_kw)
