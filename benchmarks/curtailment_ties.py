@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 import numpy as np
-from lp_solves import _highs_with
-from options import CONGESTED, CONGESTED_WINDOW, _model
+from lp_solves import highs_with
+from options import CONGESTED, CONGESTED_WINDOW, stepped_model
 
 from lemgrid.agents import linear_program
 from lemgrid.model import constraints
@@ -25,7 +25,7 @@ from lemgrid.model import constraints
 def programmes(mode: str, skip: int, intervals: int) -> list[linear_program.LinearProgram]:
     """Every curtailment LP of ``intervals`` intervals after ``skip``, as the run passed it to HiGHS."""
     kept: list[linear_program.LinearProgram] = []
-    model = _model([f"market.constraint_mode={mode}"], skip, 3, CONGESTED)
+    model = stepped_model([f"market.constraint_mode={mode}"], skip, 3, CONGESTED)
     original = constraints.linear_program.solve
 
     def keep(lp: Any) -> Any:
@@ -43,7 +43,7 @@ def programmes(mode: str, skip: int, intervals: int) -> list[linear_program.Line
 
 def solve(lp: linear_program.LinearProgram, presolve: str) -> tuple[np.ndarray, float, float]:
     """The optimal cuts, the cost and the CPU seconds of HiGHS's run, with ``presolve`` on or off."""
-    solver = _highs_with(presolve)
+    solver = highs_with(presolve)
     solver.passModel(linear_program.highs_lp(lp))
     started = time.process_time()
     solver.run()

@@ -72,7 +72,8 @@ def programmes(intervals: int, skip: int, days: int) -> tuple[dict[int, list[lp.
     return kept, float(np.mean(built_s)) * 1000
 
 
-def _highs_with(presolve: str) -> Any:
+def highs_with(presolve: str) -> Any:
+    """A HiGHS object with ``linprog(method="highs")``'s options, but ``presolve`` "on" or "off"."""
     options = _highs.HighsOptions()
     options.presolve, options.simplex_strategy = presolve, 1
     options.output_flag = options.log_to_console = False
@@ -119,7 +120,7 @@ def timed(kept: dict[int, list[lp.Program]], how: str) -> tuple[float, float, li
     solutions: list[np.ndarray] = []
     cpu, iterations = 0.0, 0
     for series in kept.values():
-        highs = _highs_with("off")
+        highs = highs_with("off")
         previous: tuple[Any, tuple[int, ...]] | None = None
         for p in series:
             if how == "solve":

@@ -42,7 +42,7 @@ OPTIONS: list[tuple[str, list[str], float]] = [
 ]
 
 
-def _model(overrides: list[str], skip: int, days: int, scenario: str | None) -> Model:
+def stepped_model(overrides: list[str], skip: int, days: int, scenario: str | None) -> Model:
     """The scenario with power-grid-model, run for ``days``, stepped through ``skip`` intervals."""
     model = Model(Scenario.load(scenario, ["grid.solver=power_grid_model", f"days={days}", *overrides]))
     for _ in range(skip):
@@ -54,7 +54,7 @@ def ms_per_interval(
     overrides: list[str], intervals: int, skip: int, days: int, scenario: str | None = None
 ) -> float:
     """CPU milliseconds per interval over ``intervals`` intervals after ``skip`` untimed ones."""
-    model = _model(overrides, skip, days, scenario)
+    model = stepped_model(overrides, skip, days, scenario)
     started = time.process_time()
     for _ in range(intervals):
         model.step()
@@ -65,7 +65,7 @@ def paired_ms(
     overrides: list[str], option: list[str], intervals: int, skip: int, days: int, scenario: str | None
 ) -> tuple[float, float]:
     """CPU ms per interval of the scenario without and with ``option``, timed intervals stepped in turn."""
-    models = [_model([*overrides, *extra], skip, days, scenario) for extra in ([], option)]
+    models = [stepped_model([*overrides, *extra], skip, days, scenario) for extra in ([], option)]
     spent = [0.0, 0.0]
     for _ in range(intervals):
         for k, model in enumerate(models):
